@@ -1,0 +1,138 @@
+"""The Python API behind every command: what the CLI does, callable and testable directly.
+
+The CLI only parses arguments, prints and maps exceptions to exit codes; each function here
+does the work and returns data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from retention import clock, signing
+from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog
+from retention.check import check as check_sources
+from retention.errors import UsageError
+from retention.execute import RunOutcome, enforce
+from retention.export import ExportReport, export_certificates, verify_export
+from retention.ledger import LedgerReport
+from retention.plan import Plan, make_plan
+from retention.report import write_report
+from retention.state import open_state
+from retention.workspace import Workspace
+
+DEFAULT_SETTINGS = """\
+# Settings of this retention catalog. ${VAR:-default} takes VAR from the environment.
+state: ${RETENTION_STATE:-sqlite:///retention-state.db}   # plans, holds, runs, certificates
+archive: ${RETENTION_ARCHIVE:-archive}                     # where archive packages are written
+signing_key: ${RETENTION_SIGNING_KEY:-keys/signing.pem}    # Ed25519 key for checkpoints and exports
+timezone: Europe/Helsinki
+"""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    settings_created: bool
+    key_created: bool
+    public_key_path: Path
+    public_key_pem: str
+    state: str
+
+
+def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
+    """Create what is missing: settings file, state database, signing key pair."""
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in ("policies", "connectors", "jobs"):
+        (root / folder).mkdir(exist_ok=True)
+    settings = root / SETTINGS_FILE
+    created = not settings.exists()
+    if created:
+        settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
+    catalog = load_catalog(root, environ)
+    open_state(catalog.state_url).dispose()
+    key_path = catalog.resolve(catalog.settings.signing_key)
+    pub_path, key_created = signing.create_key(key_path)
+    from sqlalchemy.engine import make_url
+
+    return InitResult(
+        settings_created=created,
+        key_created=key_created,
+        public_key_path=pub_path,
+        public_key_pem=pub_path.read_text(encoding="ascii"),
+        state=make_url(catalog.state_url).render_as_string(hide_password=True),
+    )
+
+
+def check(ws: Workspace) -> list[str]:
+    """Validate the catalog against the live sources; CatalogError lists every problem."""
+    return check_sources(ws)
+
+
+def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) -> date:
+    if as_of is not None:
+        return as_of
+    zone = ws.catalog.job(job).timezone if job else None
+    return clock.today(zone or ws.catalog.settings.timezone)
+
+
+def chosen_policies(ws: Workspace, job: str | None, names: Sequence[str]) -> list[BoundPolicy]:
+    if names:
+        return ws.catalog.select(names)
+    if job:
+        return ws.catalog.select(ws.catalog.job(job).policies)
+    return ws.catalog.select(["*"])
+
+
+def plan(
+    ws: Workspace,
+    *,
+    job: str | None = None,
+    policies: Sequence[str] = (),
+    as_of: date | None = None,
+    report: Path | None = None,
+) -> tuple[Plan, Path | None]:
+    """Dry run: check, decide, store the plan, write the report; no source is changed."""
+    check_sources(ws)
+    day = as_of_or_today(ws, as_of, job)
+    result = make_plan(ws, chosen_policies(ws, job, policies), day, job)
+    written = write_report(ws, result.plan_id, report) if report is not None else None
+    return result, written
+
+
+def run(
+    ws: Workspace,
+    *,
+    job: str | None = None,
+    policies: Sequence[str] = (),
+    as_of: date | None = None,
+) -> RunOutcome:
+    """Enforce: check the catalog, then dispose of due records with certificates."""
+    if job and not policies and ws.catalog.job(job).mode != "enforce":
+        raise UsageError(f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
+                         "`retention plan --job` for it")
+    check_sources(ws)
+    day = as_of_or_today(ws, as_of, job)
+    return enforce(ws, chosen_policies(ws, job, policies), day, job)
+
+
+def export(
+    ws: Workspace, out: Path, since: date | None = None, until: date | None = None,
+    register: str | None = None,
+) -> dict[str, object]:
+    if register is not None and register not in ws.catalog.registers:
+        raise UsageError(f"no register {register!r}; the catalog has: "
+                         f"{', '.join(ws.catalog.registers)}")
+    return export_certificates(ws, out, since, until, register)
+
+
+def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:
+    key = signing.load_public(public_key or ws.public_key_path)
+    return ws.ledger.verify(key)
+
+
+def verify_file(path: Path, public_key: Path) -> ExportReport:
+    if not path.exists():
+        raise UsageError(f"no such export file: {path}")
+    return verify_export(path, signing.load_public(public_key))

@@ -1,0 +1,390 @@
+"""Loading a catalog directory into one validated, immutable :class:`Catalog`.
+
+A catalog is a directory with ``policies/``, ``connectors/``, ``jobs/`` and an optional
+``retention.yaml``. Loading reads every file, collects *every* problem (file, line, policy,
+key) and raises one :class:`CatalogError` listing them all, so a records manager fixes a
+catalog in one pass. Checks that need the live sources are in ``check.py``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from retention import yamlfile
+from retention.connectors import KINDS
+from retention.errors import CatalogError, Problem, UsageError
+from retention.model import Job, Policy, PolicyFile, Register, Settings, SourceSpec, SqlSource
+from retention.yamlfile import Located, YamlProblem
+
+SETTINGS_FILE = "retention.yaml"
+_M = TypeVar("_M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class BoundPolicy:
+    """A policy together with its register and the file it came from."""
+
+    register: Register
+    policy: Policy
+    file: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.register.id}/{self.policy.id}"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    root: Path
+    settings: Settings
+    sources: Mapping[str, SourceSpec]
+    registers: Mapping[str, Register]
+    policies: tuple[BoundPolicy, ...]
+    jobs: Mapping[str, Job]
+    files: Mapping[str, str] = field(default_factory=dict)  # source/job id -> file
+
+    def resolve(self, path: str) -> Path:
+        """A settings path, relative to the catalog directory unless absolute."""
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def state_url(self) -> str:
+        return resolve_sqlite_url(self.settings.state, self.root)
+
+    def source_url(self, source: SourceSpec) -> str:
+        return resolve_sqlite_url(source.url, self.root)
+
+    def select(self, names: Sequence[str] = ("*",)) -> list[BoundPolicy]:
+        """Policies named by ``REGISTER/POLICY``, a unique policy id, or a glob of either."""
+        chosen: dict[str, BoundPolicy] = {}
+        for name in names:
+            found = self._match(name)
+            if not found:
+                known = ", ".join(p.name for p in self.policies)
+                raise UsageError(f"no policy matches {name!r}; the catalog has: {known}")
+            chosen.update((p.name, p) for p in found)
+        return [p for p in self.policies if p.name in chosen]
+
+    def _match(self, name: str) -> list[BoundPolicy]:
+        if any(ch in name for ch in "*?["):
+            return [
+                p
+                for p in self.policies
+                if fnmatch.fnmatchcase(p.name, name) or fnmatch.fnmatchcase(p.register.id, name)
+            ]
+        exact = [p for p in self.policies if name in (p.name, p.register.id)]
+        if exact:
+            return exact
+        by_id = [p for p in self.policies if p.policy.id == name]
+        if len(by_id) > 1:
+            options = ", ".join(p.name for p in by_id)
+            raise UsageError(f"policy id {name!r} is ambiguous; use one of: {options}")
+        return by_id
+
+    def job(self, job_id: str) -> Job:
+        if job_id not in self.jobs:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise UsageError(f"no job {job_id!r} in jobs/; the catalog has: {known}")
+        return self.jobs[job_id]
+
+
+def resolve_sqlite_url(url: str, root: Path) -> str:
+    """Make a relative ``sqlite:///file.db`` (any driver) resolve against the catalog directory."""
+    scheme, sep, rest = url.partition(":///")
+    sqlite = scheme == "sqlite" or scheme.startswith("sqlite+")
+    if sep and sqlite and rest and not rest.startswith(("/", ":memory:")):
+        return f"{scheme}:///{(root / rest).resolve()}"
+    return url
+
+
+def load_catalog(root: Path | str, environ: Mapping[str, str] | None = None) -> Catalog:
+    """Load and statically validate a catalog; raise CatalogError listing every problem."""
+    root = Path(root).resolve()
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise CatalogError(Problem(str(root), "the catalog directory does not exist"))
+    missing = [f"{d}/" for d in ("policies", "connectors", "jobs") if not (root / d).is_dir()]
+    if missing:
+        raise CatalogError(
+            Problem(str(root), f"not a catalog: missing folder(s) {', '.join(missing)}")
+        )
+
+    settings = _load_settings(root, environ, problems)
+    files: dict[str, str] = {}
+    sources: dict[str, SourceSpec] = {}
+    before = len(problems)
+    for display, doc in _documents(root, "connectors", environ, problems):
+        source = _load_source(display, doc, problems)
+        if source is None:
+            continue
+        if source.id in sources:
+            problems.append(_dup(display, doc, "id", f"connector {source.id!r}", files[source.id]))
+            continue
+        sources[source.id], files[source.id] = source, display
+    # A reference into a connector file that failed to load is not reported a second time.
+    sources_complete = len(problems) == before
+
+    registers: dict[str, Register] = {}
+    register_files: dict[str, str] = {}
+    policies: list[BoundPolicy] = []
+    before = len(problems)
+    policy_docs = list(_documents(root, "policies", environ, problems))
+    policies_complete = len(problems) == before
+    for display, doc in policy_docs:
+        parsed = _validate(PolicyFile, doc, display, problems)
+        if parsed is None:
+            policies_complete = False
+            continue
+        register = parsed.register_
+        if register.id in registers:
+            problems.append(
+                _dup(display, doc, "register", f"register {register.id!r}", register_files[register.id])
+            )
+            policies_complete = False
+            continue
+        registers[register.id], register_files[register.id] = register, display
+        seen: set[str] = set()
+        for index, policy in enumerate(parsed.policies):
+            line = _policy_line(doc, index, "id")
+            if policy.id in seen:
+                problems.append(
+                    Problem(display, "duplicate policy id in this register", line, policy.id, "id")
+                )
+                continue
+            seen.add(policy.id)
+            policies.append(BoundPolicy(register, policy, display))
+            problems.extend(
+                _static_policy_problems(display, doc, index, policy, sources, sources_complete)
+            )
+
+    jobs: dict[str, Job] = {}
+    for display, doc in _documents(root, "jobs", environ, problems):
+        job = _validate(Job, doc, display, problems)
+        if job is None:
+            continue
+        if job.id in jobs:
+            problems.append(_dup(display, doc, "id", f"job {job.id!r}", files["job:" + job.id]))
+            continue
+        jobs[job.id], files["job:" + job.id] = job, display
+
+    catalog = Catalog(
+        root=root,
+        settings=settings or Settings(),
+        sources=sources,
+        registers=registers,
+        policies=tuple(policies),
+        jobs=jobs,
+        files=files,
+    )
+    if policies_complete:  # else a job may name a policy of a file that failed to load
+        problems.extend(_job_problems(catalog))
+    problems.extend(_overlap_problems(catalog.policies))
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def _documents(
+    root: Path, folder: str, environ: Mapping[str, str] | None, problems: list[Problem]
+) -> Iterable[tuple[str, Located]]:
+    paths = sorted([*(root / folder).glob("*.yaml"), *(root / folder).glob("*.yml")])
+    for path in paths:
+        display = f"{folder}/{path.name}"
+        try:
+            doc = yamlfile.load(path, display, environ)
+        except YamlProblem as exc:
+            problems.append(exc.problem)
+            continue
+        if not isinstance(doc, Located):
+            problems.append(Problem(display, "expected a mapping at the top of the file", 1))
+            continue
+        yield display, doc
+
+
+def _load_settings(
+    root: Path, environ: Mapping[str, str] | None, problems: list[Problem]
+) -> Settings | None:
+    path = root / SETTINGS_FILE
+    if not path.exists():
+        return Settings()
+    try:
+        doc = yamlfile.load(path, SETTINGS_FILE, environ)
+    except YamlProblem as exc:
+        problems.append(exc.problem)
+        return None
+    if doc is None:
+        return Settings()
+    if not isinstance(doc, Located):
+        problems.append(Problem(SETTINGS_FILE, "expected a mapping", 1))
+        return None
+    return _validate(Settings, doc, SETTINGS_FILE, problems)
+
+
+def _load_source(display: str, doc: Located, problems: list[Problem]) -> SourceSpec | None:
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        known = ", ".join(sorted(KINDS))
+        problems.append(
+            Problem(display, f"unknown connector kind {kind!r}; known kinds: {known}",
+                    doc.line_of("kind"), key="kind")
+        )
+        return None
+    return _validate(SqlSource, doc, display, problems)
+
+
+def _validate(
+    model: type[_M], doc: Located, display: str, problems: list[Problem]
+) -> _M | None:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, model, doc, display))
+        return None
+
+
+def _problems_from(
+    exc: ValidationError, model: type[BaseModel], doc: Located, display: str
+) -> list[Problem]:
+    """Turn pydantic's errors into Problems that name file, line, policy and key."""
+    out: list[Problem] = []
+    errors = exc.errors()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if error["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc
+            for other in errors
+        ):
+            continue  # every item failed: those errors say why, the count adds nothing
+        node: Any = doc
+        line: int | None = doc.line
+        policy: str | None = None
+        keys: list[str] = []
+        for part in loc:
+            if isinstance(part, int):  # an item of a list: keys restart inside a mapping
+                node = node[part] if isinstance(node, list) and part < len(node) else None
+                if isinstance(node, Located):
+                    line = node.line
+                    policy = node.get("id") if isinstance(node.get("id"), str) else policy
+                    keys = []
+                elif keys:
+                    keys[-1] += f"[{part}]"
+                continue
+            if isinstance(node, Located) and part in node:
+                line = node.line_of(part)
+            node = node.get(part) if isinstance(node, Located) else None
+            keys.append(part)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"].endswith("_type") or error["type"].endswith("_parsing"):
+            message += f" (got {error.get('input')!r})"
+        key = ".".join(keys) or None
+        if error["type"] == "extra_forbidden":
+            container = _container(model, loc)
+            allowed = ", ".join(f.alias or n for n, f in container.model_fields.items())
+            message = f"unknown key (allowed here: {allowed})"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        elif key is None:
+            # A rule spanning several keys names its key first: "retain: permanent admits..."
+            head, sep, rest = message.partition(": ")
+            if sep and head in Policy.model_fields:
+                key, message = head, rest
+                if isinstance(node, Located) and head in node:
+                    line = node.line_of(head)
+        out.append(Problem(display, message, line, policy, key))
+    return out
+
+
+def _container(model: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel]:
+    if "policies" in loc and model is PolicyFile:
+        return Policy
+    if loc and loc[0] == "register" and model is PolicyFile:
+        return Register
+    return model
+
+
+def _policy_line(doc: Located, index: int, key: str) -> int | None:
+    items = doc.get("policies")
+    item = items[index] if isinstance(items, list) and index < len(items) else None
+    return item.line_of(key) if isinstance(item, Located) else None
+
+
+def _dup(display: str, doc: Located, key: str, what: str, first: str) -> Problem:
+    return Problem(display, f"duplicate {what}, first defined in {first}", doc.line_of(key), key=key)
+
+
+def _static_policy_problems(
+    display: str,
+    doc: Located,
+    index: int,
+    policy: Policy,
+    sources: Mapping[str, SourceSpec],
+    sources_complete: bool = True,
+) -> list[Problem]:
+    out: list[Problem] = []
+    if policy.connector not in sources and sources_complete:
+        known = ", ".join(sorted(sources)) or "none"
+        out.append(
+            Problem(display, f"unknown connector {policy.connector!r} (connectors/ has: {known})",
+                    _policy_line(doc, index, "connector"), policy.id, "connector")
+        )
+    if policy.action == "archive" and policy.enabled:
+        out.append(
+            Problem(display, "action: archive needs the archive hand-off, which this engine "
+                    "version does not provide; set enabled: false until it does",
+                    _policy_line(doc, index, "action"), policy.id, "action")
+        )
+    return out
+
+
+def _job_problems(catalog: Catalog) -> list[Problem]:
+    out: list[Problem] = []
+    for job in catalog.jobs.values():
+        display = catalog.files.get("job:" + job.id, "jobs/")
+        for name in job.policies:
+            try:
+                catalog.select([name])
+            except UsageError as exc:
+                out.append(Problem(display, str(exc), key="policies"))
+    return out
+
+
+def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
+    """Two enabled policies that destroy the same rows must follow the same rule."""
+    out: list[Problem] = []
+    destroying = [p for p in policies if p.policy.destroys and p.policy.enabled]
+    for i, first in enumerate(destroying):
+        for second in destroying[i + 1 :]:
+            a, b = first.policy, second.policy
+            if (a.connector, a.table) != (b.connector, b.table) or not _may_overlap(a, b):
+                continue
+            if _rule(a) != _rule(b):
+                out.append(
+                    Problem(second.file, f"destroys rows that {first.name} ({first.file}) also "
+                            "destroys, with a different rule; make their match: filters disjoint",
+                            None, second.policy.id, "match")
+                )
+    return out
+
+
+def _may_overlap(a: Policy, b: Policy) -> bool:
+    for column in set(a.match) & set(b.match):
+        left, right = _as_set(a.match[column]), _as_set(b.match[column])
+        if not left & right:
+            return False
+    return True
+
+
+def _as_set(value: Any) -> set[Any]:
+    return set(value) if isinstance(value, tuple) else {value}
+
+
+def _rule(policy: Policy) -> tuple[Any, ...]:
+    return (policy.trigger, str(policy.retain), policy.until, policy.count_from,
+            policy.action, policy.then, tuple(sorted(policy.anonymise.items())))

@@ -1,0 +1,116 @@
+"""``retention check``: prove every policy fits the live source it names.
+
+Static validation happens when the catalog loads; this adds what only the source can tell:
+the table and every named column exist, the key is unique, the trigger is a date, and each
+anonymisation strategy can be written into its column. Every problem is collected and
+reported together; nothing is changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from retention.anonymise import REDACTED
+from retention.catalog import BoundPolicy
+from retention.connectors.base import Column, Connector, TableInfo
+from retention.errors import CatalogError, Problem, RetentionError
+from retention.workspace import Workspace
+
+PSEUDONYM_LENGTH = 64
+
+
+def check(ws: Workspace) -> list[str]:
+    """Raise CatalogError listing every problem; return notes on what was checked."""
+    problems: list[Problem] = []
+    unreachable: set[str] = set()
+    for source_id in ws.catalog.sources:
+        try:
+            ws.connector(source_id)
+        except (RetentionError, LookupError) as exc:
+            unreachable.add(source_id)
+            problems.append(
+                Problem(ws.catalog.files.get(source_id, "connectors/"), str(exc), key="url")
+            )
+    notes = []
+    for bound in ws.catalog.policies:
+        if bound.policy.connector in unreachable:
+            continue
+        found = list(_policy_problems(ws, bound))
+        problems.extend(found)
+        if not found:
+            notes.append(f"{bound.name}: {bound.policy.describe_rule()}")
+    if problems:
+        raise CatalogError(problems)
+    return notes
+
+
+def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
+    policy = bound.policy
+
+    def problem(key: str, message: str) -> Problem:
+        return Problem(bound.file, message, policy=policy.id, key=key)
+
+    connector = ws.connector(policy.connector)
+    try:
+        info = connector.describe(policy.table)
+    except LookupError as exc:
+        yield problem("table", str(exc).strip("'\""))
+        return
+    except (RetentionError, sa.exc.SQLAlchemyError) as exc:
+        yield problem("table", f"cannot read the table: {exc}")
+        return
+
+    named = [("key", c) for c in policy.key]
+    named += [("subject", policy.subject)] if policy.subject else []
+    named += [("trigger", policy.trigger)] if policy.trigger else []
+    named += [(f"match.{c}", c) for c in policy.match]
+    named += [(f"anonymise.{c}", c) for c in policy.anonymise]
+    missing = False
+    for key, column in named:
+        if column not in info.columns:
+            missing = True
+            yield problem(key, f"column {column!r} does not exist in table {policy.table!r} "
+                               f"(it has: {', '.join(info.columns)})")
+    if missing:
+        return
+    yield from _key_problems(connector, info, bound)
+    if policy.trigger:
+        trigger = info.columns[policy.trigger]
+        if trigger.kind not in ("date", "datetime"):
+            yield problem("trigger", f"column {trigger.name!r} is {trigger.sql_type or trigger.kind}; "
+                                     "a trigger must be a DATE or DATETIME column")
+    for column_name, strategy in policy.anonymise.items():
+        message = _strategy_problem(strategy, info.columns[column_name])
+        if message:
+            yield problem(f"anonymise.{column_name}", message)
+
+
+def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> Iterable[Problem]:
+    policy = bound.policy
+    if info.is_unique(policy.key):
+        return
+    duplicates = connector.duplicate_keys(policy.table, policy.key)
+    if duplicates:
+        yield Problem(bound.file, f"key {list(policy.key)} is not unique in {policy.table!r}: "
+                      f"{duplicates} key values occur more than once", policy=policy.id, key="key")
+
+
+def _strategy_problem(strategy: str, column: Column) -> str | None:
+    if strategy == "erase" and not column.nullable:
+        return f"erase writes NULL but column {column.name!r} is NOT NULL"
+    if strategy == "redact":
+        if column.kind != "string":
+            return f"redact writes text but column {column.name!r} is {column.sql_type}"
+        if column.length is not None and column.length < len(REDACTED):
+            return f"redact writes {REDACTED!r} but column {column.name!r} holds {column.length}"
+    if strategy == "year" and column.kind not in ("date", "datetime"):
+        return f"year needs a DATE or DATETIME column; {column.name!r} is {column.sql_type}"
+    if strategy == "pseudonym":
+        if column.kind != "string":
+            return f"pseudonym writes text but column {column.name!r} is {column.sql_type}"
+        if column.length is not None and column.length < PSEUDONYM_LENGTH:
+            return (f"pseudonym writes {PSEUDONYM_LENGTH} characters but column "
+                    f"{column.name!r} holds {column.length}")
+    return None

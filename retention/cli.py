@@ -1,0 +1,334 @@
+"""The ``retention`` command line: parse, call :mod:`retention.api`, print, map exit codes.
+
+Exit codes (SPEC §5): 0 success · 1 unexpected failure · 2 invalid catalog, arguments or
+input · 3 a safety valve stopped a policy · 4 some policies failed, others completed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from retention.errors import EXIT_INVALID, EXIT_UNEXPECTED, CatalogError, RetentionError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from retention.execute import RunOutcome
+    from retention.plan import PolicyPlan
+    from retention.workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # logs and cron mail: don't truncate names
+    return console
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-22") from None
+
+
+def catalog_option(func: F) -> F:
+    return click.option(
+        "--catalog",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=lambda: os.environ.get("RETENTION_CATALOG", "."),
+        show_default="$RETENTION_CATALOG or the current directory",
+        help="Catalog directory (policies/, connectors/, jobs/, retention.yaml).",
+    )(func)
+
+
+def as_of_option(func: F) -> F:
+    return click.option("--as-of", callback=_parse_date,
+                        help="Decide as of this day (default: today in the catalog's time zone).")(func)
+
+
+def _workspace(catalog: Path) -> Workspace:
+    from retention import logs
+    from retention.workspace import Workspace
+
+    logs.configure()
+    return Workspace.open(catalog)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="retention")
+def cli() -> None:
+    """Enforce retention schedules: dispose of personal data on time and prove it."""
+
+
+@cli.command()
+@catalog_option
+def init(catalog: Path) -> None:
+    """Create settings, state database and signing key pair where missing."""
+    from retention import api
+
+    result = api.init(catalog)
+    out = _console()
+    out.print(f"settings: {catalog / 'retention.yaml'}"
+              + (" (created)" if result.settings_created else " (kept)"))
+    out.print(f"state:    {result.state}")
+    out.print(f"public key ({'created' if result.key_created else 'kept'}): "
+              f"{result.public_key_path}")
+    out.print(result.public_key_pem.rstrip(), markup=False)
+
+
+@cli.command()
+@catalog_option
+def check(catalog: Path) -> None:
+    """Validate the catalog against its sources; exit 2 listing every problem."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        notes = api.check(ws)
+    out = _console()
+    for note in notes:
+        out.print(f"ok  {note}", markup=False)
+    out.print(f"catalog {ws.catalog.root} is valid: {len(ws.catalog.policies)} policies, "
+              f"{len(ws.catalog.sources)} connectors, {len(ws.catalog.jobs)} jobs", markup=False)
+
+
+@cli.command()
+@catalog_option
+@click.option("--job", help="Plan the policies of this job.")
+@click.option("--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable.")
+@as_of_option
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report: .json, .csv or .html.")
+def plan(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None,
+         report: Path | None) -> None:
+    """Dry run: decide every record, store the plan, change nothing."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        result, written = api.plan(ws, job=job, policies=policies, as_of=as_of, report=report)
+    out = _console()
+    _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
+    if written:
+        out.print(f"report: {written}", markup=False)
+    failed = [p for p in result.policies if p.status == "failed"]
+    if failed:
+        sys.exit(4)
+
+
+@cli.command()
+@catalog_option
+@click.option("--job", help="Run the policies of this job.")
+@click.option("--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable.")
+@as_of_option
+def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None) -> None:
+    """Enforce: dispose of due records and write a certificate for each."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
+    _print_run(_console(), outcome)
+    sys.exit(outcome.exit_code)
+
+
+@cli.group()
+def hold() -> None:
+    """Legal holds: records that must not be disposed of."""
+
+
+@hold.command("add")
+@catalog_option
+@click.option("--register")
+@click.option("--policy", help="REGISTER/POLICY or a unique policy id.")
+@click.option("--subject", help="Data subject identifier (stored only as a keyed reference).")
+@click.option("--record", "record", multiple=True,
+              help="Record key; repeat once per column of a composite key. Needs --policy.")
+@click.option("--reason", required=True)
+@click.option("--until", callback=_parse_date, help="Last day the hold is in force.")
+@click.option("--by", "placed_by", default=lambda: os.environ.get("USER", "unknown"))
+def hold_add(catalog: Path, register: str | None, policy: str | None, subject: str | None,
+             record: Sequence[str], reason: str, until: date | None, placed_by: str) -> None:
+    """Place a hold by register, policy, data subject and/or record key."""
+    from retention.errors import UsageError
+
+    with _workspace(catalog) as ws:
+        if register and register not in ws.catalog.registers:
+            raise UsageError(f"no register {register!r}")
+        policy_id = None
+        if policy:
+            found = ws.catalog.select([policy])
+            if len(found) != 1:
+                raise UsageError(f"--policy {policy!r} names {len(found)} policies; name one")
+            if register and found[0].register.id != register:
+                raise UsageError(f"policy {policy!r} is not in register {register!r}")
+            register, policy_id = found[0].register.id, found[0].policy.id
+        placed = ws.holds.place(reason=reason, placed_by=placed_by, secret=ws.secret,
+                                register=register, policy=policy_id, subject=subject,
+                                record=list(record) or None, until=until)
+    _console().print(f"placed hold {placed.hold_id}", markup=False)
+
+
+@hold.command("list")
+@catalog_option
+@click.option("--all", "show_all", is_flag=True, help="Include released and lapsed holds.")
+def hold_list(catalog: Path, show_all: bool) -> None:
+    """List holds in force (or all of them)."""
+    from rich.table import Table
+
+    from retention import clock
+
+    with _workspace(catalog) as ws:
+        today = clock.today(ws.catalog.settings.timezone)
+        found = ws.holds.all() if show_all else ws.holds.active(today)
+    table = Table("hold", "register", "policy", "subject", "record", "reason", "by", "until",
+                  "released")
+    for h in found:
+        table.add_row(h.hold_id, h.register or "", h.policy or "",
+                      (h.subject_ref or "")[:12], h.record_key or "", h.reason, h.placed_by,
+                      h.until.isoformat() if h.until else "",
+                      h.released_at.date().isoformat() if h.released_at else "")
+    _console().print(table)
+
+
+@hold.command("release")
+@catalog_option
+@click.argument("hold_id")
+@click.option("--by", "released_by", default=lambda: os.environ.get("USER", "unknown"))
+def hold_release(catalog: Path, hold_id: str, released_by: str) -> None:
+    """Release a hold (the release is recorded; the hold stays in the history)."""
+    with _workspace(catalog) as ws:
+        ws.holds.release(hold_id, released_by)
+    _console().print(f"released hold {hold_id}", markup=False)
+
+
+@cli.group()
+def certificates() -> None:
+    """Compliance evidence of what was disposed of."""
+
+
+@certificates.command("export")
+@catalog_option
+@click.option("--since", callback=_parse_date, help="First day (executed_at, UTC).")
+@click.option("--until", callback=_parse_date, help="Last day (executed_at, UTC).")
+@click.option("--register")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Export file: .jsonl or .csv; a signed .manifest.json is written beside it.")
+def certificates_export(catalog: Path, since: date | None, until: date | None,
+                        register: str | None, out: Path) -> None:
+    """Export certificates with a signed manifest."""
+    from retention import api
+    from retention.export import manifest_path
+
+    with _workspace(catalog) as ws:
+        manifest = api.export(ws, out, since, until, register)
+    _console().print(f"exported {manifest['count']} certificates to {out}\n"
+                     f"manifest: {manifest_path(out)}", markup=False)
+
+
+@cli.command()
+@catalog_option
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="PEM public key (default: the one beside the catalog's signing key).")
+def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
+    """Verify the certificate ledger, or an export file with only the public key."""
+    from retention import api
+
+    out = _console()
+    if file is not None:
+        if public_key is None:
+            with _workspace(catalog) as ws:
+                public_key = ws.public_key_path
+        report = api.verify_file(file, public_key)
+        what = f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
+        faults = report.faults
+    else:
+        with _workspace(catalog) as ws:
+            ledger = api.verify_ledger(ws, public_key)
+        what = (f"ledger: {ledger.certificates} certificates, {ledger.checkpoints} checkpoints"
+                + (f", {ledger.unsigned} after the last checkpoint" if ledger.unsigned else ""))
+        faults = ledger.faults
+    for fault in faults:
+        out.print(f"FAIL {fault}", markup=False)
+    out.print(f"{'FAILED' if faults else 'verified'} {what}", markup=False)
+    if faults:
+        sys.exit(EXIT_UNEXPECTED)
+
+
+@cli.command()
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-workspace"), show_default=True,
+              help="Where the demo catalog, sources, state and reports are (re)built.")
+@click.option("--catalog", "source", type=click.Path(file_okay=False, path_type=Path),
+              default=lambda: os.environ.get("RETENTION_CATALOG", "."),
+              help="The catalog to copy (default: the shipped one in the current directory).")
+@as_of_option
+def demo(workdir: Path, source: Path, as_of: date | None) -> None:
+    """Build demo sources with synthetic people and run check → plan → run → export → verify."""
+    from retention import demo as demo_flow
+    from retention import logs
+
+    logs.configure(level="warning")
+    out = _console()
+    result = demo_flow.run_demo(source, workdir, as_of, echo=lambda s: out.print(s, markup=False))
+    if not result.ok:
+        sys.exit(EXIT_UNEXPECTED)
+
+
+def _table(out: Console, title: str, rows: Sequence[PolicyPlan]) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for name in ("register", "policy", "action", "status", "scanned", "expire", "retain",
+                 "held", "done"):
+        table.add_column(name, justify="right" if name in ("scanned", "expire", "retain",
+                                                           "held", "done") else "left")
+    for p in rows:
+        c = p.counts
+        table.add_row(p.register, p.policy, p.action, p.status, str(c.scanned), str(c.expire),
+                      str(c.retain), str(c.held), str(c.done))
+    out.print(table)
+    for p in rows:
+        if p.message and p.status != "skipped":
+            out.print(f"{p.name}: {p.message}", markup=False)
+
+
+def _print_run(out: Console, outcome: RunOutcome) -> None:
+    _table(out, f"Run {outcome.run_id} as of {outcome.as_of}", outcome.policies)
+    if outcome.reconciled:
+        out.print(f"certified {outcome.reconciled} records left by an interrupted run")
+    out.print(f"disposed of {outcome.disposed} records; status {outcome.status} "
+              f"(exit {outcome.exit_code})", markup=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: one place turns errors into messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="retention", standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(EXIT_UNEXPECTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_INVALID)
+    except CatalogError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_code)
+    except RetentionError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence names the failure
+        click.echo(f"unexpected failure: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(EXIT_UNEXPECTED)
+    sys.exit(0)

@@ -1,0 +1,112 @@
+"""Retention arithmetic: when a record falls due, and the cutoff that selects due records.
+
+Everything is calendar arithmetic on dates (python-dateutil's ``relativedelta``): adding
+P10Y to 29 February gives 28 February, adding P1M to 31 January gives 28/29 February.
+Because that addition never goes backwards as the start date grows, the set of due trigger
+dates is always "every trigger before some bound" — which is what lets the engine push the
+rule into SQL as ``trigger < bound`` instead of reading a table into Python.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+CountFrom = Literal["event", "year_end"]
+
+_DURATION = re.compile(r"^P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?$")
+ONE_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Duration:
+    """An ISO-8601 calendar duration of years, months, weeks and days (no time part)."""
+
+    years: int = 0
+    months: int = 0
+    days: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        """Parse ``P10Y``, ``P6M``, ``P1Y6M``, ``P2W``, ``P0D``; raise ValueError otherwise."""
+        match = _DURATION.match(text.strip())
+        if match is None or text.strip() == "P":
+            raise ValueError(
+                f"{text!r} is not an ISO-8601 duration of years, months, weeks or days "
+                "(examples: P10Y, P6M, P1Y6M, P0D)"
+            )
+        parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+        return cls(years=parts["y"], months=parts["m"], days=parts["w"] * 7 + parts["d"])
+
+    @property
+    def delta(self) -> relativedelta:
+        return relativedelta(years=self.years, months=self.months, days=self.days)
+
+    def __str__(self) -> str:
+        text = "P"
+        text += f"{self.years}Y" if self.years else ""
+        text += f"{self.months}M" if self.months else ""
+        text += f"{self.days}D" if self.days or text == "P" else ""
+        return text
+
+
+def clock_start(trigger: date, count_from: CountFrom) -> date:
+    """The day the retention clock starts for a record whose trigger date is ``trigger``.
+
+    ``year_end`` is how Finnish records plans count: from the end of the trigger's calendar
+    year, i.e. from 1 January of the next year.
+    """
+    if count_from == "year_end":
+        return date(trigger.year + 1, 1, 1)
+    return trigger
+
+
+def expires_on(trigger: date, retain: Duration, count_from: CountFrom = "event") -> date:
+    """The first day on which a record with this trigger date is due for disposal."""
+    start = clock_start(trigger, count_from)
+    result: date = start + retain.delta
+    return result
+
+
+def expires_on_until(until: date) -> date:
+    """``until`` is the last day of retention, so the record is due the day after."""
+    return until + ONE_DAY
+
+
+def due_bound(as_of: date, retain: Duration, count_from: CountFrom = "event") -> date | None:
+    """The smallest trigger date that is *not* due on ``as_of``: due ⇔ ``trigger < bound``.
+
+    Returns None when no trigger date at all can be due (only possible for dates before
+    year 1). The answer is exact: for every date ``t``,
+    ``expires_on(t) <= as_of`` ⇔ ``t < due_bound(as_of)``.
+    """
+    if count_from == "year_end":
+        # expires_on depends on the trigger's year only: find the last due year.
+        for year in range(min(as_of.year, date.max.year - 1), 0, -1):
+            if expires_on(date(year, 1, 1), retain, count_from) <= as_of:
+                return date(year + 1, 1, 1)
+        return None
+    try:
+        candidate: date = as_of - retain.delta
+    except (OverflowError, ValueError):
+        return None
+    # Calendar clipping (31 Jan + 1M = 28 Feb) makes subtraction inexact by a few days;
+    # step to the exact boundary. Both loops run at most a handful of times.
+    while expires_on(candidate, retain) > as_of:
+        candidate -= ONE_DAY
+    while True:
+        following = candidate + ONE_DAY
+        if expires_on(following, retain) > as_of:
+            return following
+        candidate = following
+
+
+def today(timezone: str, now: datetime | None = None) -> date:
+    """Today's date in the catalog's time zone (retention days are local days)."""
+    moment = now if now is not None else datetime.now(ZoneInfo(timezone))
+    return moment.astimezone(ZoneInfo(timezone)).date()

@@ -1,0 +1,32 @@
+"""Connector kinds: a plain mapping from ``kind:`` to the class that implements it.
+
+Backends are imported only when a connector is built, so loading a catalog never pulls in
+a database driver it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from retention.connectors.base import Connector
+    from retention.model import SourceSpec
+
+KINDS: dict[str, str] = {
+    "sql": "retention.connectors.sql:SqlConnector",
+}
+
+
+def build(spec: SourceSpec, url: str) -> Connector:
+    """Instantiate the connector for ``spec``; ``url`` is already resolved."""
+    try:
+        target = KINDS[spec.kind]
+    except KeyError:
+        raise LookupError(
+            f"unknown connector kind {spec.kind!r}; known kinds: {', '.join(sorted(KINDS))}"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    connector: Connector = cls(spec, url)
+    return connector

@@ -1,0 +1,144 @@
+"""The contract between the engine and a source system.
+
+The engine depends on this module only; it never imports a backend. A connector:
+
+* describes a table so ``retention check`` can prove a policy fits it (:meth:`describe`);
+* counts and streams the records a :class:`Selection` picks, in key order and in batches,
+  with the policy's filter and due cutoff evaluated by the source, never in Python;
+* applies one :class:`Change` to one batch **inside one source transaction**, re-checking
+  in that same statement that every record is still selected (still due, still matching),
+  so a record that changed since it was read is left alone;
+* re-reads records after a change, so a certificate is only ``verified`` by evidence.
+
+Records are named by their key values; a connector never logs column values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal, Protocol
+
+Key = tuple[Any, ...]
+ColumnKind = Literal["date", "datetime", "string", "integer", "number", "boolean", "other"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can guarantee; the engine asks instead of checking types."""
+
+    transactional: bool
+    """A batch's change commits or rolls back as a whole."""
+    reread: bool
+    """Records can be read again by key to verify a change."""
+    max_bind_params: int
+    """How many bound values one statement may carry; bounds the batch size."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    nullable: bool
+    length: int | None = None
+    sql_type: str = ""
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: Mapping[str, Column]
+    primary_key: tuple[str, ...]
+    unique: tuple[frozenset[str], ...] = ()
+
+    def is_unique(self, key: Sequence[str]) -> bool:
+        """True when the schema itself guarantees ``key`` is unique."""
+        wanted = frozenset(key)
+        if self.primary_key and frozenset(self.primary_key) <= wanted:
+            return True
+        return any(group <= wanted for group in self.unique)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records of a table a policy looks at, and which of them are candidates.
+
+    With ``trigger`` set, candidates are the rows whose trigger is not empty and earlier than
+    ``bound``; with ``trigger`` None every matching row is a candidate (a fixed ``until``
+    that has passed).
+    """
+
+    table: str
+    key: tuple[str, ...]
+    match: Mapping[str, Any] = field(default_factory=dict)
+    trigger: str | None = None
+    bound: date | None = None
+    columns: tuple[str, ...] = ()
+    """Columns to read along with each candidate (subject, values to transform)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: Key
+    trigger: date | None
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove the records."""
+
+
+@dataclass(frozen=True)
+class Anonymise:
+    """Overwrite columns: the same value for every record, and/or a value per record."""
+
+    constant: Mapping[str, Any]
+    per_record: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
+
+
+Change = Delete | Anonymise
+
+
+class Connector(Protocol):
+    """A source system holding records (a database, a file share)."""
+
+    id: str
+    capabilities: Capabilities
+
+    def describe(self, table: str) -> TableInfo:
+        """The table's columns and keys. Raises LookupError when the table does not exist."""
+        ...
+
+    def duplicate_keys(self, table: str, key: Sequence[str]) -> int:
+        """How many key values occur more than once (0 for a usable key)."""
+        ...
+
+    def count(self, selection: Selection, *, candidates_only: bool) -> int:
+        """Count the matching rows, or only the candidates among them."""
+        ...
+
+    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
+        """Stream the candidates in ascending key order, ``batch_size`` at a time."""
+        ...
+
+    def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:
+        """Apply ``change`` to ``keys`` in one transaction; only rows still selected change.
+
+        Returns the number of rows the source reports as changed (informative only: the
+        engine verifies by :meth:`reread`).
+        """
+        ...
+
+    def reread(
+        self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]]:
+        """Read ``columns`` of the records that still exist among ``keys``."""
+        ...
+
+    def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:
+        """Turn a key's text form (as stored in the state) back into typed values."""
+        ...
+
+    def close(self) -> None: ...

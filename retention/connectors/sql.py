@@ -1,0 +1,286 @@
+"""``kind: sql`` — tables in any database SQLAlchemy reaches, through SQLAlchemy Core.
+
+Every identifier comes from reflection and is quoted by SQLAlchemy; every value is a bound
+parameter. Candidates are read with the policy's filter and cutoff in the WHERE clause, in
+keyset-ordered pages (``key > last ORDER BY key LIMIT n``), so memory holds one page and
+the cost follows the due records rather than the table when the trigger is indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Engine
+
+from retention.connectors.base import (
+    Anonymise,
+    Capabilities,
+    Change,
+    Column,
+    ColumnKind,
+    Delete,
+    Key,
+    Record,
+    Selection,
+    TableInfo,
+)
+from retention.errors import SourceUnavailable
+from retention.model import SqlSource
+
+_BIND_LIMITS = {"sqlite": 32_000, "postgresql": 30_000, "mysql": 30_000, "mariadb": 30_000}
+
+
+class SqlConnector:
+    """A relational source; one instance per connector id, sharing one connection pool."""
+
+    def __init__(self, spec: SqlSource, url: str) -> None:
+        self.id = spec.id
+        self._schema = spec.schema_
+        try:
+            self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
+        except (sa_exc.ArgumentError, ImportError) as exc:
+            raise SourceUnavailable(f"connector {spec.id}: cannot use its url: {exc}") from exc
+        self.capabilities = Capabilities(
+            transactional=True,
+            reread=True,
+            max_bind_params=_BIND_LIMITS.get(self.engine.dialect.name, 2_000),
+        )
+        self._tables: dict[str, sa.Table] = {}
+
+    # -- description ---------------------------------------------------------------------
+
+    def table(self, name: str) -> sa.Table:
+        """The reflected table; LookupError when it does not exist."""
+        if name not in self._tables:
+            try:
+                self._tables[name] = sa.Table(
+                    name, sa.MetaData(), autoload_with=self.engine, schema=self._schema
+                )
+            except sa_exc.NoSuchTableError:
+                raise LookupError(f"table {name!r} does not exist in connector {self.id}") from None
+            except sa_exc.OperationalError as exc:
+                raise SourceUnavailable(f"connector {self.id}: {exc.orig}") from exc
+        return self._tables[name]
+
+    def describe(self, table: str) -> TableInfo:
+        t = self.table(table)
+        inspector = sa.inspect(self.engine)
+        unique: list[frozenset[str]] = []
+        for constraint in inspector.get_unique_constraints(table, schema=self._schema):
+            unique.append(frozenset(constraint["column_names"]))
+        for index in inspector.get_indexes(table, schema=self._schema):
+            if index.get("unique"):
+                unique.append(frozenset(c for c in index["column_names"] if c))
+        columns = {c.name: _column(c) for c in t.columns}
+        return TableInfo(
+            name=table,
+            columns=columns,
+            primary_key=tuple(c.name for c in t.primary_key.columns),
+            unique=tuple(unique),
+        )
+
+    def duplicate_keys(self, table: str, key: Sequence[str]) -> int:
+        t = self.table(table)
+        cols = [t.c[name] for name in key]
+        dupes = sa.select(*cols).group_by(*cols).having(sa.func.count() > 1).subquery()
+        with self._connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(dupes)) or 0)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def count(self, selection: Selection, *, candidates_only: bool) -> int:
+        t = self.table(selection.table)
+        where = self._where(t, selection, candidates_only=candidates_only)
+        with self._connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(t).where(where)) or 0)
+
+    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
+        t = self.table(selection.table)
+        key_cols = [t.c[name] for name in selection.key]
+        extra = [t.c[name] for name in selection.columns if name not in selection.key]
+        trigger = t.c[selection.trigger] if selection.trigger else None
+        wanted = [*key_cols, *extra, *([trigger] if trigger is not None else [])]
+        base = self._where(t, selection, candidates_only=True)
+        size = max(1, min(batch_size, self.capabilities.max_bind_params // (len(key_cols) + 1)))
+        last: Key | None = None
+        while True:
+            where = base if last is None else sa.and_(base, _after(key_cols, last))
+            query = sa.select(*wanted).where(where).order_by(*key_cols).limit(size)
+            with self._connect() as conn:
+                rows = conn.execute(query).mappings().all()
+            if not rows:
+                return
+            page = [
+                Record(
+                    key=tuple(row[c.name] for c in key_cols),
+                    trigger=_as_date(row[trigger.name]) if trigger is not None else None,
+                    values={name: row[name] for name in selection.columns},
+                )
+                for row in rows
+            ]
+            last = page[-1].key
+            yield page
+            if len(rows) < size:
+                return
+
+    def reread(
+        self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]]:
+        if not keys:
+            return {}
+        t = self.table(selection.table)
+        key_cols = [t.c[name] for name in selection.key]
+        cols = [t.c[name] for name in columns if name not in selection.key]
+        query = sa.select(*key_cols, *cols).where(_in(key_cols, keys))
+        with self._connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return {tuple(row[c.name] for c in key_cols): dict(row) for row in rows}
+
+    # -- writing -------------------------------------------------------------------------
+
+    def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:
+        if not keys:
+            return 0
+        t = self.table(selection.table)
+        key_cols = [t.c[name] for name in selection.key]
+        still_selected = self._where(t, selection, candidates_only=True)
+        try:
+            with self.engine.begin() as conn:
+                if isinstance(change, Delete):
+                    stmt = sa.delete(t).where(_in(key_cols, keys), still_selected)
+                    return int(conn.execute(stmt).rowcount)
+                return self._anonymise(conn, t, key_cols, still_selected, keys, change)
+        except sa_exc.DBAPIError as exc:
+            raise SourceUnavailable(f"connector {self.id}: {type(exc.orig).__name__}") from exc
+
+    def _anonymise(
+        self,
+        conn: sa.Connection,
+        t: sa.Table,
+        key_cols: list[sa.Column[Any]],
+        still_selected: sa.ColumnElement[bool],
+        keys: Sequence[Key],
+        change: Anonymise,
+    ) -> int:
+        if not change.per_record:
+            stmt = sa.update(t).where(_in(key_cols, keys), still_selected).values(change.constant)
+            return int(conn.execute(stmt).rowcount)
+        # Values differ per record: one executemany, keyed by bound parameters whose names
+        # cannot collide with column names.
+        columns = sorted({c for values in change.per_record.values() for c in values})
+        stmt = (
+            sa.update(t)
+            .where(*(col == sa.bindparam(f"_k{i}") for i, col in enumerate(key_cols)))
+            .where(still_selected)
+            .values({**change.constant, **{c: sa.bindparam(f"_v_{c}") for c in columns}})
+        )
+        params = [
+            {
+                **{f"_k{i}": value for i, value in enumerate(key)},
+                **{f"_v_{c}": change.per_record[key].get(c) for c in columns},
+            }
+            for key in keys
+            if key in change.per_record
+        ]
+        return int(conn.execute(stmt, params).rowcount)
+
+    def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:
+        t = self.table(table)
+        return tuple(_parse(t.c[name], value) for name, value in zip(columns, text, strict=True))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self.engine.connect()
+        except sa_exc.DBAPIError as exc:
+            raise SourceUnavailable(f"connector {self.id}: cannot connect: {exc.orig}") from exc
+
+    def _where(
+        self, t: sa.Table, selection: Selection, *, candidates_only: bool
+    ) -> sa.ColumnElement[bool]:
+        clauses: list[sa.ColumnElement[bool]] = []
+        for name, value in selection.match.items():
+            column = t.c[name]
+            clauses.append(column.in_(value) if isinstance(value, tuple) else column == value)
+        if candidates_only and selection.trigger is not None:
+            trigger = t.c[selection.trigger]
+            if selection.bound is None:
+                clauses.append(sa.false())
+            else:
+                bound: date | datetime = selection.bound
+                if _kind(trigger.type) == "datetime":
+                    bound = datetime.combine(selection.bound, time())
+                clauses.append(trigger.is_not(None))
+                clauses.append(trigger < bound)
+        return sa.and_(sa.true(), *clauses)
+
+
+def _after(key_cols: list[sa.Column[Any]], last: Key) -> sa.ColumnElement[bool]:
+    """Keyset condition ``(k1, k2, ...) > last`` spelt out so every database can use its index."""
+    terms = []
+    for i, col in enumerate(key_cols):
+        equal = [key_cols[j] == last[j] for j in range(i)]
+        terms.append(sa.and_(*equal, col > last[i]))
+    return sa.or_(*terms)
+
+
+def _in(key_cols: list[sa.Column[Any]], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
+    if len(key_cols) == 1:
+        return key_cols[0].in_([k[0] for k in keys])
+    return sa.tuple_(*key_cols).in_([tuple(k) for k in keys])
+
+
+def _kind(sql_type: sa.types.TypeEngine[Any]) -> ColumnKind:
+    if isinstance(sql_type, sa.DateTime):
+        return "datetime"
+    if isinstance(sql_type, sa.Date):
+        return "date"
+    if isinstance(sql_type, sa.Boolean):
+        return "boolean"
+    if isinstance(sql_type, sa.Integer):
+        return "integer"
+    if isinstance(sql_type, sa.Numeric | sa.Float):
+        return "number"
+    if isinstance(sql_type, sa.String):
+        return "string"
+    return "other"
+
+
+def _column(column: sa.Column[Any]) -> Column:
+    length = getattr(column.type, "length", None)
+    return Column(
+        name=column.name,
+        kind=_kind(column.type),
+        nullable=bool(column.nullable),
+        length=length if isinstance(length, int) else None,
+        sql_type=str(column.type),
+    )
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _parse(column: sa.Column[Any], text: str) -> Any:
+    kind = _kind(column.type)
+    if kind == "integer":
+        return int(text)
+    if kind == "date":
+        return date.fromisoformat(text)
+    if kind == "datetime":
+        return datetime.fromisoformat(text)
+    return text

@@ -1,0 +1,113 @@
+"""``retention demo``: the whole cycle on synthetic data, in a throw-away workspace.
+
+The demo copies the catalog into its own directory and runs with an environment of its own
+that holds nothing but a demo secret: every ``${VAR:-default}`` takes its default, so a
+connector URL set in the operator's shell for production can never be reached by the demo.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from retention import api, clock
+from retention.catalog import SETTINGS_FILE, load_catalog
+from retention.errors import UsageError
+from retention.workspace import Workspace
+
+MARKER = ".retention-demo"
+SECRET_FILE = ".demo-secret"
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    ok: bool = True
+
+
+def run_demo(
+    source: Path, workdir: Path, as_of: date | None = None,
+    echo: Callable[[str], None] = print,
+) -> DemoResult:
+    """Rebuild ``workdir`` from ``source`` and run check → plan → run → export → verify."""
+    from retention.demo_data import build_demo_sources
+
+    source, workdir = source.resolve(), workdir.resolve()
+    _prepare(source, workdir)
+    secret = secrets.token_hex(32)
+    (workdir / SECRET_FILE).write_text(secret + "\n", encoding="utf-8")
+    environ = {"RETENTION_SECRET": secret}
+    settings = load_catalog(workdir, environ).settings
+    day = as_of or clock.today(settings.timezone)
+    result = DemoResult(workdir)
+
+    build_demo_sources(workdir, day)
+    init = api.init(workdir, environ)
+    echo(f"demo workspace {workdir} (as of {day}); public key {init.public_key_path}")
+    reports = workdir / "reports"
+    with Workspace(load_catalog(workdir, environ), environ) as ws:
+        notes = api.check(ws)
+        echo(f"check: catalog valid, {len(notes)} policies fit their sources")
+        plan, _ = api.plan(ws, as_of=day, report=reports / "plan.json")
+        for suffix in ("html", "csv"):
+            path = reports / f"plan.{suffix}"
+            from retention.report import write_report
+
+            write_report(ws, plan.plan_id, path)
+            result.files[f"plan.{suffix}"] = path
+        result.files["plan.json"] = reports / "plan.json"
+        due = sum(p.counts.expire for p in plan.policies)
+        echo(f"plan {plan.plan_id}: {due} records due")
+        for p in plan.policies:
+            c = p.counts
+            echo(f"  {p.name:45} {p.action:9} {p.status:9} scanned {c.scanned:4}  expire "
+                 f"{c.expire:4}  retain {c.retain:4}  held {c.held:3}  done {c.done:3}")
+        outcome = api.run(ws, as_of=day)
+        echo(f"run {outcome.run_id}: disposed of {outcome.disposed} records "
+             f"(status {outcome.status})")
+        again = api.run(ws, as_of=day)
+        echo(f"second run {again.run_id}: disposed of {again.disposed} records "
+             "(nothing left to do)")
+        for suffix in ("jsonl", "csv"):
+            path = reports / f"certificates.{suffix}"
+            manifest = api.export(ws, path)
+            result.files[f"certificates.{suffix}"] = path
+        echo(f"export: {manifest['count']} certificates, signed manifest beside each file")
+        ledger = api.verify_ledger(ws)
+        exported = api.verify_file(reports / "certificates.jsonl", ws.public_key_path)
+    result.ok = ledger.ok and exported.ok and outcome.exit_code == 0 and again.disposed == 0
+    echo(f"verify: ledger {'verified' if ledger.ok else 'FAILED'} "
+         f"({ledger.certificates} certificates), export "
+         f"{'verified' if exported.ok else 'FAILED'} with only the public key")
+    for fault in [*ledger.faults, *exported.faults]:
+        echo(f"  FAIL {fault}")
+    echo("files:")
+    for name, path in result.files.items():
+        echo(f"  {name:18} {path}")
+    echo(f"to explore further: export RETENTION_SECRET=$(cat {workdir / SECRET_FILE}) and "
+         f"run retention --help commands with --catalog {workdir}")
+    return result
+
+
+def _prepare(source: Path, workdir: Path) -> None:
+    missing = [d for d in ("policies", "connectors", "jobs") if not (source / d).is_dir()]
+    if missing:
+        raise UsageError(f"{source} is not a catalog (no {', '.join(missing)}/): run the demo "
+                         "from the project directory or pass --catalog")
+    if workdir.exists():
+        if not (workdir / MARKER).exists():
+            raise UsageError(f"{workdir} exists and is not a demo workspace; "
+                             "refusing to replace it (choose another --workdir)")
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / MARKER).write_text("created by retention demo; replaced on each run\n",
+                                  encoding="utf-8")
+    for folder in ("policies", "connectors", "jobs"):
+        shutil.copytree(source / folder, workdir / folder)
+    if (source / SETTINGS_FILE).exists():
+        shutil.copy2(source / SETTINGS_FILE, workdir / SETTINGS_FILE)

@@ -1,0 +1,79 @@
+"""Audit facts as frozen, past-tense events, logged as key/value pairs.
+
+Events carry ids, counts and references — never a column value — so a log shipped to a
+central system cannot leak personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from retention.logs import get_logger
+
+_log = get_logger("retention")
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    plan_id: str
+    as_of: str
+    policies: int
+
+
+@dataclass(frozen=True)
+class IntentsReconciled:
+    run_id: str
+    certified: int
+    dropped: int
+
+
+@dataclass(frozen=True)
+class BatchCommitted:
+    policy: str
+    records: int
+    disposed: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class PolicyFinished:
+    policy: str
+    status: str
+    scanned: int
+    expire: int
+    retain: int
+    held: int
+    done: int
+    disposed: int
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointSigned:
+    run_id: str
+    last_seq: int
+    count: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    status: str
+    exit_code: int
+    disposed: int
+
+
+Event = (
+    RunStarted | IntentsReconciled | BatchCommitted | PolicyFinished | CheckpointSigned
+    | RunFinished
+)
+
+
+def emit(event: Event) -> None:
+    name = type(event).__name__
+    fields = asdict(event)
+    if name == "PolicyFinished" and event.status == "failed":  # type: ignore[union-attr]
+        _log.error(name, **fields)
+    else:
+        _log.info(name, **fields)

@@ -1,0 +1,299 @@
+"""Enforcement: apply each policy's action to its due records and certify every one.
+
+For each batch of decisions the order is fixed, so that no crash can leave a record
+disposed of without a certificate, or a certificate for a disposal that did not happen:
+
+1. write an *intent* per record to the state database and commit it;
+2. apply the change in one source transaction, whose WHERE clause re-checks that every
+   record is still due and still matches;
+3. re-read the records from the source;
+4. in one state transaction, append a certificate for each record the re-read shows
+   disposed of, and delete the batch's intents.
+
+A run begins by reconciling intents left by a run that died between 1 and 4: each record
+is re-read, certified if it is disposed of, and its intent dropped either way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+
+from retention import events
+from retention.anonymise import Anonymiser
+from retention.catalog import BoundPolicy
+from retention.certificate import ACTION_DONE
+from retention.connectors.base import Change, Delete, Key, Selection
+from retention.errors import (
+    EXIT_PARTIAL,
+    EXIT_SAFETY_VALVE,
+    EXIT_SUCCESS,
+    RetentionError,
+    SafetyValveTripped,
+    SourceUnavailable,
+)
+from retention.holds import Hold
+from retention.ledger import Ledger
+from retention.plan import (
+    Counts,
+    Decided,
+    Decider,
+    PolicyPlan,
+    new_id,
+    store_plan_header,
+    store_policy_plan,
+)
+from retention.state import intents, runs, utcnow
+from retention.workspace import Workspace
+
+
+@dataclass
+class PolicyOutcome(PolicyPlan):
+    disposed: int = 0
+    unchanged: int = 0
+    """Due records the source did not change because they changed since they were read."""
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    plan_id: str
+    as_of: date
+    policies: list[PolicyOutcome] = field(default_factory=list)
+    reconciled: int = 0
+    checkpoint: dict[str, Any] | None = None
+
+    @property
+    def disposed(self) -> int:
+        return sum(p.disposed for p in self.policies)
+
+    @property
+    def exit_code(self) -> int:
+        statuses = {p.status for p in self.policies}
+        if "failed" in statuses:
+            return EXIT_PARTIAL
+        if "stopped" in statuses:
+            return EXIT_SAFETY_VALVE
+        return EXIT_SUCCESS
+
+    @property
+    def status(self) -> str:
+        return {EXIT_SUCCESS: "completed", EXIT_SAFETY_VALVE: "stopped"}.get(
+            self.exit_code, "partial"
+        )
+
+
+def enforce(
+    ws: Workspace, policies: Sequence[BoundPolicy], as_of: date, job: str | None = None
+) -> RunOutcome:
+    """Run ``policies`` for real as of ``as_of`` and close the run with a signed checkpoint."""
+    secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
+    del secret
+    run_id = new_id("R", as_of)
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    try:
+        plan_id = new_id("P", as_of)
+        store_plan_header(ws, plan_id, "run", as_of, [p.name for p in policies], job)
+        with ws.state.begin() as conn:
+            conn.execute(runs.insert().values(run_id=run_id, plan_id=plan_id, job=job,
+                                              started_at=utcnow(), status="running"))
+        outcome = RunOutcome(run_id, plan_id, as_of)
+        events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
+        outcome.reconciled = reconcile(ws, run_id)
+        active = ws.holds.active(as_of)
+        for position, bound in enumerate(policies):
+            result = PolicyOutcome(bound.name, bound.register.id, bound.policy.id,
+                                   bound.policy.action)
+            _run_policy(ws, run_id, plan_id, bound, as_of, active, result)
+            store_policy_plan(ws, plan_id, position, bound, result)
+            outcome.policies.append(result)
+            c = result.counts
+            events.emit(events.PolicyFinished(bound.name, result.status, c.scanned, c.expire,
+                                              c.retain, c.held, c.done, result.disposed,
+                                              result.message))
+        outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
+        if outcome.checkpoint is not None:
+            events.emit(events.CheckpointSigned(run_id, outcome.checkpoint["last_seq"],
+                                                outcome.checkpoint["count"]))
+        summary = {p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict()}
+                   for p in outcome.policies}
+        with ws.state.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+                finished_at=utcnow(), status=outcome.status, exit_code=outcome.exit_code,
+                summary=json.dumps(summary),
+            ))  # fmt: skip
+        events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code,
+                                       outcome.disposed))
+        return outcome
+    finally:
+        structlog.contextvars.unbind_contextvars("run_id")
+
+
+def _run_policy(ws: Workspace, run_id: str, plan_id: str, bound: BoundPolicy, as_of: date,
+                active: Sequence[Hold], result: PolicyOutcome) -> None:
+    if not bound.policy.enabled:
+        result.status, result.message = "skipped", "policy is disabled (enabled: false)"
+        return
+    try:
+        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result).execute()
+    except SafetyValveTripped as exc:
+        result.status, result.message = "stopped", str(exc)
+    except SourceUnavailable as exc:
+        result.status, result.message = "failed", str(exc)
+    except RetentionError as exc:
+        result.status, result.message = "failed", str(exc)
+    else:
+        result.status = "review" if bound.policy.action == "review" else "completed"
+
+
+class _PolicyRun:
+    def __init__(self, ws: Workspace, run_id: str, plan_id: str, bound: BoundPolicy,
+                 as_of: date, active: Sequence[Hold], result: PolicyOutcome) -> None:
+        self.ws, self.run_id, self.plan_id = ws, run_id, plan_id
+        self.bound, self.policy, self.result = bound, bound.policy, result
+        self.connector = ws.connector(self.policy.connector)
+        self.anonymiser = (
+            Anonymiser(self.policy.anonymise, ws.secret) if self.policy.action == "anonymise"
+            else None
+        )
+        columns = self.anonymiser.per_record_columns if self.anonymiser else ()
+        self.decider = Decider(bound, self.connector, ws.secret, ws.ledger, active, as_of,
+                               ws.catalog.settings.batch_size, columns)
+
+    def execute(self) -> None:
+        counts = self.result.counts
+        counts.scanned = self.decider.scanned()
+        self._check_valve()
+        for batch in self.decider.batches():
+            for decided in batch:
+                counts.add(decided.decision)
+            due = [d for d in batch if d.decision == "expire"]
+            if due and self.policy.action in ("delete", "anonymise"):
+                self._dispose(due)
+        counts.close()
+
+    def _check_valve(self) -> None:
+        limit = self.policy.max_per_run
+        if limit is None or self.decider.candidate_count() <= limit:
+            return
+        counts = self.result.counts
+        for batch in self.decider.batches():
+            for decided in batch:
+                counts.add(decided.decision)
+        if counts.expire > limit:
+            counts.close()  # the report shows what was found, though nothing was done
+            raise SafetyValveTripped(self.bound.name, counts.expire, limit)
+        self.result.counts = Counts(scanned=counts.scanned)
+
+    def _dispose(self, due: list[Decided]) -> None:
+        selection = self.decider.selection
+        assert selection is not None
+        bodies = {d.ref: self._body(d) for d in due}
+        recheck = json.dumps(self._recheck())
+        created = utcnow()
+        with self.ws.state.begin() as conn:
+            conn.execute(intents.insert(), [
+                {"run_id": self.run_id, "plan_id": self.plan_id,
+                 "register": self.bound.register.id, "policy": self.policy.id,
+                 "record_ref": d.ref, "key": d.key, "certificate": json.dumps(bodies[d.ref]),
+                 "recheck": recheck, "created_at": created}
+                for d in due
+            ])  # fmt: skip
+        keys = [d.record.key for d in due]
+        change: Change = (
+            Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
+        )
+        self.connector.apply(selection, keys, change)
+        after = self.connector.reread(selection, keys, self._reread_columns())
+        executed_at = utcnow().isoformat()
+        disposed = [d for d in due if _is_disposed(d.record.key, after, self.anonymiser)]
+        with self.ws.state.begin() as conn:
+            Ledger.append(conn, [
+                {**bodies[d.ref], "executed_at": executed_at,
+                 "verified": self.connector.capabilities.reread}
+                for d in disposed
+            ])  # fmt: skip
+            conn.execute(sa.delete(intents).where(
+                intents.c.run_id == self.run_id, intents.c.policy == self.policy.id,
+                intents.c.register == self.bound.register.id,
+                intents.c.record_ref.in_(list(bodies)),
+            ))  # fmt: skip
+        self.result.disposed += len(disposed)
+        self.result.unchanged += len(due) - len(disposed)
+        events.emit(events.BatchCommitted(self.bound.name, len(due), len(disposed),
+                                          len(due) - len(disposed)))
+
+    def _reread_columns(self) -> list[str]:
+        return self.anonymiser.fields if self.anonymiser else []
+
+    def _recheck(self) -> dict[str, Any]:
+        return {"connector": self.policy.connector, "table": self.policy.table,
+                "key": list(self.policy.key), "anonymise": dict(self.policy.anonymise)}
+
+    def _body(self, decided: Decided) -> dict[str, Any]:
+        return {
+            "certificate_id": str(uuid.uuid4()),
+            "run_id": self.run_id,
+            "plan_id": self.plan_id,
+            "approved_by": None,
+            "register": self.bound.register.id,
+            "policy": self.policy.id,
+            "policy_sha256": self.policy.fingerprint(),
+            "record_ref": decided.ref,
+            "action": ACTION_DONE[self.policy.action],
+            "fields": list(self.policy.anonymise) if self.anonymiser else [],
+            "archive": None,
+            "trigger_date": decided.record.trigger.isoformat() if decided.record.trigger else None,
+            "expires_on": decided.expires_on.isoformat() if decided.expires_on else None,
+            "legal_basis": self.policy.legal_basis,
+        }
+
+
+def _is_disposed(key: Key, after: Mapping[Key, Mapping[str, Any]],
+                 anonymiser: Anonymiser | None) -> bool:
+    if anonymiser is None:
+        return key not in after
+    row = after.get(key)
+    return row is not None and anonymiser.is_anonymised(row)
+
+
+def reconcile(ws: Workspace, run_id: str) -> int:
+    """Finish intents of interrupted runs by re-reading the source; return certificates made."""
+    with ws.state.connect() as conn:
+        pending = conn.execute(sa.select(intents).order_by(intents.c.id)).mappings().all()
+    if not pending:
+        return 0
+    certified = dropped = 0
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in pending:
+        groups.setdefault(row["recheck"], []).append(row)
+    for recheck_text, rows in groups.items():
+        recheck = json.loads(recheck_text)
+        if recheck["connector"] not in ws.catalog.sources:
+            continue  # the connector left the catalog: keep the intents for when it returns
+        connector = ws.connector(recheck["connector"])
+        anonymiser = Anonymiser(recheck["anonymise"], ws.secret) if recheck["anonymise"] else None
+        selection = Selection(table=recheck["table"], key=tuple(recheck["key"]))
+        keys = [connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
+                for r in rows]
+        after = connector.reread(selection, keys, anonymiser.fields if anonymiser else [])
+        executed_at = utcnow().isoformat()
+        bodies = [
+            {**json.loads(r["certificate"]), "executed_at": executed_at,
+             "verified": connector.capabilities.reread}
+            for r, k in zip(rows, keys, strict=True) if _is_disposed(k, after, anonymiser)
+        ]  # fmt: skip
+        with ws.state.begin() as conn:
+            Ledger.append(conn, bodies)
+            conn.execute(sa.delete(intents).where(intents.c.id.in_([r["id"] for r in rows])))
+        certified += len(bodies)
+        dropped += len(rows) - len(bodies)
+    events.emit(events.IntentsReconciled(run_id, certified, dropped))
+    return certified

@@ -1,0 +1,170 @@
+"""Compliance exports of certificates, and their verification on any machine.
+
+An export is the certificate file (``.jsonl``: one canonical certificate per line, or
+``.csv``) plus ``<file>.manifest.json``: its sha256, count, first and last hash, the signed
+ledger checkpoints that cover it, and an Ed25519 signature over the manifest. ``verify``
+needs only the two files and the public key: no state database, no source.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from retention import signing
+from retention.certificate import FIELDS, ChainVerifier, canonical
+from retention.errors import UsageError
+from retention.state import utcnow
+from retention.workspace import Workspace
+
+FORMAT = "retention-certificates/1"
+_JSON_FIELDS = {"fields", "archive", "verified", "seq"}
+
+
+def manifest_path(export: Path) -> Path:
+    return export.with_name(export.name + ".manifest.json")
+
+
+@dataclass
+class ExportReport:
+    file: Path
+    certificates: int = 0
+    checkpoints: int = 0
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+
+def export_certificates(
+    ws: Workspace,
+    out: Path,
+    since: date | None = None,
+    until: date | None = None,
+    register: str | None = None,
+) -> dict[str, Any]:
+    """Write the certificates executed between ``since`` and ``until`` (inclusive), signed."""
+    suffix = out.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise UsageError(f"unknown export format {out.suffix!r}: use .jsonl or .csv")
+    key = ws.signing_key()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    chain = ChainVerifier(None, gaps=register is not None)
+    certs = ws.ledger.iter_certificates(since, until, register)
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        if suffix == ".jsonl":
+            for cert in certs:
+                chain.feed(cert)
+                handle.write(canonical(cert).decode("utf-8") + "\n")
+        else:
+            writer = csv.writer(handle)
+            writer.writerow(FIELDS)
+            for cert in certs:
+                chain.feed(cert)
+                writer.writerow([_cell(name, cert.get(name)) for name in FIELDS])
+    first_seq, last_seq = chain.first_seq or 0, chain.last_seq or 0
+    covering = [  # the signed checkpoints whose range overlaps the exported certificates
+        cp for cp in ws.ledger.checkpoint_rows()
+        if chain.count and cp["first_seq"] <= last_seq and cp["last_seq"] >= first_seq
+    ]
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "file": out.name,
+        "sha256": _sha256(out),
+        "count": chain.count,
+        "first_hash": chain.first_hash,
+        "last_hash": chain.last_hash,
+        "last_seq": chain.last_seq,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "register": register,
+        "exported_at": utcnow().isoformat(),
+        "checkpoints": covering,
+        "key_id": signing.key_id(key.public_key()),
+    }
+    manifest["signature"] = signing.sign(key, canonical(manifest))
+    manifest_path(out).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
+                                  encoding="utf-8")
+    return manifest
+
+
+def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
+    """Check the manifest signature, the file's checksum, every hash and every checkpoint."""
+    report = ExportReport(path)
+    mpath = manifest_path(path)
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{mpath.name} is missing: an export is verified with its manifest") from None
+    except json.JSONDecodeError as exc:
+        report.faults.append(f"{mpath.name}: not valid JSON ({exc})")
+        return report
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    if not signing.verify(public_key, canonical(body), str(manifest.get("signature", ""))):
+        report.faults.append(f"{mpath.name}: signature does not verify with this public key")
+    if manifest.get("sha256") != _sha256(path):
+        report.faults.append(f"{path.name}: content differs from the signed manifest (sha256)")
+    chain = ChainVerifier(None, gaps=manifest.get("register") is not None)
+    marks: dict[int, dict[str, Any]] = {}
+    for cp in manifest.get("checkpoints", []):
+        cp_body = {k: v for k, v in cp.items() if k != "signature"}
+        if not signing.verify(public_key, canonical(cp_body), str(cp.get("signature", ""))):
+            report.faults.append(f"checkpoint up to seq {cp.get('last_seq')}: bad signature")
+        marks[cp.get("last_seq")] = cp
+    report.checkpoints = len(marks)
+    try:
+        for cert in _read(path):
+            chain.feed(cert)
+            mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
+            if mark is not None and mark.get("last_hash") != cert.get("hash"):
+                report.faults.append(f"certificate {cert.get('certificate_id')} (seq "
+                                     f"{cert.get('seq')}): differs from its signed checkpoint")
+    except (ValueError, KeyError) as exc:
+        report.faults.append(f"{path.name}: unreadable certificate ({exc})")
+    report.faults.extend(chain.faults)
+    report.certificates = chain.count
+    if chain.count != manifest.get("count") or chain.last_hash != manifest.get("last_hash"):
+        report.faults.append(f"{path.name}: holds {chain.count} certificates ending in "
+                             f"{chain.last_hash}, the manifest says {manifest.get('count')} "
+                             f"ending in {manifest.get('last_hash')}")
+    return report
+
+
+def _read(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        if path.suffix.lower() == ".jsonl":
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+            return
+        for row in csv.DictReader(handle):
+            yield {name: _uncell(name, row[name]) for name in FIELDS}
+
+
+def _cell(name: str, value: Any) -> str:
+    if name in _JSON_FIELDS:
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _uncell(name: str, text: str) -> Any:
+    if name in _JSON_FIELDS:
+        return json.loads(text)
+    return text or None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

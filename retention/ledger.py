@@ -1,0 +1,204 @@
+"""The append-only certificate ledger in the state database, and its signed checkpoints.
+
+Appends are serialised by first *updating* the single ``ledger_head`` row inside the
+appending transaction: that takes a write lock on every database (a row lock on PostgreSQL
+and MariaDB, the database write lock on SQLite), so two writers can never both extend the
+chain from the same hash. Each run closes with a checkpoint — count and last hash since the
+previous checkpoint — signed with the installation's Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.engine import Engine
+
+from retention import signing
+from retention.certificate import ChainVerifier, canonical, seal
+from retention.state import GENESIS_HASH, certificates, checkpoints, ledger_head, utcnow
+
+_PAGE = 5000
+
+
+@dataclass
+class LedgerReport:
+    """What ``retention verify`` found in the ledger."""
+
+    certificates: int = 0
+    checkpoints: int = 0
+    unsigned: int = 0
+    faults: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.faults
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def done(self, register: str, policy: str, refs: Sequence[str]) -> set[str]:
+        """Which of ``refs`` already have a certificate under this policy."""
+        if not refs:
+            return set()
+        query = sa.select(certificates.c.record_ref).where(
+            certificates.c.register == register,
+            certificates.c.policy == policy,
+            certificates.c.record_ref.in_(list(refs)),
+        )
+        with self.engine.connect() as conn:
+            return set(conn.scalars(query))
+
+    @staticmethod
+    def append(conn: sa.Connection, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Seal and insert ``bodies`` in order; the caller owns the transaction."""
+        if not bodies:
+            return []
+        head = ledger_head.c
+        conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
+        seq, previous = conn.execute(
+            sa.select(head.last_seq, head.last_hash).where(head.id == 1)
+        ).one()
+        sealed: list[dict[str, Any]] = []
+        for body in bodies:
+            seq += 1
+            cert = seal(body, seq, previous)
+            previous = cert["hash"]
+            sealed.append(cert)
+        conn.execute(
+            certificates.insert(),
+            [
+                {
+                    "seq": cert["seq"],
+                    "certificate_id": cert["certificate_id"],
+                    "run_id": cert["run_id"],
+                    "register": cert["register"],
+                    "policy": cert["policy"],
+                    "record_ref": cert["record_ref"],
+                    "executed_at": datetime.fromisoformat(cert["executed_at"]),
+                    "hash": cert["hash"],
+                    "body": canonical(cert).decode("utf-8"),
+                }
+                for cert in sealed
+            ],
+        )
+        conn.execute(
+            sa.update(ledger_head).where(head.id == 1).values(last_seq=seq, last_hash=previous)
+        )
+        return sealed
+
+    def checkpoint(self, run_id: str, key: Ed25519PrivateKey) -> dict[str, Any] | None:
+        """Sign everything appended since the previous checkpoint; None if nothing was."""
+        with self.engine.begin() as conn:
+            head = ledger_head.c
+            conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
+            last_seq, last_hash = conn.execute(
+                sa.select(head.last_seq, head.last_hash).where(head.id == 1)
+            ).one()
+            previous = conn.scalar(sa.select(sa.func.max(checkpoints.c.last_seq))) or 0
+            if last_seq <= previous:
+                return None
+            body = {
+                "run_id": run_id,
+                "first_seq": previous + 1,
+                "last_seq": last_seq,
+                "count": last_seq - previous,
+                "last_hash": last_hash,
+                "signed_at": utcnow().isoformat(),
+                "key_id": signing.key_id(key.public_key()),
+            }
+            signature = signing.sign(key, canonical(body))
+            conn.execute(
+                checkpoints.insert().values(
+                    last_seq=last_seq, run_id=run_id,
+                    body=canonical(body).decode("utf-8"), signature=signature,
+                )
+            )
+        return {**body, "signature": signature}
+
+    def iter_certificates(
+        self, since: date | None = None, until: date | None = None, register: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Certificates in ledger order, streamed page by page."""
+        last = 0
+        while True:
+            query = sa.select(certificates.c.seq, certificates.c.body).where(
+                certificates.c.seq > last
+            )
+            if since is not None:
+                query = query.where(certificates.c.executed_at >= _start_of(since))
+            if until is not None:
+                query = query.where(certificates.c.executed_at < _start_of(until + timedelta(days=1)))
+            if register is not None:
+                query = query.where(certificates.c.register == register)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(certificates.c.seq).limit(_PAGE)).all()
+            for row in rows:
+                yield json.loads(row.body)
+            if len(rows) < _PAGE:
+                return
+            last = rows[-1].seq
+
+    def checkpoint_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(checkpoints).order_by(checkpoints.c.last_seq)).all()
+        return [{**json.loads(r.body), "signature": r.signature} for r in rows]
+
+    def verify(self, public_key: Ed25519PublicKey) -> LedgerReport:
+        """Re-hash the whole chain and check every checkpoint signature."""
+        report = LedgerReport()
+        marks = {cp["last_seq"]: cp for cp in self.checkpoint_rows()}
+        report.checkpoints = len(marks)
+        expected_first = 1
+        for last_seq in sorted(marks):
+            cp = marks[last_seq]
+            body = {k: v for k, v in cp.items() if k != "signature"}
+            if not signing.verify(public_key, canonical(body), cp["signature"]):
+                report.faults.append(
+                    f"checkpoint of run {cp.get('run_id')} (up to seq {last_seq}): "
+                    "signature does not verify with this public key"
+                )
+            if cp.get("first_seq") != expected_first or cp.get("count") != last_seq - expected_first + 1:
+                report.faults.append(f"checkpoint up to seq {last_seq}: its range does not follow "
+                                     "the previous checkpoint")
+            expected_first = last_seq + 1
+        chain = ChainVerifier(GENESIS_HASH)
+        for cert in self.iter_certificates():
+            chain.feed(cert)
+            mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
+            if mark is not None and mark.get("last_hash") != cert.get("hash"):
+                report.faults.append(
+                    f"certificate {cert.get('certificate_id')} (seq {cert.get('seq')}): "
+                    "differs from what the signed checkpoint recorded"
+                )
+        report.faults[:0] = chain.faults
+        report.certificates = chain.count
+        last_seq = chain.last_seq or 0
+        missing = [s for s in marks if s > last_seq]
+        if missing:
+            report.faults.append(
+                f"certificates up to seq {max(missing)} were signed in a checkpoint but are "
+                "missing from the ledger"
+            )
+        with self.engine.connect() as conn:
+            head_seq, head_hash = conn.execute(
+                sa.select(ledger_head.c.last_seq, ledger_head.c.last_hash)
+            ).one()
+        if head_seq != last_seq or (last_seq and head_hash != chain.last_hash):
+            report.faults.append(
+                f"the ledger head records seq {head_seq} but the ledger ends at seq {last_seq} "
+                "(certificates removed or added outside the engine)"
+            )
+        report.unsigned = last_seq - (max(marks) if marks else 0)
+        return report
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)

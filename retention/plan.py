@@ -1,0 +1,256 @@
+"""Deciding records: ``retain``, ``expire``, ``held`` or ``done`` (SPEC §3), and dry-run plans.
+
+:class:`Decider` is the one place a record's fate is decided; the dry run stores and
+renders its decisions, enforcement consumes the same decisions batch by batch. The rule is
+pushed into the source as a cutoff (``trigger < bound``) and then checked again in Python
+for every candidate, so a record is never disposed of before its day even if a source
+compared dates wrongly.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import sqlalchemy as sa
+
+from retention import clock
+from retention.catalog import BoundPolicy
+from retention.connectors.base import Connector, Record, Selection
+from retention.errors import RetentionError
+from retention.holds import Hold, HoldIndex
+from retention.ledger import Ledger
+from retention.pseudonym import Secret, key_json
+from retention.state import plan_policies, plan_records, plans, utcnow
+from retention.workspace import Workspace
+
+Decision = Literal["retain", "expire", "held", "done"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    record: Record
+    ref: str
+    key: str
+    decision: Decision
+    expires_on: date | None
+    hold: str | None = None
+
+
+@dataclass
+class Counts:
+    scanned: int = 0
+    expire: int = 0
+    retain: int = 0
+    held: int = 0
+    done: int = 0
+
+    def add(self, decision: Decision) -> None:
+        setattr(self, decision, getattr(self, decision) + 1)
+
+    def close(self) -> None:
+        """Every scanned record not otherwise decided is retained."""
+        self.retain = max(0, self.scanned - self.expire - self.held - self.done)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def selection_for(bound: BoundPolicy, as_of: date, columns: Sequence[str] = ()) -> Selection | None:
+    """The source-side view of a policy on ``as_of``; None when nothing can be due yet."""
+    policy = bound.policy
+    wanted = tuple(dict.fromkeys(c for c in (policy.subject, *columns) if c))
+    base = {"table": policy.table, "key": policy.key, "match": policy.match, "columns": wanted}
+    if policy.until is not None:
+        if clock.expires_on_until(policy.until) > as_of:
+            return None
+        return Selection(**base)  # type: ignore[arg-type]
+    assert policy.retain is not None and policy.trigger is not None
+    if policy.retain.permanent:
+        cutoff: date | None = as_of + timedelta(days=1)  # archived once the trigger has passed
+    else:
+        assert policy.retain.duration is not None
+        cutoff = clock.due_bound(as_of, policy.retain.duration, policy.count_from)
+    if cutoff is None:
+        return None
+    return Selection(**base, trigger=policy.trigger, bound=cutoff)  # type: ignore[arg-type]
+
+
+def record_expires_on(bound: BoundPolicy, trigger: date | None) -> date | None:
+    policy = bound.policy
+    if policy.until is not None:
+        return clock.expires_on_until(policy.until)
+    if trigger is None or policy.retain is None:
+        return None
+    if policy.retain.permanent:
+        return trigger
+    assert policy.retain.duration is not None
+    return clock.expires_on(trigger, policy.retain.duration, policy.count_from)
+
+
+class Decider:
+    """Decides the records of one policy as of one day, a batch at a time."""
+
+    def __init__(
+        self,
+        bound: BoundPolicy,
+        connector: Connector,
+        secret: Secret,
+        ledger: Ledger,
+        holds: Sequence[Hold],
+        as_of: date,
+        batch_size: int,
+        columns: Sequence[str] = (),
+    ) -> None:
+        self.bound, self.connector, self.secret, self.ledger = bound, connector, secret, ledger
+        self.as_of, self.batch_size = as_of, batch_size
+        self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
+        self.selection = selection_for(bound, as_of, columns)
+        self._all = Selection(table=bound.policy.table, key=bound.policy.key,
+                              match=bound.policy.match)
+
+    def scanned(self) -> int:
+        """How many records the policy governs (its match filter), due or not."""
+        return self.connector.count(self._all, candidates_only=False)
+
+    def candidate_count(self) -> int:
+        if self.selection is None:
+            return 0
+        return self.connector.count(self.selection, candidates_only=True)
+
+    def batches(self) -> Iterator[list[Decided]]:
+        """Decisions for every candidate; records that are not candidates are ``retain``."""
+        if self.selection is None:
+            return
+        policy = self.bound.policy
+        for page in self.connector.candidates(self.selection, self.batch_size):
+            keys = [key_json(r.key) for r in page]
+            refs = [self.secret.record_ref(policy.connector, policy.table, r.key) for r in page]
+            done = self.ledger.done(self.bound.register.id, policy.id, refs)
+            yield [self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)]
+
+    def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
+        expires = record_expires_on(self.bound, record.trigger)
+        if expires is None or expires > self.as_of:
+            return Decided(record, ref, key, "retain", expires)
+        if ref in done:
+            return Decided(record, ref, key, "done", expires)
+        subject_ref = None
+        if self.holds.needs_subject and self.bound.policy.subject:
+            value = record.values.get(self.bound.policy.subject)
+            subject_ref = self.secret.subject_ref(value) if value is not None else None
+        hold = self.holds.find(subject_ref, key)
+        if hold is not None:
+            return Decided(record, ref, key, "held", expires, hold)
+        return Decided(record, ref, key, "expire", expires)
+
+
+@dataclass
+class PolicyPlan:
+    name: str
+    register: str
+    policy: str
+    action: str
+    counts: Counts = field(default_factory=Counts)
+    status: str = "planned"
+    message: str | None = None
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    as_of: date
+    created_at: datetime
+    policies: list[PolicyPlan]
+
+
+def new_id(prefix: str, as_of: date) -> str:
+    return f"{prefix}{as_of:%Y%m%d}-{secrets.token_hex(4)}"
+
+
+def store_plan_header(
+    ws: Workspace, plan_id: str, kind: str, as_of: date, names: Sequence[str], job: str | None
+) -> datetime:
+    created = utcnow()
+    with ws.state.begin() as conn:
+        conn.execute(plans.insert().values(
+            plan_id=plan_id, kind=kind, created_at=created, as_of=as_of,
+            catalog=str(ws.catalog.root), job=job, selection=json.dumps(list(names)),
+        ))  # fmt: skip
+    return created
+
+
+def store_policy_plan(ws: Workspace, plan_id: str, position: int, bound: BoundPolicy,
+                      result: PolicyPlan) -> None:
+    with ws.state.begin() as conn:
+        conn.execute(plan_policies.insert().values(
+            plan_id=plan_id, register=bound.register.id, policy=bound.policy.id,
+            position=position, action=bound.policy.action,
+            policy_sha256=bound.policy.fingerprint(), legal_basis=bound.policy.legal_basis,
+            rule=bound.policy.describe_rule(), status=result.status,
+            counts=json.dumps(result.counts.as_dict()), message=result.message,
+        ))  # fmt: skip
+
+
+def make_plan(
+    ws: Workspace, policies: Sequence[BoundPolicy], as_of: date, job: str | None = None
+) -> Plan:
+    """Dry run: decide every record of ``policies``, store the plan, change no source."""
+    plan_id = new_id("P", as_of)
+    created = store_plan_header(ws, plan_id, "dry-run", as_of, [p.name for p in policies], job)
+    active = ws.holds.active(as_of)
+    results: list[PolicyPlan] = []
+    for position, bound in enumerate(policies):
+        result = PolicyPlan(bound.name, bound.register.id, bound.policy.id, bound.policy.action)
+        if not bound.policy.enabled:
+            result.status, result.message = "skipped", "policy is disabled (enabled: false)"
+        else:
+            try:
+                _plan_policy(ws, plan_id, bound, as_of, active, result)
+            except RetentionError as exc:
+                result.status, result.message = "failed", str(exc)
+        store_policy_plan(ws, plan_id, position, bound, result)
+        results.append(result)
+    return Plan(plan_id, as_of, created, results)
+
+
+def _plan_policy(ws: Workspace, plan_id: str, bound: BoundPolicy, as_of: date,
+                 active: Sequence[Hold], result: PolicyPlan) -> None:
+    decider = Decider(bound, ws.connector(bound.policy.connector), ws.secret, ws.ledger,
+                      active, as_of, ws.catalog.settings.batch_size)
+    result.counts.scanned = decider.scanned()
+    for batch in decider.batches():
+        rows = []
+        for decided in batch:
+            result.counts.add(decided.decision)
+            if decided.decision in ("expire", "held"):
+                rows.append({
+                    "plan_id": plan_id, "register": bound.register.id, "policy": bound.policy.id,
+                    "key": decided.key, "record_ref": decided.ref, "decision": decided.decision,
+                    "trigger_date": decided.record.trigger, "expires_on": decided.expires_on,
+                    "hold_id": decided.hold,
+                })  # fmt: skip
+        if rows:
+            with ws.state.begin() as conn:
+                conn.execute(plan_records.insert(), rows)
+    result.counts.close()
+
+
+def load_plan(ws: Workspace, plan_id: str) -> tuple[sa.Row[tuple[object, ...]], list[sa.Row[tuple[object, ...]]]]:
+    """A stored plan's header and per-policy rows."""
+    with ws.state.connect() as conn:
+        header = conn.execute(sa.select(plans).where(plans.c.plan_id == plan_id)).first()
+        if header is None:
+            from retention.errors import UsageError
+
+            raise UsageError(f"no plan {plan_id!r} in the state database")
+        rows = conn.execute(
+            sa.select(plan_policies)
+            .where(plan_policies.c.plan_id == plan_id)
+            .order_by(plan_policies.c.position)
+        ).all()
+    return header, list(rows)

@@ -1,0 +1,90 @@
+"""Keyed pseudonyms: record references, subject references and ``pseudonym`` values.
+
+All three are HMAC-SHA256 under the installation's ``RETENTION_SECRET`` with a distinct
+domain prefix, so a record reference can never be confused with a pseudonymised column
+value. They are stable (the same input always gives the same output, which is what lets a
+later run recognise a record it already disposed of) and irreversible without the secret.
+The secret comes only from the environment, never from a catalog file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from retention.errors import MissingSecret
+
+SECRET_VARIABLE = "RETENTION_SECRET"
+MIN_SECRET_LENGTH = 32
+
+
+class Secret:
+    """The installation's HMAC key, pre-keyed once so each use only copies the state."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < MIN_SECRET_LENGTH:
+            raise MissingSecret(
+                f"{SECRET_VARIABLE} must be at least {MIN_SECRET_LENGTH} characters long"
+            )
+        self._record = hmac.new(key, b"record\x00", hashlib.sha256)
+        self._subject = hmac.new(key, b"subject\x00", hashlib.sha256)
+        self._pseudonym = hmac.new(key, b"pseudonym\x00", hashlib.sha256)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Secret:
+        value = (os.environ if environ is None else environ).get(SECRET_VARIABLE, "")
+        if not value:
+            raise MissingSecret(
+                f"{SECRET_VARIABLE} is not set: commands that write need the installation's "
+                "HMAC secret (record references and pseudonyms depend on it)"
+            )
+        return cls(value.encode())
+
+    def record_ref(self, connector: str, table: str, key: Iterable[Any]) -> str:
+        """Reference to one record: HMAC of ``connector/table/key`` (SPEC §7)."""
+        message = f"{connector}/{table}/{key_json(key)}".encode()
+        h = self._record.copy()
+        h.update(message)
+        return h.hexdigest()
+
+    def subject_ref(self, subject: Any) -> str:
+        """Reference to a data subject, so holds never store a person's identifier."""
+        h = self._subject.copy()
+        h.update(key_text(subject).encode())
+        return h.hexdigest()
+
+    def pseudonym(self, value: Any) -> str | None:
+        """The ``pseudonym`` anonymisation strategy: 64 lowercase hex characters."""
+        if value is None:
+            return None
+        h = self._pseudonym.copy()
+        h.update(key_text(value).encode())
+        return h.hexdigest()
+
+
+def key_text(value: Any) -> str:
+    """The text form of one key value, stable across databases and drivers."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def key_json(key: Iterable[Any]) -> str:
+    """A record key as a JSON list of strings in key-column order."""
+    return json.dumps([key_text(v) for v in key], ensure_ascii=False, separators=(",", ":"))
+
+
+def key_display(key: Iterable[Any]) -> str | list[str]:
+    """SPEC §6: a string for a single-column key, a list of strings for a composite one."""
+    texts = [key_text(v) for v in key]
+    return texts[0] if len(texts) == 1 else texts

@@ -1,0 +1,125 @@
+"""Plan reports rendered from the stored plan: JSON (SPEC §6), CSV or HTML by extension.
+
+Reports are written from the state database, not from memory, so a report of a million
+decisions streams in flat memory, and a plan can be rendered again later. Records are named
+by key only: no column value of a record ever reaches a report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from retention.errors import UsageError
+from retention.plan import load_plan
+from retention.state import plan_records
+from retention.workspace import Workspace
+
+FORMATS = (".json", ".csv", ".html")
+_PAGE = 5000
+
+
+def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise UsageError(f"unknown report format {path.suffix!r}: use one of {', '.join(FORMATS)}")
+    header, policies = load_plan(ws, plan_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = [_policy_summary(row) for row in policies]
+    meta = {"plan_id": header.plan_id, "as_of": header.as_of.isoformat(),
+            "catalog": header.catalog, "kind": header.kind}
+    if suffix == ".json":
+        _write_json(ws, path, meta, summary)
+    elif suffix == ".csv":
+        _write_csv(ws, path, plan_id, summary)
+    else:
+        _write_html(ws, path, meta, summary)
+    return path
+
+
+def _policy_summary(row: Any) -> dict[str, Any]:
+    return {
+        "register": row.register, "policy": row.policy, "action": row.action,
+        "status": row.status, "message": row.message, "rule": row.rule,
+        "legal_basis": row.legal_basis, "policy_sha256": row.policy_sha256,
+        "counts": json.loads(row.counts),
+    }  # fmt: skip
+
+
+def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator[dict[str, Any]]:
+    """The plan's ``expire`` and ``held`` records of one policy, in decision order."""
+    last = 0
+    c = plan_records.c
+    while True:
+        query = (
+            sa.select(c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id)
+            .where(c.plan_id == plan_id, c.register == register, c.policy == policy, c.id > last)
+            .order_by(c.id)
+            .limit(_PAGE)
+        )
+        with ws.state.connect() as conn:
+            rows = conn.execute(query).all()
+        for row in rows:
+            key = json.loads(row.key)
+            yield {
+                "key": key[0] if len(key) == 1 else key,
+                "decision": row.decision,
+                "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
+                "expires_on": row.expires_on.isoformat() if row.expires_on else None,
+                "hold": row.hold_id,
+            }
+        if len(rows) < _PAGE:
+            return
+        last = rows[-1].id
+
+
+def _write_json(ws: Workspace, path: Path, meta: dict[str, Any],
+                summary: list[dict[str, Any]]) -> None:
+    dump = json.dumps
+    with path.open("w", encoding="utf-8") as out:
+        out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
+        out.write(', "policies": [')
+        for i, item in enumerate(summary):
+            out.write(",\n " if i else "\n ")
+            out.write(dump(item, ensure_ascii=False)[:-1] + ', "records": [')
+            for j, record in enumerate(records(ws, meta["plan_id"], item["register"], item["policy"])):
+                out.write(",\n  " if j else "\n  ")
+                out.write(dump(record, ensure_ascii=False))
+            out.write("]}")
+        out.write("]}\n")
+
+
+def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, Any]]) -> None:
+    columns = ["register", "policy", "action", "key", "decision", "trigger_date", "expires_on",
+               "hold"]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for item in summary:
+            for record in records(ws, plan_id, item["register"], item["policy"]):
+                key = record["key"]
+                writer.writerow([item["register"], item["policy"], item["action"],
+                                 key if isinstance(key, str) else json.dumps(key),
+                                 record["decision"], record["trigger_date"] or "",
+                                 record["expires_on"] or "", record["hold"] or ""])
+
+
+def _write_html(ws: Workspace, path: Path, meta: dict[str, Any],
+                summary: list[dict[str, Any]]) -> None:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("retention", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    template = env.get_template("plan.html.j2")
+    sections = [
+        {**item, "records": records(ws, meta["plan_id"], item["register"], item["policy"])}
+        for item in summary
+    ]
+    with path.open("w", encoding="utf-8") as out:
+        for chunk in template.generate(meta=meta, policies=sections):
+            out.write(chunk)

@@ -1,0 +1,138 @@
+"""Reading catalog YAML safely, remembering where every key stood.
+
+Only ``yaml.SafeLoader`` is used: a ``!!python/...`` tag is a construction error, never
+executed. Mappings come back as :class:`Located` dicts that know the line of each key, so
+a validation error can name the file *and line* a records manager has to fix.
+``${VAR}`` and ``${VAR:-default}`` are expanded in string values after parsing, so an
+environment value can never inject YAML structure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from retention.errors import Problem
+
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class Located(dict[str, Any]):
+    """A mapping that remembers the 1-based line of itself and of each of its keys."""
+
+    line: int = 0
+    lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.lines.get(key, self.line)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader that builds :class:`Located` mappings."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Located:
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+    loader.flatten_mapping(node)
+    merged = len(node.value) - own  # pairs merged in by `<<: *base` come first; own keys win
+    result = Located()
+    result.line = node.start_mark.line + 1
+    result.lines = {}
+    own_keys: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            key = str(key)
+        if index >= merged:
+            if key in own_keys:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            own_keys.add(key)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+# Dates stay strings until the model parses them, so a bad date ("2022-13-01") is a
+# validation error at its key rather than a crash inside the YAML parser.
+# Booleans are only true/false (YAML 1.2): a column called `no` or a country code `NO`
+# must not turn into False, as YAML 1.1 would have it.
+_DROPPED = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool"}
+_LineLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_LineLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+class YamlProblem(Exception):
+    """Raised with the :class:`Problem` that made a file unreadable."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> Any:
+    """Parse one YAML file safely and expand ``${VAR}`` in its strings.
+
+    ``display`` is how the file is named in errors (relative to the catalog).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlProblem(Problem(display, f"cannot read: {exc}")) from exc
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = exc.problem or str(exc)
+        if "could not determine a constructor" in reason:
+            reason = f"tag {exc.problem.split('tag ')[-1] if exc.problem else ''} is not allowed"
+        raise YamlProblem(Problem(display, f"invalid YAML: {reason}", line=line)) from exc
+    except yaml.YAMLError as exc:
+        raise YamlProblem(Problem(display, f"invalid YAML: {exc}")) from exc
+    return expand(document, display, os.environ if environ is None else environ)
+
+
+def expand(value: Any, display: str, environ: Mapping[str, str], line: int | None = None) -> Any:
+    """Return ``value`` with ``${VAR}``/``${VAR:-default}`` expanded in every string."""
+    if isinstance(value, Located):
+        out = Located()
+        out.line, out.lines = value.line, value.lines
+        for key, item in value.items():
+            out[key] = expand(item, display, environ, value.line_of(key))
+        return out
+    if isinstance(value, str):
+        return _expand_string(value, display, environ, line)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [expand(item, display, environ, line) for item in value]
+    return value
+
+
+def _expand_string(text: str, display: str, environ: Mapping[str, str], line: int | None) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group("name"), match.group("default")
+        found = environ.get(name)
+        if found is not None and (found != "" or default is None):
+            return found
+        if default is not None:
+            return default
+        raise YamlProblem(
+            Problem(display, f"environment variable {name} is not set and has no default", line)
+        )
+
+    return _VARIABLE.sub(replace, text)
