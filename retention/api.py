@@ -94,6 +94,7 @@ def plan(
     report: Path | None = None,
 ) -> tuple[Plan, Path | None]:
     """Dry run: check, decide, store the plan, write the report; no source is changed."""
+    _ = ws.secret
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
     result = make_plan(ws, chosen_policies(ws, job, policies), day, job)
@@ -112,6 +113,7 @@ def run(
     if job and not policies and ws.catalog.job(job).mode != "enforce":
         raise UsageError(f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
                          "`retention plan --job` for it")
+    _ = ws.secret, ws.signing_key()
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
     return enforce(ws, chosen_policies(ws, job, policies), day, job)

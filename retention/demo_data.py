@@ -7,12 +7,14 @@ touching real personal data:
 
 * every person is invented with ``random.Random`` from Finnish name lists; e-mail addresses
   are under the reserved ``example.*`` domains; IBANs carry the check digits ``00``, which no
-  real account can have; and every henkilötunnus uses an individual number 900–999, the range
-  reserved for temporary and test identity codes, with a correct check character, so it
-  looks and validates like a real one but never names a real person;
-* every date is placed relative to ``as_of``, so that on that day each enabled policy of the
-  shipped catalog finds some records due, some still retained and some whose clock has not
-  started (an empty trigger). The AMKoodari project ran 2019–2021, so its dates are fixed;
+  real account can have; IP addresses are in TEST-NET-1 (RFC 5737); and every henkilötunnus
+  uses an individual number 900–999, the range reserved for temporary and test identity
+  codes, with a correct check character, so it looks and validates like a real one but
+  never names a real person. Phone numbers are only random digits in a Finnish format;
+* dates relative to ``as_of`` put, on that day, some records of each enabled policy of the
+  shipped catalog due, some still retained and some whose clock has not started (an empty
+  trigger). The AMKoodari project ran 2019–2021 and its rules end on a fixed date, so its
+  dates are fixed and all its records are due once that date has passed;
 * a given ``(as_of, seed)`` always gives the same rows, so a demo and its tests repeat.
 
 Tables are SQLAlchemy Core definitions with real types, primary keys (one composite) and an
@@ -35,8 +37,6 @@ Rows = dict[str, list[Row]]
 
 #: The check characters of a henkilötunnus, indexed by (DDMMYY + NNN) mod 31.
 HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
-#: Individual numbers reserved for temporary and test identity codes.
-TEST_INDIVIDUAL_NUMBERS = range(900, 1000)
 _CENTURY_SIGNS = {18: "+", 19: "-", 20: "A"}
 
 _FEMALE = [
@@ -140,8 +140,8 @@ def _person(rng: random.Random, as_of: date, min_age: int = 19, max_age: int = 6
 # -- dates relative to as_of ----------------------------------------------------------------
 
 #: Each table cycles through these fates, so every one of them occurs on ``as_of``.
-DUE, KEPT, OPEN = "due", "kept", "open"
-_FATES = (DUE, OPEN, KEPT, OPEN, DUE, OPEN, KEPT, OPEN, OPEN, DUE)
+_DUE, _KEPT, _OPEN = "due", "kept", "open"
+_FATES = (_DUE, _OPEN, _KEPT, _OPEN, _DUE, _OPEN, _KEPT, _OPEN, _OPEN, _DUE)
 
 
 def _fates(count: int) -> Iterator[tuple[int, str]]:
@@ -167,18 +167,18 @@ def _year_end_rule_end(rng: random.Random, as_of: date, fate: str, years: int) -
 
     Due ⇔ 1 January of (end year + 1 + years) ≤ as_of ⇔ end year ≤ as_of.year - years - 1.
     """
-    if fate == OPEN:
+    if fate == _OPEN:
         return None
-    if fate == DUE:
+    if fate == _DUE:
         return _day_in_year(rng, as_of.year - years - 1 - rng.randint(0, 4))
     return min(_day_in_year(rng, rng.randint(as_of.year - years, as_of.year)), as_of)
 
 
 def _event_rule_end(rng: random.Random, as_of: date, fate: str) -> date | None:
     """An end date for a ``P0D`` rule: past (due), announced for later (kept), or None."""
-    if fate == OPEN:
+    if fate == _OPEN:
         return None
-    if fate == DUE:
+    if fate == _DUE:
         return _before(rng, as_of, 0, 2500)
     return _after(rng, as_of, 1, 120)
 
@@ -603,13 +603,13 @@ def _sedu(rng: random.Random, as_of: date) -> Rows:
     midnight = datetime.combine(as_of, time())
     sessions: list[Row] = []
     for i, fate in _fates(100):
-        days = rng.randint(370, 900) if fate == DUE else rng.randint(1, 300)
+        days = rng.randint(370, 900) if fate == _DUE else rng.randint(1, 300)
         started = midnight - timedelta(days=days, minutes=rng.randint(0, 1440))
         sessions.append({
             "session_id": i + 1, "username": rng.choice(usernames),
             "ip_address": f"192.0.2.{rng.randint(1, 254)}",  # TEST-NET-1 (RFC 5737)
             "user_agent": rng.choice(agents), "started_at": started,
-            "ended_at": None if fate == OPEN else started + timedelta(minutes=rng.randint(1, 90)),
+            "ended_at": None if fate == _OPEN else started + timedelta(minutes=rng.randint(1, 90)),
         })
     doc_types = ["opiskelutodistus", "opintosuoritusote", "tutkintotodistus", "lomake"]
     documents: list[Row] = []
@@ -619,7 +619,7 @@ def _sedu(rng: random.Random, as_of: date) -> Rows:
             "doc_id": i + 1, "username": rng.choice(usernames),
             "doc_type": rng.choice(doc_types), "pdf_ref": f"atomi/pdf/{i + 1:06d}.pdf",
             "created_on": created,
-            "signed_on": None if fate == OPEN else min(_after(rng, created, 0, 5), as_of),
+            "signed_on": None if fate == _OPEN else min(_after(rng, created, 0, 5), as_of),
         })
     return {"students": students, "sessions": sessions, "documents": documents}
 
@@ -635,7 +635,9 @@ def _karelia(rng: random.Random, as_of: date) -> Rows:
         p = _person(rng, as_of, 19, 50)
         ended = _event_rule_end(rng, as_of, fate)
         started = _start_before(rng, as_of, ended, 60, 6 * 365)
-        if ended is None:
+        if ended is None and i % 4 == 3:  # resigned, but the date is not recorded yet
+            status = "eronnut"
+        elif ended is None:
             status = rng.choice(["läsnä", "läsnä", "poissa", "keskeyttänyt"])
         else:
             status = ended_statuses[i % len(ended_statuses)]

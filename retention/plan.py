@@ -200,6 +200,7 @@ def make_plan(
     ws: Workspace, policies: Sequence[BoundPolicy], as_of: date, job: str | None = None
 ) -> Plan:
     """Dry run: decide every record of ``policies``, store the plan, change no source."""
+    _ = ws.secret  # refuse before storing anything: record references need it
     plan_id = new_id("P", as_of)
     created = store_plan_header(ws, plan_id, "dry-run", as_of, [p.name for p in policies], job)
     active = ws.holds.active(as_of)

@@ -1,0 +1,324 @@
+"""Plan, run and verify end to end, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from retention import api
+from retention.anonymise import REDACTED
+from retention.errors import EXIT_SAFETY_VALVE, EXIT_SUCCESS
+from retention.state import certificates, intents
+from retention.workspace import Workspace
+from tests.conftest import AS_OF, SECRET, write_catalog
+
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def source_rows(ws: Workspace) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every test table, typed by SQLAlchemy, for before/after comparisons."""
+    engine = ws.connector("crm").engine  # type: ignore[attr-defined]
+    md = sa.MetaData()
+    md.reflect(engine, only=["alumni", "contracts", "interviewees"])
+    out = {}
+    with engine.connect() as conn:
+        for name, table in md.tables.items():
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            out[name] = [dict(r) for r in conn.execute(query).mappings()]
+    return out
+
+
+def ledger(ws: Workspace) -> list[dict[str, Any]]:
+    return list(ws.ledger.iter_certificates())
+
+
+def test_plan_decides_every_record_and_changes_nothing(catalog: Path, environ: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    """A dry run reports exactly the due records by key, in SPEC §6 form, and alters no row."""
+    with Workspace.open(catalog, environ) as ws:
+        before = source_rows(ws)
+        plan, report = api.plan(ws, as_of=AS_OF, report=tmp_path / "plan.json")
+        assert source_rows(ws) == before
+        assert ledger(ws) == []
+    assert report is not None
+    doc = json.loads(report.read_text())
+    assert doc["plan_id"] == plan.plan_id and doc["as_of"] == "2026-11-22"
+    by_policy = {p["policy"]: p for p in doc["policies"]}
+    alumni = by_policy["alumni-membership"]
+    assert alumni["counts"] == {"scanned": 5, "expire": 3, "retain": 2, "held": 0, "done": 0}
+    assert [r["key"] for r in alumni["records"]] == ["1", "2", "6"]
+    assert alumni["records"][2] == {"key": "6", "decision": "expire", "trigger_date": "2016-02-29",
+                                    "expires_on": "2016-02-29", "hold": None}
+    customer = by_policy["customer-contracts"]
+    assert customer["counts"] == {"scanned": 3, "expire": 2, "retain": 1, "held": 0, "done": 0}
+    assert [r["key"] for r in customer["records"]] == [["B", "C-1"], ["HQ", "C-1"]]
+    assert customer["records"][0]["expires_on"] == "2021-01-01"
+    project = by_policy["project-contracts"]
+    assert [r["key"] for r in project["records"]] == [["B", "C-3"]]
+    assert project["records"][0]["expires_on"] == "2026-01-01"
+    assert by_policy["interviewees"]["counts"]["expire"] == 3
+    assert by_policy["interviewees"]["records"][0]["expires_on"] == "2022-07-01"
+
+
+def test_run_disposes_due_records_and_certifies_each(catalog: Path,
+                                                      environ: dict[str, str]) -> None:
+    """Due rows are anonymised or deleted, the rest untouched, one verified certificate each."""
+    with Workspace.open(catalog, environ) as ws:
+        before = source_rows(ws)
+        outcome = api.run(ws, as_of=AS_OF)
+        after = source_rows(ws)
+        certs = ledger(ws)
+        report = api.verify_ledger(ws)
+    assert outcome.exit_code == EXIT_SUCCESS
+    assert outcome.disposed == 3 + 2 + 1 + 3
+    alumni = {r["id"]: r for r in after["alumni"]}
+    for key in (1, 2, 6):
+        row = alumni[key]
+        assert row["first_name"] is None and row["email"] is None
+        assert row["notes"] == REDACTED
+        assert (row["birth_date"].month, row["birth_date"].day) == (1, 1)
+        assert HEX64.match(row["person_id"])
+        assert row["membership_ended_on"] == before["alumni"][key - 1]["membership_ended_on"]
+    for key in (3, 4, 5):
+        assert alumni[key] == before["alumni"][key - 1]
+    assert [(r["site"], r["case_no"]) for r in after["contracts"]] == [("B", "C-2"), ("HQ", "C-2")]
+    assert after["interviewees"] == []
+    assert len(certs) == 9 and all(c["verified"] for c in certs)
+    assert {c["action"] for c in certs if c["policy"] == "alumni-membership"} == {"anonymised"}
+    assert certs[0]["fields"] == [] or certs[0]["fields"] == [
+        "first_name", "email", "birth_date", "person_id", "notes"]
+    assert [c["seq"] for c in certs] == list(range(1, 10))
+    assert report.ok and report.certificates == 9 and report.checkpoints == 1
+
+
+def test_second_run_is_a_no_op(catalog: Path, environ: dict[str, str]) -> None:
+    """Running again on the same day disposes of nothing and reports earlier work as done."""
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        rows, certs = source_rows(ws), ledger(ws)
+        again = api.run(ws, as_of=AS_OF)
+        assert source_rows(ws) == rows
+        assert ledger(ws) == certs
+    assert again.disposed == 0
+    alumni = next(p for p in again.policies if p.policy == "alumni-membership")
+    assert (alumni.counts.done, alumni.counts.expire) == (3, 0)
+
+
+def test_safety_valve_stops_the_policy_and_changes_nothing(
+    tmp_path: Path, source_db: Any, state_db: Any, environ: dict[str, str]
+) -> None:
+    """More due records than max_per_run: that policy stops untouched, the others run, exit 3."""
+    from tests.conftest import build_sources
+
+    build_sources(source_db.url)
+    root = write_catalog(tmp_path / "c", source_db.url, state_db.url, max_alumni=2)
+    with Workspace.open(root, environ) as ws:
+        before = source_rows(ws)
+        outcome = api.run(ws, as_of=AS_OF)
+        after = source_rows(ws)
+        certs = ledger(ws)
+    assert outcome.exit_code == EXIT_SAFETY_VALVE
+    stopped = next(p for p in outcome.policies if p.policy == "alumni-membership")
+    assert stopped.status == "stopped" and stopped.counts.expire == 3
+    assert "max_per_run is 2" in (stopped.message or "")
+    assert after["alumni"] == before["alumni"]
+    assert after["interviewees"] == []
+    assert not any(c["policy"] == "alumni-membership" for c in certs)
+
+
+@pytest.mark.parametrize("scope", ["subject", "record", "policy", "register"])
+def test_hold_keeps_records_untouched(catalog: Path, environ: dict[str, str], scope: str) -> None:
+    """A hold by subject, record key, policy or register makes due records `held`, not disposed."""
+    with Workspace.open(catalog, environ) as ws:
+        before = source_rows(ws)
+        kwargs: dict[str, Any] = {
+            "subject": {"subject": "010190-900A"},
+            "record": {"register": "xamk-alumni", "policy": "alumni-membership", "record": ["1"]},
+            "policy": {"register": "xamk-alumni", "policy": "alumni-membership"},
+            "register": {"register": "xamk-alumni"},
+        }[scope]
+        hold = ws.holds.place(reason="litigation", placed_by="records manager",
+                              secret=ws.secret, **kwargs)
+        outcome = api.run(ws, as_of=AS_OF)
+        after = source_rows(ws)
+    alumni = next(p for p in outcome.policies if p.policy == "alumni-membership")
+    held_rows = [1] if scope in ("subject", "record") else [1, 2, 6]
+    assert alumni.counts.held == len(held_rows)
+    for key in held_rows:
+        assert after["alumni"][key - 1] == before["alumni"][key - 1]
+    assert hold.subject_ref is None or "010190" not in hold.subject_ref
+    assert after["interviewees"] == []
+
+
+def test_released_hold_no_longer_protects(catalog: Path, environ: dict[str, str]) -> None:
+    """Releasing a hold is recorded and the next run disposes of the record."""
+    with Workspace.open(catalog, environ) as ws:
+        hold = ws.holds.place(reason="audit", placed_by="rm", secret=ws.secret,
+                              register="amkoodari")
+        first = api.run(ws, as_of=AS_OF)
+        released = ws.holds.release(hold.hold_id, "rm")
+        second = api.run(ws, as_of=AS_OF)
+    assert next(p for p in first.policies if p.policy == "interviewees").counts.held == 3
+    assert released.released_by == "rm" and released.released_at is not None
+    assert next(p for p in second.policies if p.policy == "interviewees").disposed == 3
+
+
+def test_tampered_certificate_fails_verification(catalog: Path, environ: dict[str, str]) -> None:
+    """Altering one stored certificate makes `verify` name exactly that certificate."""
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        assert api.verify_ledger(ws).ok
+        with ws.state.begin() as conn:
+            row = conn.execute(sa.select(certificates).where(certificates.c.seq == 4)).one()
+            body = json.loads(row.body)
+            body["action"] = "archived"
+            conn.execute(sa.update(certificates).where(certificates.c.seq == 4)
+                         .values(body=json.dumps(body)))
+        report = api.verify_ledger(ws)
+    assert not report.ok
+    assert any(body["certificate_id"] in f and "altered" in f for f in report.faults)
+
+
+def test_removed_certificates_fail_verification(catalog: Path, environ: dict[str, str]) -> None:
+    """Deleting the newest certificates is detected through the ledger head and checkpoint."""
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        with ws.state.begin() as conn:
+            conn.execute(sa.delete(certificates).where(certificates.c.seq >= 8))
+        report = api.verify_ledger(ws)
+    assert not report.ok
+    assert any("signed in a checkpoint but are missing" in f for f in report.faults)
+
+
+def test_export_verifies_in_a_separate_process_with_only_the_public_key(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """An auditor's machine needs only the export, its manifest and the public key."""
+    out = tmp_path / "audit" / "certs.jsonl"
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        manifest = api.export(ws, out)
+        pub = ws.public_key_path.read_bytes()
+    elsewhere = tmp_path / "auditor"
+    elsewhere.mkdir()
+    (elsewhere / "key.pub.pem").write_bytes(pub)
+    cmd = [sys.executable, "-m", "retention", "verify", str(out),
+           "--public-key", str(elsewhere / "key.pub.pem")]
+    ok = subprocess.run(cmd, cwd=elsewhere, capture_output=True, text=True, env={}, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert manifest["count"] == 9 and "verified export" in ok.stdout
+    lines = out.read_text().splitlines()
+    cert = json.loads(lines[2])
+    cert["verified"] = False
+    lines[2] = json.dumps(cert)
+    out.write_text("\n".join(lines) + "\n")
+    bad = subprocess.run(cmd, cwd=elsewhere, capture_output=True, text=True, env={}, check=False)
+    assert bad.returncode == 1
+    assert cert["certificate_id"] in bad.stdout
+
+
+def test_record_changed_after_reading_is_left_alone(catalog: Path, environ: dict[str, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record no longer due when the batch is applied is not changed and gets no certificate."""
+    with Workspace.open(catalog, environ) as ws:
+        connector = ws.connector("crm")
+        original = connector.apply
+
+        def apply_after_a_change(selection: Any, keys: Any, change: Any) -> int:
+            if selection.table == "alumni":
+                with connector.engine.begin() as conn:  # type: ignore[attr-defined]
+                    conn.execute(sa.text("UPDATE alumni SET membership_ended_on = :d WHERE id = 1"),
+                                 {"d": "2030-01-01"})
+            return original(selection, keys, change)
+
+        monkeypatch.setattr(connector, "apply", apply_after_a_change)
+        outcome = api.run(ws, as_of=AS_OF)
+        rows = {r["id"]: r for r in source_rows(ws)["alumni"]}
+        certs = ledger(ws)
+    alumni = next(p for p in outcome.policies if p.policy == "alumni-membership")
+    assert alumni.disposed == 2 and alumni.unchanged == 1
+    assert rows[1]["first_name"] == "Aino"
+    assert len([c for c in certs if c["policy"] == "alumni-membership"]) == 2
+
+
+def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Intents left by a run that died after changing the source become certificates later."""
+    from retention.ledger import Ledger
+
+    with Workspace.open(catalog, environ) as ws:
+        original = Ledger.append
+
+        def crash(conn: Any, bodies: Any) -> Any:
+            raise KeyboardInterrupt  # the process dies between source commit and certificate
+
+        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
+        with pytest.raises(KeyboardInterrupt):
+            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        assert source_rows(ws)["interviewees"][1:] == source_rows(ws)["interviewees"][1:]
+        with ws.state.connect() as conn:
+            pending = conn.scalar(sa.select(sa.func.count()).select_from(intents))
+        assert pending == 2  # batch_size 2: the first batch was applied, then the crash
+        monkeypatch.setattr(Ledger, "append", staticmethod(original))
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        certs = ledger(ws)
+        report = api.verify_ledger(ws)
+        with ws.state.connect() as conn:
+            pending = conn.scalar(sa.select(sa.func.count()).select_from(intents))
+    assert outcome.reconciled == 2 and outcome.disposed == 1
+    assert sorted(c["record_ref"] for c in certs) == sorted({c["record_ref"] for c in certs})
+    assert len(certs) == 3 and pending == 0 and report.ok
+
+
+def test_no_personal_data_reaches_logs_reports_or_certificates(
+    catalog: Path, environ: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names, emails and identity codes never appear in logs, reports, certificates or exports."""
+    from retention import logs
+
+    logs.configure(json=True)
+    with Workspace.open(catalog, environ) as ws:
+        personal = [str(v) for rows in source_rows(ws).values() for r in rows
+                    for k, v in r.items() if k in ("person_id", "first_name", "email", "name")]
+        for suffix in ("json", "csv", "html"):
+            api.plan(ws, as_of=AS_OF, report=tmp_path / f"plan.{suffix}")
+        api.run(ws, as_of=AS_OF)
+        api.export(ws, tmp_path / "certs.jsonl")
+        api.export(ws, tmp_path / "certs.csv")
+    captured = capsys.readouterr()
+    texts = [captured.out, captured.err] + [
+        (tmp_path / name).read_text() for name in
+        ("plan.json", "plan.csv", "plan.html", "certs.jsonl", "certs.csv")
+    ]
+    assert "RunFinished" in captured.err
+    for value in personal:
+        for text in texts:
+            assert value not in text
+
+
+def test_commands_that_write_refuse_without_the_secret(catalog: Path) -> None:
+    """Without RETENTION_SECRET, plan and run stop before reading or changing anything."""
+    from retention.errors import MissingSecret
+
+    with Workspace.open(catalog, {}) as ws, pytest.raises(MissingSecret):
+        api.run(ws, as_of=AS_OF)
+    with Workspace.open(catalog, {"RETENTION_SECRET": "short"}) as ws, \
+            pytest.raises(MissingSecret):
+        api.plan(ws, as_of=AS_OF)
+
+
+def test_secret_is_used_for_record_references(catalog: Path) -> None:
+    """record_ref depends on the secret: without it a certificate cannot be linked to a row."""
+    from retention.pseudonym import Secret
+
+    a = Secret(SECRET.encode()).record_ref("crm", "alumni", [1])
+    b = Secret((SECRET + "other").encode()).record_ref("crm", "alumni", [1])
+    assert a != b and HEX64.match(a)
