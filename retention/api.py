@@ -111,8 +111,10 @@ def run(
 ) -> RunOutcome:
     """Enforce: check the catalog, then dispose of due records with certificates."""
     if job and not policies and ws.catalog.job(job).mode != "enforce":
-        raise UsageError(f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
-                         "`retention plan --job` for it")
+        raise UsageError(
+            f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
+            "`retention plan --job` for it"
+        )
     _ = ws.secret, ws.signing_key()
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
@@ -120,12 +122,16 @@ def run(
 
 
 def export(
-    ws: Workspace, out: Path, since: date | None = None, until: date | None = None,
+    ws: Workspace,
+    out: Path,
+    since: date | None = None,
+    until: date | None = None,
     register: str | None = None,
 ) -> dict[str, object]:
     if register is not None and register not in ws.catalog.registers:
-        raise UsageError(f"no register {register!r}; the catalog has: "
-                         f"{', '.join(ws.catalog.registers)}")
+        raise UsageError(
+            f"no register {register!r}; the catalog has: {', '.join(ws.catalog.registers)}"
+        )
     return export_certificates(ws, out, since, until, register)
 
 

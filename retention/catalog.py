@@ -145,7 +145,13 @@ def load_catalog(root: Path | str, environ: Mapping[str, str] | None = None) -> 
         register = parsed.register_
         if register.id in registers:
             problems.append(
-                _dup(display, doc, "register", f"register {register.id!r}", register_files[register.id])
+                _dup(
+                    display,
+                    doc,
+                    "register",
+                    f"register {register.id!r}",
+                    register_files[register.id],
+                )
             )
             policies_complete = False
             continue
@@ -232,16 +238,18 @@ def _load_source(display: str, doc: Located, problems: list[Problem]) -> SourceS
     if kind not in KINDS:
         known = ", ".join(sorted(KINDS))
         problems.append(
-            Problem(display, f"unknown connector kind {kind!r}; known kinds: {known}",
-                    doc.line_of("kind"), key="kind")
+            Problem(
+                display,
+                f"unknown connector kind {kind!r}; known kinds: {known}",
+                doc.line_of("kind"),
+                key="kind",
+            )
         )
         return None
     return _validate(SqlSource, doc, display, problems)
 
 
-def _validate(
-    model: type[_M], doc: Located, display: str, problems: list[Problem]
-) -> _M | None:
+def _validate(model: type[_M], doc: Located, display: str, problems: list[Problem]) -> _M | None:
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
@@ -316,7 +324,9 @@ def _policy_line(doc: Located, index: int, key: str) -> int | None:
 
 
 def _dup(display: str, doc: Located, key: str, what: str, first: str) -> Problem:
-    return Problem(display, f"duplicate {what}, first defined in {first}", doc.line_of(key), key=key)
+    return Problem(
+        display, f"duplicate {what}, first defined in {first}", doc.line_of(key), key=key
+    )
 
 
 def _static_policy_problems(
@@ -331,14 +341,24 @@ def _static_policy_problems(
     if policy.connector not in sources and sources_complete:
         known = ", ".join(sorted(sources)) or "none"
         out.append(
-            Problem(display, f"unknown connector {policy.connector!r} (connectors/ has: {known})",
-                    _policy_line(doc, index, "connector"), policy.id, "connector")
+            Problem(
+                display,
+                f"unknown connector {policy.connector!r} (connectors/ has: {known})",
+                _policy_line(doc, index, "connector"),
+                policy.id,
+                "connector",
+            )
         )
     if policy.action == "archive" and policy.enabled:
         out.append(
-            Problem(display, "action: archive needs the archive hand-off, which this engine "
-                    "version does not provide; set enabled: false until it does",
-                    _policy_line(doc, index, "action"), policy.id, "action")
+            Problem(
+                display,
+                "action: archive needs the archive hand-off, which this engine "
+                "version does not provide; set enabled: false until it does",
+                _policy_line(doc, index, "action"),
+                policy.id,
+                "action",
+            )
         )
     return out
 
@@ -366,9 +386,14 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
                 continue
             if _rule(a) != _rule(b):
                 out.append(
-                    Problem(second.file, f"destroys rows that {first.name} ({first.file}) also "
-                            "destroys, with a different rule; make their match: filters disjoint",
-                            None, second.policy.id, "match")
+                    Problem(
+                        second.file,
+                        f"destroys rows that {first.name} ({first.file}) also "
+                        "destroys, with a different rule; make their match: filters disjoint",
+                        None,
+                        second.policy.id,
+                        "match",
+                    )
                 )
     return out
 
@@ -386,5 +411,12 @@ def _as_set(value: Any) -> set[Any]:
 
 
 def _rule(policy: Policy) -> tuple[Any, ...]:
-    return (policy.trigger, str(policy.retain), policy.until, policy.count_from,
-            policy.action, policy.then, tuple(sorted(policy.anonymise.items())))
+    return (
+        policy.trigger,
+        str(policy.retain),
+        policy.until,
+        policy.count_from,
+        policy.action,
+        policy.then,
+        tuple(sorted(policy.anonymise.items())),
+    )

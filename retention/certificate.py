@@ -74,7 +74,9 @@ class ChainVerifier:
         if not isinstance(seq, int) or (self.last_seq is not None and seq <= self.last_seq):
             self.faults.append(f"{name}: out of sequence")
         elif not self.gaps and self.last_seq is not None and seq != self.last_seq + 1:
-            self.faults.append(f"{name}: sequence jumps from {self.last_seq} (certificates missing)")
+            self.faults.append(
+                f"{name}: sequence jumps from {self.last_seq} (certificates missing)"
+            )
         self.count += 1
         if self.first_hash is None:
             self.first_hash, self.first_seq = cert.get("hash"), seq

@@ -71,16 +71,22 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     for key, column in named:
         if column not in info.columns:
             missing = True
-            yield problem(key, f"column {column!r} does not exist in table {policy.table!r} "
-                               f"(it has: {', '.join(info.columns)})")
+            yield problem(
+                key,
+                f"column {column!r} does not exist in table {policy.table!r} "
+                f"(it has: {', '.join(info.columns)})",
+            )
     if missing:
         return
     yield from _key_problems(connector, info, bound)
     if policy.trigger:
         trigger = info.columns[policy.trigger]
         if trigger.kind not in ("date", "datetime"):
-            yield problem("trigger", f"column {trigger.name!r} is {trigger.sql_type or trigger.kind}; "
-                                     "a trigger must be a DATE or DATETIME column")
+            yield problem(
+                "trigger",
+                f"column {trigger.name!r} is {trigger.sql_type or trigger.kind}; "
+                "a trigger must be a DATE or DATETIME column",
+            )
     for column_name, strategy in policy.anonymise.items():
         message = _strategy_problem(strategy, info.columns[column_name])
         if message:
@@ -93,8 +99,13 @@ def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> 
         return
     duplicates = connector.duplicate_keys(policy.table, policy.key)
     if duplicates:
-        yield Problem(bound.file, f"key {list(policy.key)} is not unique in {policy.table!r}: "
-                      f"{duplicates} key values occur more than once", policy=policy.id, key="key")
+        yield Problem(
+            bound.file,
+            f"key {list(policy.key)} is not unique in {policy.table!r}: "
+            f"{duplicates} key values occur more than once",
+            policy=policy.id,
+            key="key",
+        )
 
 
 def _strategy_problem(strategy: str, column: Column) -> str | None:
@@ -111,6 +122,8 @@ def _strategy_problem(strategy: str, column: Column) -> str | None:
         if column.kind != "string":
             return f"pseudonym writes text but column {column.name!r} is {column.sql_type}"
         if column.length is not None and column.length < PSEUDONYM_LENGTH:
-            return (f"pseudonym writes {PSEUDONYM_LENGTH} characters but column "
-                    f"{column.name!r} holds {column.length}")
+            return (
+                f"pseudonym writes {PSEUDONYM_LENGTH} characters but column "
+                f"{column.name!r} holds {column.length}"
+            )
     return None

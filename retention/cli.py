@@ -56,8 +56,11 @@ def catalog_option(func: F) -> F:
 
 
 def as_of_option(func: F) -> F:
-    return click.option("--as-of", callback=_parse_date,
-                        help="Decide as of this day (default: today in the catalog's time zone).")(func)
+    return click.option(
+        "--as-of",
+        callback=_parse_date,
+        help="Decide as of this day (default: today in the catalog's time zone).",
+    )(func)
 
 
 def _workspace(catalog: Path) -> Workspace:
@@ -82,11 +85,14 @@ def init(catalog: Path) -> None:
 
     result = api.init(catalog)
     out = _console()
-    out.print(f"settings: {catalog / 'retention.yaml'}"
-              + (" (created)" if result.settings_created else " (kept)"))
+    out.print(
+        f"settings: {catalog / 'retention.yaml'}"
+        + (" (created)" if result.settings_created else " (kept)")
+    )
     out.print(f"state:    {result.state}")
-    out.print(f"public key ({'created' if result.key_created else 'kept'}): "
-              f"{result.public_key_path}")
+    out.print(
+        f"public key ({'created' if result.key_created else 'kept'}): {result.public_key_path}"
+    )
     out.print(result.public_key_pem.rstrip(), markup=False)
 
 
@@ -101,19 +107,28 @@ def check(catalog: Path) -> None:
     out = _console()
     for note in notes:
         out.print(f"ok  {note}", markup=False)
-    out.print(f"catalog {ws.catalog.root} is valid: {len(ws.catalog.policies)} policies, "
-              f"{len(ws.catalog.sources)} connectors, {len(ws.catalog.jobs)} jobs", markup=False)
+    out.print(
+        f"catalog {ws.catalog.root} is valid: {len(ws.catalog.policies)} policies, "
+        f"{len(ws.catalog.sources)} connectors, {len(ws.catalog.jobs)} jobs",
+        markup=False,
+    )
 
 
 @cli.command()
 @catalog_option
 @click.option("--job", help="Plan the policies of this job.")
-@click.option("--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable.")
+@click.option(
+    "--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable."
+)
 @as_of_option
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report: .json, .csv or .html.")
-def plan(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None,
-         report: Path | None) -> None:
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report: .json, .csv or .html.",
+)
+def plan(
+    catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None, report: Path | None
+) -> None:
     """Dry run: decide every record, store the plan, change nothing."""
     from retention import api
 
@@ -131,7 +146,9 @@ def plan(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | 
 @cli.command()
 @catalog_option
 @click.option("--job", help="Run the policies of this job.")
-@click.option("--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable.")
+@click.option(
+    "--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable."
+)
 @as_of_option
 def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None) -> None:
     """Enforce: dispose of due records and write a certificate for each."""
@@ -153,13 +170,25 @@ def hold() -> None:
 @click.option("--register")
 @click.option("--policy", help="REGISTER/POLICY or a unique policy id.")
 @click.option("--subject", help="Data subject identifier (stored only as a keyed reference).")
-@click.option("--record", "record", multiple=True,
-              help="Record key; repeat once per column of a composite key. Needs --policy.")
+@click.option(
+    "--record",
+    "record",
+    multiple=True,
+    help="Record key; repeat once per column of a composite key. Needs --policy.",
+)
 @click.option("--reason", required=True)
 @click.option("--until", callback=_parse_date, help="Last day the hold is in force.")
 @click.option("--by", "placed_by", default=lambda: os.environ.get("USER", "unknown"))
-def hold_add(catalog: Path, register: str | None, policy: str | None, subject: str | None,
-             record: Sequence[str], reason: str, until: date | None, placed_by: str) -> None:
+def hold_add(
+    catalog: Path,
+    register: str | None,
+    policy: str | None,
+    subject: str | None,
+    record: Sequence[str],
+    reason: str,
+    until: date | None,
+    placed_by: str,
+) -> None:
     """Place a hold by register, policy, data subject and/or record key."""
     from retention.errors import UsageError
 
@@ -174,9 +203,16 @@ def hold_add(catalog: Path, register: str | None, policy: str | None, subject: s
             if register and found[0].register.id != register:
                 raise UsageError(f"policy {policy!r} is not in register {register!r}")
             register, policy_id = found[0].register.id, found[0].policy.id
-        placed = ws.holds.place(reason=reason, placed_by=placed_by, secret=ws.secret,
-                                register=register, policy=policy_id, subject=subject,
-                                record=list(record) or None, until=until)
+        placed = ws.holds.place(
+            reason=reason,
+            placed_by=placed_by,
+            secret=ws.secret,
+            register=register,
+            policy=policy_id,
+            subject=subject,
+            record=list(record) or None,
+            until=until,
+        )
     _console().print(f"placed hold {placed.hold_id}", markup=False)
 
 
@@ -192,13 +228,21 @@ def hold_list(catalog: Path, show_all: bool) -> None:
     with _workspace(catalog) as ws:
         today = clock.today(ws.catalog.settings.timezone)
         found = ws.holds.all() if show_all else ws.holds.active(today)
-    table = Table("hold", "register", "policy", "subject", "record", "reason", "by", "until",
-                  "released")
+    table = Table(
+        "hold", "register", "policy", "subject", "record", "reason", "by", "until", "released"
+    )
     for h in found:
-        table.add_row(h.hold_id, h.register or "", h.policy or "",
-                      (h.subject_ref or "")[:12], h.record_key or "", h.reason, h.placed_by,
-                      h.until.isoformat() if h.until else "",
-                      h.released_at.date().isoformat() if h.released_at else "")
+        table.add_row(
+            h.hold_id,
+            h.register or "",
+            h.policy or "",
+            (h.subject_ref or "")[:12],
+            h.record_key or "",
+            h.reason,
+            h.placed_by,
+            h.until.isoformat() if h.until else "",
+            h.released_at.date().isoformat() if h.released_at else "",
+        )
     _console().print(table)
 
 
@@ -223,25 +267,35 @@ def certificates() -> None:
 @click.option("--since", callback=_parse_date, help="First day (executed_at, UTC).")
 @click.option("--until", callback=_parse_date, help="Last day (executed_at, UTC).")
 @click.option("--register")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Export file: .jsonl or .csv; a signed .manifest.json is written beside it.")
-def certificates_export(catalog: Path, since: date | None, until: date | None,
-                        register: str | None, out: Path) -> None:
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Export file: .jsonl or .csv; a signed .manifest.json is written beside it.",
+)
+def certificates_export(
+    catalog: Path, since: date | None, until: date | None, register: str | None, out: Path
+) -> None:
     """Export certificates with a signed manifest."""
     from retention import api
     from retention.export import manifest_path
 
     with _workspace(catalog) as ws:
         manifest = api.export(ws, out, since, until, register)
-    _console().print(f"exported {manifest['count']} certificates to {out}\n"
-                     f"manifest: {manifest_path(out)}", markup=False)
+    _console().print(
+        f"exported {manifest['count']} certificates to {out}\nmanifest: {manifest_path(out)}",
+        markup=False,
+    )
 
 
 @cli.command()
 @catalog_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--public-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="PEM public key (default: the one beside the catalog's signing key).")
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM public key (default: the one beside the catalog's signing key).",
+)
 def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
     """Verify the certificate ledger, or an export file with only the public key."""
     from retention import api
@@ -252,13 +306,16 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
             with _workspace(catalog) as ws:
                 public_key = ws.public_key_path
         report = api.verify_file(file, public_key)
-        what = f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
+        what = (
+            f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
+        )
         faults = report.faults
     else:
         with _workspace(catalog) as ws:
             ledger = api.verify_ledger(ws, public_key)
-        what = (f"ledger: {ledger.certificates} certificates, {ledger.checkpoints} checkpoints"
-                + (f", {ledger.unsigned} after the last checkpoint" if ledger.unsigned else ""))
+        what = f"ledger: {ledger.certificates} certificates, {ledger.checkpoints} checkpoints" + (
+            f", {ledger.unsigned} after the last checkpoint" if ledger.unsigned else ""
+        )
         faults = ledger.faults
     for fault in faults:
         out.print(f"FAIL {fault}", markup=False)
@@ -268,12 +325,20 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("demo-workspace"), show_default=True,
-              help="Where the demo catalog, sources, state and reports are (re)built.")
-@click.option("--catalog", "source", type=click.Path(file_okay=False, path_type=Path),
-              default=lambda: os.environ.get("RETENTION_CATALOG", "."),
-              help="The catalog to copy (default: the shipped one in the current directory).")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-workspace"),
+    show_default=True,
+    help="Where the demo catalog, sources, state and reports are (re)built.",
+)
+@click.option(
+    "--catalog",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("RETENTION_CATALOG", "."),
+    help="The catalog to copy (default: the shipped one in the current directory).",
+)
 @as_of_option
 def demo(workdir: Path, source: Path, as_of: date | None) -> None:
     """Build demo sources with synthetic people and run check → plan → run → export → verify."""
@@ -291,14 +356,34 @@ def _table(out: Console, title: str, rows: Sequence[PolicyPlan]) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for name in ("register", "policy", "action", "status", "scanned", "expire", "retain",
-                 "held", "done"):
-        table.add_column(name, justify="right" if name in ("scanned", "expire", "retain",
-                                                           "held", "done") else "left")
+    for name in (
+        "register",
+        "policy",
+        "action",
+        "status",
+        "scanned",
+        "expire",
+        "retain",
+        "held",
+        "done",
+    ):
+        table.add_column(
+            name,
+            justify="right" if name in ("scanned", "expire", "retain", "held", "done") else "left",
+        )
     for p in rows:
         c = p.counts
-        table.add_row(p.register, p.policy, p.action, p.status, str(c.scanned), str(c.expire),
-                      str(c.retain), str(c.held), str(c.done))
+        table.add_row(
+            p.register,
+            p.policy,
+            p.action,
+            p.status,
+            str(c.scanned),
+            str(c.expire),
+            str(c.retain),
+            str(c.held),
+            str(c.done),
+        )
     out.print(table)
     for p in rows:
         if p.message and p.status != "skipped":
@@ -309,8 +394,11 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
     _table(out, f"Run {outcome.run_id} as of {outcome.as_of}", outcome.policies)
     if outcome.reconciled:
         out.print(f"certified {outcome.reconciled} records left by an interrupted run")
-    out.print(f"disposed of {outcome.disposed} records; status {outcome.status} "
-              f"(exit {outcome.exit_code})", markup=False)
+    out.print(
+        f"disposed of {outcome.disposed} records; status {outcome.status} "
+        f"(exit {outcome.exit_code})",
+        markup=False,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -20,7 +20,7 @@ from retention.errors import UsageError
 from retention.workspace import Workspace
 
 MARKER = ".retention-demo"
-SECRET_FILE = ".demo-secret"
+SECRET_FILE = ".demo-secret"  # noqa: S105 - a file name, not a secret
 
 
 @dataclass
@@ -31,7 +31,9 @@ class DemoResult:
 
 
 def run_demo(
-    source: Path, workdir: Path, as_of: date | None = None,
+    source: Path,
+    workdir: Path,
+    as_of: date | None = None,
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Rebuild ``workdir`` from ``source`` and run check → plan → run → export → verify."""
@@ -65,14 +67,19 @@ def run_demo(
         echo(f"plan {plan.plan_id}: {due} records due")
         for p in plan.policies:
             c = p.counts
-            echo(f"  {p.name:45} {p.action:9} {p.status:9} scanned {c.scanned:4}  expire "
-                 f"{c.expire:4}  retain {c.retain:4}  held {c.held:3}  done {c.done:3}")
+            echo(
+                f"  {p.name:45} {p.action:9} {p.status:9} scanned {c.scanned:4}  expire "
+                f"{c.expire:4}  retain {c.retain:4}  held {c.held:3}  done {c.done:3}"
+            )
         outcome = api.run(ws, as_of=day)
-        echo(f"run {outcome.run_id}: disposed of {outcome.disposed} records "
-             f"(status {outcome.status})")
+        echo(
+            f"run {outcome.run_id}: disposed of {outcome.disposed} records "
+            f"(status {outcome.status})"
+        )
         again = api.run(ws, as_of=day)
-        echo(f"second run {again.run_id}: disposed of {again.disposed} records "
-             "(nothing left to do)")
+        echo(
+            f"second run {again.run_id}: disposed of {again.disposed} records (nothing left to do)"
+        )
         for suffix in ("jsonl", "csv"):
             path = reports / f"certificates.{suffix}"
             manifest = api.export(ws, path)
@@ -81,32 +88,41 @@ def run_demo(
         ledger = api.verify_ledger(ws)
         exported = api.verify_file(reports / "certificates.jsonl", ws.public_key_path)
     result.ok = ledger.ok and exported.ok and outcome.exit_code == 0 and again.disposed == 0
-    echo(f"verify: ledger {'verified' if ledger.ok else 'FAILED'} "
-         f"({ledger.certificates} certificates), export "
-         f"{'verified' if exported.ok else 'FAILED'} with only the public key")
+    echo(
+        f"verify: ledger {'verified' if ledger.ok else 'FAILED'} "
+        f"({ledger.certificates} certificates), export "
+        f"{'verified' if exported.ok else 'FAILED'} with only the public key"
+    )
     for fault in [*ledger.faults, *exported.faults]:
         echo(f"  FAIL {fault}")
     echo("files:")
     for name, path in result.files.items():
         echo(f"  {name:18} {path}")
-    echo(f"to explore further: export RETENTION_SECRET=$(cat {workdir / SECRET_FILE}) and "
-         f"run retention --help commands with --catalog {workdir}")
+    echo(
+        f"to explore further: export RETENTION_SECRET=$(cat {workdir / SECRET_FILE}) and "
+        f"run retention --help commands with --catalog {workdir}"
+    )
     return result
 
 
 def _prepare(source: Path, workdir: Path) -> None:
     missing = [d for d in ("policies", "connectors", "jobs") if not (source / d).is_dir()]
     if missing:
-        raise UsageError(f"{source} is not a catalog (no {', '.join(missing)}/): run the demo "
-                         "from the project directory or pass --catalog")
+        raise UsageError(
+            f"{source} is not a catalog (no {', '.join(missing)}/): run the demo "
+            "from the project directory or pass --catalog"
+        )
     if workdir.exists():
         if not (workdir / MARKER).exists():
-            raise UsageError(f"{workdir} exists and is not a demo workspace; "
-                             "refusing to replace it (choose another --workdir)")
+            raise UsageError(
+                f"{workdir} exists and is not a demo workspace; "
+                "refusing to replace it (choose another --workdir)"
+            )
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    (workdir / MARKER).write_text("created by retention demo; replaced on each run\n",
-                                  encoding="utf-8")
+    (workdir / MARKER).write_text(
+        "created by retention demo; replaced on each run\n", encoding="utf-8"
+    )
     for folder in ("policies", "connectors", "jobs"):
         shutil.copytree(source / folder, workdir / folder)
     if (source / SETTINGS_FILE).exists():

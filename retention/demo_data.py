@@ -40,34 +40,133 @@ HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
 _CENTURY_SIGNS = {18: "+", 19: "-", 20: "A"}
 
 _FEMALE = [
-    "Aino", "Anna", "Eeva", "Elina", "Emilia", "Emma", "Helmi", "Iida", "Ilona", "Johanna",
-    "Kaisa", "Katja", "Laura", "Leena", "Liisa", "Maria", "Marjatta", "Minna", "Noora",
-    "Outi", "Päivi", "Riikka", "Sanna", "Satu", "Sofia", "Tiina", "Tuula", "Venla",
+    "Aino",
+    "Anna",
+    "Eeva",
+    "Elina",
+    "Emilia",
+    "Emma",
+    "Helmi",
+    "Iida",
+    "Ilona",
+    "Johanna",
+    "Kaisa",
+    "Katja",
+    "Laura",
+    "Leena",
+    "Liisa",
+    "Maria",
+    "Marjatta",
+    "Minna",
+    "Noora",
+    "Outi",
+    "Päivi",
+    "Riikka",
+    "Sanna",
+    "Satu",
+    "Sofia",
+    "Tiina",
+    "Tuula",
+    "Venla",
 ]
 _MALE = [
-    "Aleksi", "Antti", "Eero", "Eino", "Heikki", "Ilkka", "Janne", "Jari", "Juha", "Jukka",
-    "Kalle", "Lauri", "Markku", "Matti", "Mikko", "Olli", "Onni", "Pekka", "Petri", "Risto",
-    "Sami", "Teemu", "Timo", "Tuomas", "Väinö", "Ville",
+    "Aleksi",
+    "Antti",
+    "Eero",
+    "Eino",
+    "Heikki",
+    "Ilkka",
+    "Janne",
+    "Jari",
+    "Juha",
+    "Jukka",
+    "Kalle",
+    "Lauri",
+    "Markku",
+    "Matti",
+    "Mikko",
+    "Olli",
+    "Onni",
+    "Pekka",
+    "Petri",
+    "Risto",
+    "Sami",
+    "Teemu",
+    "Timo",
+    "Tuomas",
+    "Väinö",
+    "Ville",
 ]
 _LAST = [
-    "Heikkinen", "Hämäläinen", "Järvinen", "Kinnunen", "Koskinen", "Korhonen", "Laine",
-    "Lehtonen", "Lehtinen", "Leinonen", "Mäkelä", "Mäkinen", "Nieminen", "Niemi", "Ojala",
-    "Pitkänen", "Rantanen", "Salminen", "Salo", "Saarinen", "Turunen", "Tuominen",
-    "Virtanen", "Väisänen", "Heinonen", "Jokinen", "Karjalainen", "Lahtinen", "Hiltunen",
+    "Heikkinen",
+    "Hämäläinen",
+    "Järvinen",
+    "Kinnunen",
+    "Koskinen",
+    "Korhonen",
+    "Laine",
+    "Lehtonen",
+    "Lehtinen",
+    "Leinonen",
+    "Mäkelä",
+    "Mäkinen",
+    "Nieminen",
+    "Niemi",
+    "Ojala",
+    "Pitkänen",
+    "Rantanen",
+    "Salminen",
+    "Salo",
+    "Saarinen",
+    "Turunen",
+    "Tuominen",
+    "Virtanen",
+    "Väisänen",
+    "Heinonen",
+    "Jokinen",
+    "Karjalainen",
+    "Lahtinen",
+    "Hiltunen",
 ]
 _TOWNS = [
-    ("Mikkeli", "50100"), ("Kotka", "48100"), ("Kouvola", "45100"), ("Savonlinna", "57100"),
-    ("Jyväskylä", "40100"), ("Seinäjoki", "60100"), ("Joensuu", "80100"), ("Helsinki", "00100"),
-    ("Tampere", "33100"), ("Kuopio", "70100"), ("Lappeenranta", "53100"), ("Vaasa", "65100"),
+    ("Mikkeli", "50100"),
+    ("Kotka", "48100"),
+    ("Kouvola", "45100"),
+    ("Savonlinna", "57100"),
+    ("Jyväskylä", "40100"),
+    ("Seinäjoki", "60100"),
+    ("Joensuu", "80100"),
+    ("Helsinki", "00100"),
+    ("Tampere", "33100"),
+    ("Kuopio", "70100"),
+    ("Lappeenranta", "53100"),
+    ("Vaasa", "65100"),
 ]
 _STREETS = [
-    "Koulukatu", "Rantatie", "Kirkkokatu", "Puistokatu", "Asemakatu", "Koivukuja",
-    "Männikkötie", "Hallituskatu", "Torikatu", "Myllytie", "Satamakatu", "Pajatie",
+    "Koulukatu",
+    "Rantatie",
+    "Kirkkokatu",
+    "Puistokatu",
+    "Asemakatu",
+    "Koivukuja",
+    "Männikkötie",
+    "Hallituskatu",
+    "Torikatu",
+    "Myllytie",
+    "Satamakatu",
+    "Pajatie",
 ]
 _ORGANISATIONS = [
-    "Saimaan Puu Oy", "Kymen Logistiikka Oy", "Mikkelin kaupunki", "Etelä-Savon Energia Oy",
-    "Kotkan Satamapalvelut Oy", "Savon Ohjelmisto Oy", "Kouvolan Konepaja Oy",
-    "Itä-Suomen Hyvinvointi ry", "Pien-Kaakon Matkailu Oy", "Rauhalan Rakennus Oy",
+    "Saimaan Puu Oy",
+    "Kymen Logistiikka Oy",
+    "Mikkelin kaupunki",
+    "Etelä-Savon Energia Oy",
+    "Kotkan Satamapalvelut Oy",
+    "Savon Ohjelmisto Oy",
+    "Kouvolan Konepaja Oy",
+    "Itä-Suomen Hyvinvointi ry",
+    "Pien-Kaakon Matkailu Oy",
+    "Rauhalan Rakennus Oy",
 ]
 _ASCII = str.maketrans({"ä": "a", "ö": "o", "å": "a", "é": "e"})
 
@@ -192,8 +291,13 @@ def _start_before(rng: random.Random, as_of: date, end: date | None, low: int, h
 # -- tables ---------------------------------------------------------------------------------
 
 
-def _col(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]],
-         *, null: bool = True, **kw: Any) -> sa.Column[Any]:
+def _col(
+    name: str,
+    type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]],
+    *,
+    null: bool = True,
+    **kw: Any,
+) -> sa.Column[Any]:
     return sa.Column(name, type_, nullable=null, **kw)
 
 
@@ -204,7 +308,8 @@ def _trigger(name: str, type_: type[sa.Date] | type[sa.DateTime] = sa.Date) -> s
 
 XAMK = sa.MetaData()
 sa.Table(
-    "alumni", XAMK,
+    "alumni",
+    XAMK,
     _col("id", sa.Integer, primary_key=True, autoincrement=False),
     _col("person_id", sa.String(40)),  # oppijanumero, from the student register
     _col("first_name", sa.String(60)),
@@ -224,7 +329,8 @@ sa.Table(
     _trigger("membership_ended_on"),
 )
 sa.Table(
-    "stakeholder_contacts", XAMK,
+    "stakeholder_contacts",
+    XAMK,
     _col("id", sa.Integer, primary_key=True, autoincrement=False),
     _col("organisation", sa.String(120), null=False),
     _col("relationship", sa.String(40), null=False),
@@ -239,7 +345,8 @@ sa.Table(
     _trigger("relationship_ended_on"),
 )
 sa.Table(
-    "contracts", XAMK,
+    "contracts",
+    XAMK,
     _col("contract_no", sa.String(20), primary_key=True),
     _col("contract_type", sa.String(20), null=False),  # asiakassopimus | hankesopimus
     _col("title", sa.String(200), null=False),
@@ -253,7 +360,8 @@ sa.Table(
 
 AMKOODARI = sa.MetaData()
 sa.Table(
-    "intake_surveys", AMKOODARI,
+    "intake_surveys",
+    AMKOODARI,
     _col("id", sa.Integer, primary_key=True, autoincrement=False),
     _col("school", sa.String(20), null=False),
     _col("first_name", sa.String(60)),
@@ -269,7 +377,8 @@ sa.Table(
     _col("submitted_on", sa.Date, null=False),
 )
 sa.Table(
-    "interviewees", AMKOODARI,
+    "interviewees",
+    AMKOODARI,
     _col("id", sa.Integer, primary_key=True, autoincrement=False),
     _col("school", sa.String(20), null=False),
     _col("first_name", sa.String(60)),
@@ -281,7 +390,8 @@ sa.Table(
     _col("interview_booked", sa.Boolean, null=False),
 )
 sa.Table(
-    "interview_answers", AMKOODARI,
+    "interview_answers",
+    AMKOODARI,
     _col("interview_id", sa.Integer, primary_key=True, autoincrement=False),
     _col("question_no", sa.Integer, primary_key=True, autoincrement=False),
     _col("interviewee_email", sa.String(120)),
@@ -293,7 +403,8 @@ sa.Table(
 
 JAMK_MOBILITY = sa.MetaData()
 sa.Table(
-    "mobility_cases", JAMK_MOBILITY,
+    "mobility_cases",
+    JAMK_MOBILITY,
     _col("campus", sa.String(8), primary_key=True),
     _col("case_no", sa.String(16), primary_key=True),
     _col("direction", sa.String(10), null=False),  # lähtevä | saapuva
@@ -323,7 +434,8 @@ sa.Table(
 
 JAMK_STUDIES = sa.MetaData()
 sa.Table(
-    "transcripts", JAMK_STUDIES,
+    "transcripts",
+    JAMK_STUDIES,
     _col("transcript_id", sa.Integer, primary_key=True, autoincrement=False),
     _col("student_number", sa.String(12), null=False),
     _col("hetu", sa.String(11)),
@@ -337,7 +449,8 @@ sa.Table(
 
 SEDU = sa.MetaData()
 sa.Table(
-    "students", SEDU,
+    "students",
+    SEDU,
     _col("study_right_id", sa.Integer, primary_key=True, autoincrement=False),
     _col("card_number", sa.String(20), null=False, unique=True),
     _col("username", sa.String(40), null=False),
@@ -352,7 +465,8 @@ sa.Table(
     _trigger("study_right_end"),
 )
 sa.Table(
-    "sessions", SEDU,
+    "sessions",
+    SEDU,
     _col("session_id", sa.Integer, primary_key=True, autoincrement=False),
     _col("username", sa.String(40), null=False),
     _col("ip_address", sa.String(45)),
@@ -361,7 +475,8 @@ sa.Table(
     _trigger("ended_at", sa.DateTime),
 )
 sa.Table(
-    "documents", SEDU,
+    "documents",
+    SEDU,
     _col("doc_id", sa.Integer, primary_key=True, autoincrement=False),
     _col("username", sa.String(40), null=False),
     _col("doc_type", sa.String(40), null=False),
@@ -372,7 +487,8 @@ sa.Table(
 
 KARELIA = sa.MetaData()
 sa.Table(
-    "students", KARELIA,
+    "students",
+    KARELIA,
     _col("student_number", sa.String(10), primary_key=True),
     _col("hetu", sa.String(11)),
     _col("last_name", sa.String(80)),
@@ -391,7 +507,8 @@ sa.Table(
     _trigger("ended_on"),
 )
 sa.Table(
-    "degree_certificates", KARELIA,
+    "degree_certificates",
+    KARELIA,
     _col("certificate_no", sa.String(20), primary_key=True),
     _col("student_number", sa.String(10), null=False),
     _col("hetu", sa.String(11)),
@@ -406,60 +523,103 @@ sa.Table(
 
 
 def _xamk(rng: random.Random, as_of: date) -> Rows:
-    degrees = ["Tradenomi (AMK)", "Insinööri (AMK)", "Sairaanhoitaja (AMK)", "Sosionomi (AMK)",
-               "Restonomi (AMK)", "Metsätalousinsinööri (AMK)", "Medianomi (AMK)"]
+    degrees = [
+        "Tradenomi (AMK)",
+        "Insinööri (AMK)",
+        "Sairaanhoitaja (AMK)",
+        "Sosionomi (AMK)",
+        "Restonomi (AMK)",
+        "Metsätalousinsinööri (AMK)",
+        "Medianomi (AMK)",
+    ]
     locations = ["Mikkeli", "Kouvola", "Kotka", "Savonlinna"]
     alumni: list[Row] = []
     for i, fate in _fates(80):
         p = _person(rng, as_of, 23, 60)
         ended = _event_rule_end(rng, as_of, fate)
         joined = _start_before(rng, as_of, ended, 30, 12 * 365)  # joined on graduating
-        alumni.append({
-            "id": i + 1,
-            "person_id": f"1.2.246.562.24.{rng.randint(10**10, 10**11 - 1)}",
-            "first_name": p.first_name, "last_name": p.last_name,
-            "email": p.email("example.com"), "phone": p.phone, "home_address": p.address,
-            "birth_date": p.birth_date,
-            "institution": "Xamk" if joined.year >= 2017 else rng.choice(["Kyamk", "Mamk"]),
-            "degree": rng.choice(degrees), "study_location": rng.choice(locations),
-            "start_year": joined.year - rng.randint(3, 5), "graduation_year": joined.year,
-            "marketing_ban": i % 7 == 3,
-            "notes": rng.choice([None, "Kiinnostunut mentoroinnista", "Puhui alumnitilaisuudessa"]),
-            "joined_on": joined, "membership_ended_on": ended,
-        })
-    relationships = ["harjoittelupaikka", "opinnäytetyö", "projektiyhteistyö", "TKI-toiminta",
-                     "täydennyskoulutus", "tapahtuma", "maksullinen palvelutoiminta"]
+        alumni.append(
+            {
+                "id": i + 1,
+                "person_id": f"1.2.246.562.24.{rng.randint(10**10, 10**11 - 1)}",
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "email": p.email("example.com"),
+                "phone": p.phone,
+                "home_address": p.address,
+                "birth_date": p.birth_date,
+                "institution": "Xamk" if joined.year >= 2017 else rng.choice(["Kyamk", "Mamk"]),
+                "degree": rng.choice(degrees),
+                "study_location": rng.choice(locations),
+                "start_year": joined.year - rng.randint(3, 5),
+                "graduation_year": joined.year,
+                "marketing_ban": i % 7 == 3,
+                "notes": rng.choice(
+                    [None, "Kiinnostunut mentoroinnista", "Puhui alumnitilaisuudessa"]
+                ),
+                "joined_on": joined,
+                "membership_ended_on": ended,
+            }
+        )
+    relationships = [
+        "harjoittelupaikka",
+        "opinnäytetyö",
+        "projektiyhteistyö",
+        "TKI-toiminta",
+        "täydennyskoulutus",
+        "tapahtuma",
+        "maksullinen palvelutoiminta",
+    ]
     titles = ["toimitusjohtaja", "HR-päällikkö", "kehityspäällikkö", "asiantuntija", "yrittäjä"]
     contacts: list[Row] = []
     for i, fate in _fates(80):
         p = _person(rng, as_of, 25, 64)
         ended = _event_rule_end(rng, as_of, fate)
         started = _start_before(rng, as_of, ended, 60, 10 * 365)
-        contacts.append({
-            "id": i + 1, "organisation": rng.choice(_ORGANISATIONS),
-            "relationship": rng.choice(relationships),
-            "first_name": p.first_name, "last_name": p.last_name, "title": rng.choice(titles),
-            "email": p.email("example.net"), "phone": p.phone,
-            "cooperation_history": f"Yhteistyö alkoi {started:%Y}; {rng.randint(1, 9)} tapaamista.",
-            "marketing_ban": i % 9 == 4,
-            "relationship_started_on": started, "relationship_ended_on": ended,
-        })
+        meetings = rng.randint(1, 9)
+        contacts.append(
+            {
+                "id": i + 1,
+                "organisation": rng.choice(_ORGANISATIONS),
+                "relationship": rng.choice(relationships),
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "title": rng.choice(titles),
+                "email": p.email("example.net"),
+                "phone": p.phone,
+                "cooperation_history": f"Yhteistyö alkoi {started:%Y}; {meetings} tapaamista.",
+                "marketing_ban": i % 9 == 4,
+                "relationship_started_on": started,
+                "relationship_ended_on": ended,
+            }
+        )
     contracts: list[Row] = []
     for i, fate in _fates(60):
         project = i % 3 == 2
         ended = _year_end_rule_end(rng, as_of, fate, 20 if project else 10)
         signed = _start_before(rng, as_of, ended, 30, 4 * 365)
         contact = _person(rng, as_of, 25, 64)
-        contracts.append({
-            "contract_no": f"{'HS' if project else 'AS'}-{signed:%Y}-{i + 1:04d}",
-            "contract_type": "hankesopimus" if project else "asiakassopimus",
-            "title": rng.choice(["Täydennyskoulutus", "Tilaustutkimus", "Kehittämishanke",
-                                 "Laboratoriopalvelu", "Hankekumppanuus"]),
-            "customer_name": rng.choice(_ORGANISATIONS),
-            "contact_name": f"{contact.first_name} {contact.last_name}",
-            "contact_email": contact.email("example.net"),
-            "value_eur": rng.randint(20, 900) * 100, "signed_on": signed, "ended_on": ended,
-        })
+        contracts.append(
+            {
+                "contract_no": f"{'HS' if project else 'AS'}-{signed:%Y}-{i + 1:04d}",
+                "contract_type": "hankesopimus" if project else "asiakassopimus",
+                "title": rng.choice(
+                    [
+                        "Täydennyskoulutus",
+                        "Tilaustutkimus",
+                        "Kehittämishanke",
+                        "Laboratoriopalvelu",
+                        "Hankekumppanuus",
+                    ]
+                ),
+                "customer_name": rng.choice(_ORGANISATIONS),
+                "contact_name": f"{contact.first_name} {contact.last_name}",
+                "contact_email": contact.email("example.net"),
+                "value_eur": rng.randint(20, 900) * 100,
+                "signed_on": signed,
+                "ended_on": ended,
+            }
+        )
     return {"alumni": alumni, "stakeholder_contacts": contacts, "contracts": contracts}
 
 
@@ -474,56 +634,87 @@ def _amkoodari(rng: random.Random, as_of: date) -> Rows:
     surveys: list[Row] = []
     for i in range(60):
         p = _person(rng, as_of, 20, 55)
-        surveys.append({
-            "id": i + 1, "school": rng.choice(schools),
-            "first_name": p.first_name, "last_name": p.last_name, "birth_date": p.birth_date,
-            "municipality": p.town, "country": "Suomi",
-            "education": rng.choice(["ylioppilas", "ammatillinen tutkinto", "AMK-tutkinto"]),
-            "life_situation": rng.choice(["työtön työnhakija", "työssä", "opiskelija"]),
-            "work_experience": f"{rng.randint(0, 25)} vuotta",
-            "motivation": "Haluan oppia ohjelmointia.",
-            "courses": "Ohjelmoinnin perusteet; Web-kehitys",
-            "submitted_on": in_project(),
-        })
+        surveys.append(
+            {
+                "id": i + 1,
+                "school": rng.choice(schools),
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "birth_date": p.birth_date,
+                "municipality": p.town,
+                "country": "Suomi",
+                "education": rng.choice(["ylioppilas", "ammatillinen tutkinto", "AMK-tutkinto"]),
+                "life_situation": rng.choice(["työtön työnhakija", "työssä", "opiskelija"]),
+                "work_experience": f"{rng.randint(0, 25)} vuotta",
+                "motivation": "Haluan oppia ohjelmointia.",
+                "courses": "Ohjelmoinnin perusteet; Web-kehitys",
+                "submitted_on": in_project(),
+            }
+        )
     questions = [
-        "Miksi keskeytit opintojakson?", "Oliko opintojakson työmäärä sopiva?",
-        "Miten ohjaus toimi?", "Mikä olisi auttanut jatkamaan?",
-        "Suosittelisitko AMKoodari-opintoja?", "Muuta palautetta",
+        "Miksi keskeytit opintojakson?",
+        "Oliko opintojakson työmäärä sopiva?",
+        "Miten ohjaus toimi?",
+        "Mikä olisi auttanut jatkamaan?",
+        "Suosittelisitko AMKoodari-opintoja?",
+        "Muuta palautetta",
     ]
-    answers_pool = ["Aika ei riittänyt töiden ohessa.", "Tehtävät olivat vaikeita.",
-                    "Ohjaus oli hyvää.", "Kyllä.", "Enemmän lähiopetusta."]
+    answers_pool = [
+        "Aika ei riittänyt töiden ohessa.",
+        "Tehtävät olivat vaikeita.",
+        "Ohjaus oli hyvää.",
+        "Kyllä.",
+        "Enemmän lähiopetusta.",
+    ]
     interviewees: list[Row] = []
     answers: list[Row] = []
     for i in range(30):
         p = _person(rng, as_of, 20, 55)
         consent = in_project()
         interviewed = i % 3 != 2
-        interviewees.append({
-            "id": i + 1, "school": rng.choice(schools),
-            "first_name": p.first_name, "last_name": p.last_name,
-            "email": p.email("example.com"), "phone": p.phone,
-            "consent_given_on": consent, "invitation_sent": True, "interview_booked": interviewed,
-        })
+        interviewees.append(
+            {
+                "id": i + 1,
+                "school": rng.choice(schools),
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "email": p.email("example.com"),
+                "phone": p.phone,
+                "consent_given_on": consent,
+                "invitation_sent": True,
+                "interview_booked": interviewed,
+            }
+        )
         if not interviewed:
             continue
         interview_id = len(answers) // len(questions) + 1
         held = min(_after(rng, consent, 7, 60), date(2021, 12, 31))
         note = f"Haastateltava {p.first_name}, soitto klo 14."
         for number, question in enumerate(questions, start=1):
-            answers.append({
-                "interview_id": interview_id, "question_no": number,
-                "interviewee_email": p.email("example.com"), "interviewed_on": held,
-                "question": question, "answer": rng.choice(answers_pool),
-                "interviewer_notes": rng.choice([None, note]),
-            })
+            answers.append(
+                {
+                    "interview_id": interview_id,
+                    "question_no": number,
+                    "interviewee_email": p.email("example.com"),
+                    "interviewed_on": held,
+                    "question": question,
+                    "answer": rng.choice(answers_pool),
+                    "interviewer_notes": rng.choice([None, note]),
+                }
+            )
     return {"intake_surveys": surveys, "interviewees": interviewees, "interview_answers": answers}
 
 
 def _jamk_mobility(rng: random.Random, as_of: date) -> Rows:
     campuses = ["LUT", "RAJ", "MUS", "TAR"]
-    partners = [("Hochschule München", "Saksa"), ("Universidad de Granada", "Espanja"),
-                ("Hanze University", "Alankomaat"), ("Tallinna Tehnikakõrgkool", "Viro"),
-                ("Seoul National University", "Etelä-Korea"), ("NTNU", "Norja")]
+    partners = [
+        ("Hochschule München", "Saksa"),
+        ("Universidad de Granada", "Espanja"),
+        ("Hanze University", "Alankomaat"),
+        ("Tallinna Tehnikakõrgkool", "Viro"),
+        ("Seoul National University", "Etelä-Korea"),
+        ("NTNU", "Norja"),
+    ]
     sequence: dict[tuple[str, int], int] = {}
     cases: list[Row] = []
     for i, fate in _fates(90):
@@ -539,28 +730,39 @@ def _jamk_mobility(rng: random.Random, as_of: date) -> Rows:
         p = _person(rng, as_of, 20, 60)
         partner, country = rng.choice(partners)
         grant = rng.randint(8, 40) * 100 if outgoing else None
-        cases.append({
-            "campus": campus, "case_no": f"{period_start.year}-{seq:03d}",
-            "direction": "lähtevä" if outgoing else "saapuva",
-            "participant": "henkilöstö" if staff else "opiskelija",
-            "first_name": p.first_name, "last_name": p.last_name,
-            "email": p.email("example.org"), "phone": p.phone, "birth_date": p.birth_date,
-            "gender": "nainen" if p.female else "mies",
-            "nationality": "Suomi" if outgoing else country,
-            "hetu": p.hetu if outgoing else None,
-            "student_number": None if staff else f"M{rng.randint(1000, 9999)}{i:03d}",
-            "home_address": p.address,
-            "next_of_kin": None if staff else f"{rng.choice(_FEMALE)} {p.last_name}, {p.phone}",
-            "special_needs": "Esteetön majoitus" if i % 13 == 6 else None,
-            "programme": rng.choice(["Erasmus+", "Nordplus", "kahdenvälinen"]),
-            "partner_institution": partner, "country": country,
-            "period_start": period_start, "period_end": period_end, "grant_eur": grant,
-            # Check digits 00 are never valid, so no real account has this IBAN.
-            "iban": f"FI00 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
-            f"{rng.randint(1000, 9999)} {rng.randint(10, 99)}" if grant else None,
-            "passport_copy": None if outgoing else f"liitteet/passi-{campus}-{i:04d}.pdf",
-            "closed_on": closed,
-        })
+        cases.append(
+            {
+                "campus": campus,
+                "case_no": f"{period_start.year}-{seq:03d}",
+                "direction": "lähtevä" if outgoing else "saapuva",
+                "participant": "henkilöstö" if staff else "opiskelija",
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "email": p.email("example.org"),
+                "phone": p.phone,
+                "birth_date": p.birth_date,
+                "gender": "nainen" if p.female else "mies",
+                "nationality": "Suomi" if outgoing else country,
+                "hetu": p.hetu if outgoing else None,
+                "student_number": None if staff else f"M{rng.randint(1000, 9999)}{i:03d}",
+                "home_address": p.address,
+                "next_of_kin": None if staff else f"{rng.choice(_FEMALE)} {p.last_name}, {p.phone}",
+                "special_needs": "Esteetön majoitus" if i % 13 == 6 else None,
+                "programme": rng.choice(["Erasmus+", "Nordplus", "kahdenvälinen"]),
+                "partner_institution": partner,
+                "country": country,
+                "period_start": period_start,
+                "period_end": period_end,
+                "grant_eur": grant,
+                # Check digits 00 are never valid, so no real account has this IBAN.
+                "iban": f"FI00 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)} "
+                f"{rng.randint(1000, 9999)} {rng.randint(10, 99)}"
+                if grant
+                else None,
+                "passport_copy": None if outgoing else f"liitteet/passi-{campus}-{i:04d}.pdf",
+                "closed_on": closed,
+            }
+        )
     return {"mobility_cases": cases}
 
 
@@ -569,13 +771,19 @@ def _jamk_studies(rng: random.Random, as_of: date) -> Rows:
     transcripts: list[Row] = []
     for i in range(50):
         p = _person(rng, as_of, 21, 45)
-        transcripts.append({
-            "transcript_id": i + 1, "student_number": f"J{rng.randint(100000, 999999)}",
-            "hetu": p.hetu, "last_name": p.last_name, "first_names": p.first_name,
-            "degree_programme": rng.choice(programmes), "credits": rng.randint(30, 240),
-            "document_ref": f"otteet/{i + 1:05d}.pdf",
-            "issued_on": _before(rng, as_of, 1, 15 * 365),
-        })
+        transcripts.append(
+            {
+                "transcript_id": i + 1,
+                "student_number": f"J{rng.randint(100000, 999999)}",
+                "hetu": p.hetu,
+                "last_name": p.last_name,
+                "first_names": p.first_name,
+                "degree_programme": rng.choice(programmes),
+                "credits": rng.randint(30, 240),
+                "document_ref": f"otteet/{i + 1:05d}.pdf",
+                "issued_on": _before(rng, as_of, 1, 15 * 365),
+            }
+        )
     return {"transcripts": transcripts}
 
 
@@ -587,46 +795,70 @@ def _sedu(rng: random.Random, as_of: date) -> Rows:
         ended = _year_end_rule_end(rng, as_of, fate, 2)
         username = f"s{rng.randint(100000, 999999)}"
         usernames.append(username)
-        students.append({
-            "study_right_id": 10000 + i, "card_number": f"SEDU{rng.randint(10, 99)}{i:04d}",
-            "username": username, "hetu": p.hetu,
-            "first_name": p.first_name, "last_name": p.last_name,
-            "org_email": f"{username}@sedu.example.org", "other_email": p.email("example.net"),
-            "birth_date": p.birth_date,
-            "student_group": rng.choice([None, "LOG21", "SOTE22", "ICT23", "RAK22"]),
-            "study_right_start": _start_before(rng, as_of, ended, 100, 4 * 365),
-            "study_right_end": ended,
-        })
-    agents = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
-              "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
-              "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0"]
+        students.append(
+            {
+                "study_right_id": 10000 + i,
+                "card_number": f"SEDU{rng.randint(10, 99)}{i:04d}",
+                "username": username,
+                "hetu": p.hetu,
+                "first_name": p.first_name,
+                "last_name": p.last_name,
+                "org_email": f"{username}@sedu.example.org",
+                "other_email": p.email("example.net"),
+                "birth_date": p.birth_date,
+                "student_group": rng.choice([None, "LOG21", "SOTE22", "ICT23", "RAK22"]),
+                "study_right_start": _start_before(rng, as_of, ended, 100, 4 * 365),
+                "study_right_end": ended,
+            }
+        )
+    agents = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1",
+        "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",
+    ]
     midnight = datetime.combine(as_of, time())
     sessions: list[Row] = []
     for i, fate in _fates(100):
         days = rng.randint(370, 900) if fate == _DUE else rng.randint(1, 300)
         started = midnight - timedelta(days=days, minutes=rng.randint(0, 1440))
-        sessions.append({
-            "session_id": i + 1, "username": rng.choice(usernames),
-            "ip_address": f"192.0.2.{rng.randint(1, 254)}",  # TEST-NET-1 (RFC 5737)
-            "user_agent": rng.choice(agents), "started_at": started,
-            "ended_at": None if fate == _OPEN else started + timedelta(minutes=rng.randint(1, 90)),
-        })
+        sessions.append(
+            {
+                "session_id": i + 1,
+                "username": rng.choice(usernames),
+                "ip_address": f"192.0.2.{rng.randint(1, 254)}",  # TEST-NET-1 (RFC 5737)
+                "user_agent": rng.choice(agents),
+                "started_at": started,
+                "ended_at": None
+                if fate == _OPEN
+                else started + timedelta(minutes=rng.randint(1, 90)),
+            }
+        )
     doc_types = ["opiskelutodistus", "opintosuoritusote", "tutkintotodistus", "lomake"]
     documents: list[Row] = []
     for i, fate in _fates(60):
         created = _before(rng, as_of, 0, 3 * 365)
-        documents.append({
-            "doc_id": i + 1, "username": rng.choice(usernames),
-            "doc_type": rng.choice(doc_types), "pdf_ref": f"atomi/pdf/{i + 1:06d}.pdf",
-            "created_on": created,
-            "signed_on": None if fate == _OPEN else min(_after(rng, created, 0, 5), as_of),
-        })
+        documents.append(
+            {
+                "doc_id": i + 1,
+                "username": rng.choice(usernames),
+                "doc_type": rng.choice(doc_types),
+                "pdf_ref": f"atomi/pdf/{i + 1:06d}.pdf",
+                "created_on": created,
+                "signed_on": None if fate == _OPEN else min(_after(rng, created, 0, 5), as_of),
+            }
+        )
     return {"students": students, "sessions": sessions, "documents": documents}
 
 
 def _karelia(rng: random.Random, as_of: date) -> Rows:
-    programmes = ["Tradenomi, liiketalous", "Insinööri, tieto- ja viestintätekniikka",
-                  "Sairaanhoitaja", "Sosionomi", "Metsätalousinsinööri", "Medianomi"]
+    programmes = [
+        "Tradenomi, liiketalous",
+        "Insinööri, tieto- ja viestintätekniikka",
+        "Sairaanhoitaja",
+        "Sosionomi",
+        "Metsätalousinsinööri",
+        "Medianomi",
+    ]
     ended_statuses = ["valmistunut", "valmistunut", "eronnut", "opiskeluoikeus päättynyt"]
     reasons = {"eronnut": "Oma ilmoitus", "opiskeluoikeus päättynyt": "Ei ilmoittautunut"}
     students: list[Row] = []
@@ -644,22 +876,38 @@ def _karelia(rng: random.Random, as_of: date) -> Rows:
         number = f"{started:%y}{rng.randint(1000, 9999)}{i:02d}"
         programme = rng.choice(programmes)
         second_name = rng.choice(_FEMALE if p.female else _MALE)
-        students.append({
-            "student_number": number, "hetu": p.hetu, "last_name": p.last_name,
-            "first_names": f"{p.first_name} {second_name}", "call_name": p.first_name,
-            "address": p.address, "phone": p.phone, "email": p.email("example.com"),
-            "degree_programme": programme, "arrival_group": f"{programme[:3].upper()}{started:%y}",
-            "status": status, "end_reason": reasons.get(status),
-            "secret": i % 11 == 0 or i % 23 == 5, "disclosure_ban": i % 13 == 7,
-            "started_on": started, "ended_on": ended,
-        })
+        students.append(
+            {
+                "student_number": number,
+                "hetu": p.hetu,
+                "last_name": p.last_name,
+                "first_names": f"{p.first_name} {second_name}",
+                "call_name": p.first_name,
+                "address": p.address,
+                "phone": p.phone,
+                "email": p.email("example.com"),
+                "degree_programme": programme,
+                "arrival_group": f"{programme[:3].upper()}{started:%y}",
+                "status": status,
+                "end_reason": reasons.get(status),
+                "secret": i % 11 == 0 or i % 23 == 5,
+                "disclosure_ban": i % 13 == 7,
+                "started_on": started,
+                "ended_on": ended,
+            }
+        )
         if status == "valmistunut" and ended is not None and ended <= as_of:
-            certificates.append({
-                "certificate_no": f"KAR-{ended:%Y}-{len(certificates) + 1:04d}",
-                "student_number": number, "hetu": p.hetu, "degree": programme,
-                "with_supplement": True, "copy_ref": f"paatearkisto/{number}.pdf",
-                "issued_on": ended,
-            })
+            certificates.append(
+                {
+                    "certificate_no": f"KAR-{ended:%Y}-{len(certificates) + 1:04d}",
+                    "student_number": number,
+                    "hetu": p.hetu,
+                    "degree": programme,
+                    "with_supplement": True,
+                    "copy_ref": f"paatearkisto/{number}.pdf",
+                    "issued_on": ended,
+                }
+            )
     return {"students": students, "degree_certificates": certificates}
 
 

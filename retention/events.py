@@ -65,7 +65,11 @@ class RunFinished:
 
 
 Event = (
-    RunStarted | IntentsReconciled | BatchCommitted | PolicyFinished | CheckpointSigned
+    RunStarted
+    | IntentsReconciled
+    | BatchCommitted
+    | PolicyFinished
+    | CheckpointSigned
     | RunFinished
 )
 

@@ -102,42 +102,67 @@ def enforce(
         plan_id = new_id("P", as_of)
         store_plan_header(ws, plan_id, "run", as_of, [p.name for p in policies], job)
         with ws.state.begin() as conn:
-            conn.execute(runs.insert().values(run_id=run_id, plan_id=plan_id, job=job,
-                                              started_at=utcnow(), status="running"))
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id, plan_id=plan_id, job=job, started_at=utcnow(), status="running"
+                )
+            )
         outcome = RunOutcome(run_id, plan_id, as_of)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
         outcome.reconciled = reconcile(ws, run_id)
         active = ws.holds.active(as_of)
         for position, bound in enumerate(policies):
-            result = PolicyOutcome(bound.name, bound.register.id, bound.policy.id,
-                                   bound.policy.action)
+            result = PolicyOutcome(
+                bound.name, bound.register.id, bound.policy.id, bound.policy.action
+            )
             _run_policy(ws, run_id, plan_id, bound, as_of, active, result)
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
-            events.emit(events.PolicyFinished(bound.name, result.status, c.scanned, c.expire,
-                                              c.retain, c.held, c.done, result.disposed,
-                                              result.message))
+            events.emit(
+                events.PolicyFinished(
+                    bound.name,
+                    result.status,
+                    c.scanned,
+                    c.expire,
+                    c.retain,
+                    c.held,
+                    c.done,
+                    result.disposed,
+                    result.message,
+                )
+            )
         outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
         if outcome.checkpoint is not None:
-            events.emit(events.CheckpointSigned(run_id, outcome.checkpoint["last_seq"],
-                                                outcome.checkpoint["count"]))
-        summary = {p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict()}
-                   for p in outcome.policies}
+            events.emit(
+                events.CheckpointSigned(
+                    run_id, outcome.checkpoint["last_seq"], outcome.checkpoint["count"]
+                )
+            )
+        summary = {
+            p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict()}
+            for p in outcome.policies
+        }
         with ws.state.begin() as conn:
             conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
                 finished_at=utcnow(), status=outcome.status, exit_code=outcome.exit_code,
                 summary=json.dumps(summary),
             ))  # fmt: skip
-        events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code,
-                                       outcome.disposed))
+        events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code, outcome.disposed))
         return outcome
     finally:
         structlog.contextvars.unbind_contextvars("run_id")
 
 
-def _run_policy(ws: Workspace, run_id: str, plan_id: str, bound: BoundPolicy, as_of: date,
-                active: Sequence[Hold], result: PolicyOutcome) -> None:
+def _run_policy(
+    ws: Workspace,
+    run_id: str,
+    plan_id: str,
+    bound: BoundPolicy,
+    as_of: date,
+    active: Sequence[Hold],
+    result: PolicyOutcome,
+) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         return
@@ -154,18 +179,35 @@ def _run_policy(ws: Workspace, run_id: str, plan_id: str, bound: BoundPolicy, as
 
 
 class _PolicyRun:
-    def __init__(self, ws: Workspace, run_id: str, plan_id: str, bound: BoundPolicy,
-                 as_of: date, active: Sequence[Hold], result: PolicyOutcome) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        run_id: str,
+        plan_id: str,
+        bound: BoundPolicy,
+        as_of: date,
+        active: Sequence[Hold],
+        result: PolicyOutcome,
+    ) -> None:
         self.ws, self.run_id, self.plan_id = ws, run_id, plan_id
         self.bound, self.policy, self.result = bound, bound.policy, result
         self.connector = ws.connector(self.policy.connector)
         self.anonymiser = (
-            Anonymiser(self.policy.anonymise, ws.secret) if self.policy.action == "anonymise"
+            Anonymiser(self.policy.anonymise, ws.secret)
+            if self.policy.action == "anonymise"
             else None
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
-        self.decider = Decider(bound, self.connector, ws.secret, ws.ledger, active, as_of,
-                               ws.catalog.settings.batch_size, columns)
+        self.decider = Decider(
+            bound,
+            self.connector,
+            ws.secret,
+            ws.ledger,
+            active,
+            as_of,
+            ws.catalog.settings.batch_size,
+            columns,
+        )
 
     def execute(self) -> None:
         counts = self.result.counts
@@ -227,15 +269,22 @@ class _PolicyRun:
             ))  # fmt: skip
         self.result.disposed += len(disposed)
         self.result.unchanged += len(due) - len(disposed)
-        events.emit(events.BatchCommitted(self.bound.name, len(due), len(disposed),
-                                          len(due) - len(disposed)))
+        events.emit(
+            events.BatchCommitted(
+                self.bound.name, len(due), len(disposed), len(due) - len(disposed)
+            )
+        )
 
     def _reread_columns(self) -> list[str]:
         return self.anonymiser.fields if self.anonymiser else []
 
     def _recheck(self) -> dict[str, Any]:
-        return {"connector": self.policy.connector, "table": self.policy.table,
-                "key": list(self.policy.key), "anonymise": dict(self.policy.anonymise)}
+        return {
+            "connector": self.policy.connector,
+            "table": self.policy.table,
+            "key": list(self.policy.key),
+            "anonymise": dict(self.policy.anonymise),
+        }
 
     def _body(self, decided: Decided) -> dict[str, Any]:
         return {
@@ -256,8 +305,9 @@ class _PolicyRun:
         }
 
 
-def _is_disposed(key: Key, after: Mapping[Key, Mapping[str, Any]],
-                 anonymiser: Anonymiser | None) -> bool:
+def _is_disposed(
+    key: Key, after: Mapping[Key, Mapping[str, Any]], anonymiser: Anonymiser | None
+) -> bool:
     if anonymiser is None:
         return key not in after
     row = after.get(key)
@@ -273,7 +323,7 @@ def reconcile(ws: Workspace, run_id: str) -> int:
     certified = dropped = 0
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in pending:
-        groups.setdefault(row["recheck"], []).append(row)
+        groups.setdefault(row["recheck"], []).append(dict(row))
     for recheck_text, rows in groups.items():
         recheck = json.loads(recheck_text)
         if recheck["connector"] not in ws.catalog.sources:
@@ -281,8 +331,10 @@ def reconcile(ws: Workspace, run_id: str) -> int:
         connector = ws.connector(recheck["connector"])
         anonymiser = Anonymiser(recheck["anonymise"], ws.secret) if recheck["anonymise"] else None
         selection = Selection(table=recheck["table"], key=tuple(recheck["key"]))
-        keys = [connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
-                for r in rows]
+        keys = [
+            connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
+            for r in rows
+        ]
         after = connector.reread(selection, keys, anonymiser.fields if anonymiser else [])
         executed_at = utcnow().isoformat()
         bodies = [

@@ -73,7 +73,8 @@ def export_certificates(
                 writer.writerow([_cell(name, cert.get(name)) for name in FIELDS])
     first_seq, last_seq = chain.first_seq or 0, chain.last_seq or 0
     covering = [  # the signed checkpoints whose range overlaps the exported certificates
-        cp for cp in ws.ledger.checkpoint_rows()
+        cp
+        for cp in ws.ledger.checkpoint_rows()
         if chain.count and cp["first_seq"] <= last_seq and cp["last_seq"] >= first_seq
     ]
     manifest: dict[str, Any] = {
@@ -92,8 +93,9 @@ def export_certificates(
         "key_id": signing.key_id(key.public_key()),
     }
     manifest["signature"] = signing.sign(key, canonical(manifest))
-    manifest_path(out).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
-                                  encoding="utf-8")
+    manifest_path(out).write_text(
+        json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return manifest
 
 
@@ -104,7 +106,9 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"{mpath.name} is missing: an export is verified with its manifest") from None
+        raise UsageError(
+            f"{mpath.name} is missing: an export is verified with its manifest"
+        ) from None
     except json.JSONDecodeError as exc:
         report.faults.append(f"{mpath.name}: not valid JSON ({exc})")
         return report
@@ -126,16 +130,20 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
             chain.feed(cert)
             mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
             if mark is not None and mark.get("last_hash") != cert.get("hash"):
-                report.faults.append(f"certificate {cert.get('certificate_id')} (seq "
-                                     f"{cert.get('seq')}): differs from its signed checkpoint")
+                report.faults.append(
+                    f"certificate {cert.get('certificate_id')} (seq "
+                    f"{cert.get('seq')}): differs from its signed checkpoint"
+                )
     except (ValueError, KeyError) as exc:
         report.faults.append(f"{path.name}: unreadable certificate ({exc})")
     report.faults.extend(chain.faults)
     report.certificates = chain.count
     if chain.count != manifest.get("count") or chain.last_hash != manifest.get("last_hash"):
-        report.faults.append(f"{path.name}: holds {chain.count} certificates ending in "
-                             f"{chain.last_hash}, the manifest says {manifest.get('count')} "
-                             f"ending in {manifest.get('last_hash')}")
+        report.faults.append(
+            f"{path.name}: holds {chain.count} certificates ending in "
+            f"{chain.last_hash}, the manifest says {manifest.get('count')} "
+            f"ending in {manifest.get('last_hash')}"
+        )
     return report
 
 

@@ -80,8 +80,9 @@ class HoldBook:
         until: date | None = None,
     ) -> Hold:
         if not (register or policy or subject or record):
-            raise UsageError("a hold needs at least one scope: --register, --policy, "
-                             "--subject or --record")
+            raise UsageError(
+                "a hold needs at least one scope: --register, --policy, --subject or --record"
+            )
         if record and not policy:
             raise UsageError("--record needs --policy: a key is only unique within its table")
         if not reason.strip():
@@ -122,8 +123,13 @@ class HoldBook:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(holds).order_by(holds.c.placed_at)).mappings().all()
         return [
-            Hold(**{**row, "placed_at": as_utc(row["placed_at"]),
-                    "released_at": as_utc(row["released_at"]) if row["released_at"] else None})
+            Hold(
+                **{
+                    **row,
+                    "placed_at": as_utc(row["placed_at"]),
+                    "released_at": as_utc(row["released_at"]) if row["released_at"] else None,
+                }
+            )
             for row in rows
         ]
 

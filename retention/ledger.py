@@ -117,8 +117,10 @@ class Ledger:
             signature = signing.sign(key, canonical(body))
             conn.execute(
                 checkpoints.insert().values(
-                    last_seq=last_seq, run_id=run_id,
-                    body=canonical(body).decode("utf-8"), signature=signature,
+                    last_seq=last_seq,
+                    run_id=run_id,
+                    body=canonical(body).decode("utf-8"),
+                    signature=signature,
                 )
             )
         return {**body, "signature": signature}
@@ -135,7 +137,9 @@ class Ledger:
             if since is not None:
                 query = query.where(certificates.c.executed_at >= _start_of(since))
             if until is not None:
-                query = query.where(certificates.c.executed_at < _start_of(until + timedelta(days=1)))
+                query = query.where(
+                    certificates.c.executed_at < _start_of(until + timedelta(days=1))
+                )
             if register is not None:
                 query = query.where(certificates.c.register == register)
             with self.engine.connect() as conn:
@@ -165,14 +169,19 @@ class Ledger:
                     f"checkpoint of run {cp.get('run_id')} (up to seq {last_seq}): "
                     "signature does not verify with this public key"
                 )
-            if cp.get("first_seq") != expected_first or cp.get("count") != last_seq - expected_first + 1:
-                report.faults.append(f"checkpoint up to seq {last_seq}: its range does not follow "
-                                     "the previous checkpoint")
+            if (
+                cp.get("first_seq") != expected_first
+                or cp.get("count") != last_seq - expected_first + 1
+            ):
+                report.faults.append(
+                    f"checkpoint up to seq {last_seq}: its range does not follow "
+                    "the previous checkpoint"
+                )
             expected_first = last_seq + 1
         chain = ChainVerifier(GENESIS_HASH)
         for cert in self.iter_certificates():
             chain.feed(cert)
-            mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
+            mark = marks.get(cert.get("seq"))
             if mark is not None and mark.get("last_hash") != cert.get("hash"):
                 report.faults.append(
                     f"certificate {cert.get('certificate_id')} (seq {cert.get('seq')}): "

@@ -13,8 +13,9 @@ from typing import TextIO
 import structlog
 
 
-def configure(stream: TextIO | None = None, *, json: bool | None = None,
-              level: str = "info") -> None:
+def configure(
+    stream: TextIO | None = None, *, json: bool | None = None, level: str = "info"
+) -> None:
     out = stream if stream is not None else sys.stderr
     as_json = not out.isatty() if json is None else json
     renderer: structlog.typing.Processor = (

@@ -110,8 +110,9 @@ class Decider:
         self.as_of, self.batch_size = as_of, batch_size
         self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
         self.selection = selection_for(bound, as_of, columns)
-        self._all = Selection(table=bound.policy.table, key=bound.policy.key,
-                              match=bound.policy.match)
+        self._all = Selection(
+            table=bound.policy.table, key=bound.policy.key, match=bound.policy.match
+        )
 
     def scanned(self) -> int:
         """How many records the policy governs (its match filter), due or not."""
@@ -131,7 +132,9 @@ class Decider:
             keys = [key_json(r.key) for r in page]
             refs = [self.secret.record_ref(policy.connector, policy.table, r.key) for r in page]
             done = self.ledger.done(self.bound.register.id, policy.id, refs)
-            yield [self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)]
+            yield [
+                self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)
+            ]
 
     def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
         expires = record_expires_on(self.bound, record.trigger)
@@ -184,8 +187,9 @@ def store_plan_header(
     return created
 
 
-def store_policy_plan(ws: Workspace, plan_id: str, position: int, bound: BoundPolicy,
-                      result: PolicyPlan) -> None:
+def store_policy_plan(
+    ws: Workspace, plan_id: str, position: int, bound: BoundPolicy, result: PolicyPlan
+) -> None:
     with ws.state.begin() as conn:
         conn.execute(plan_policies.insert().values(
             plan_id=plan_id, register=bound.register.id, policy=bound.policy.id,
@@ -219,10 +223,23 @@ def make_plan(
     return Plan(plan_id, as_of, created, results)
 
 
-def _plan_policy(ws: Workspace, plan_id: str, bound: BoundPolicy, as_of: date,
-                 active: Sequence[Hold], result: PolicyPlan) -> None:
-    decider = Decider(bound, ws.connector(bound.policy.connector), ws.secret, ws.ledger,
-                      active, as_of, ws.catalog.settings.batch_size)
+def _plan_policy(
+    ws: Workspace,
+    plan_id: str,
+    bound: BoundPolicy,
+    as_of: date,
+    active: Sequence[Hold],
+    result: PolicyPlan,
+) -> None:
+    decider = Decider(
+        bound,
+        ws.connector(bound.policy.connector),
+        ws.secret,
+        ws.ledger,
+        active,
+        as_of,
+        ws.catalog.settings.batch_size,
+    )
     result.counts.scanned = decider.scanned()
     for batch in decider.batches():
         rows = []
@@ -241,7 +258,9 @@ def _plan_policy(ws: Workspace, plan_id: str, bound: BoundPolicy, as_of: date,
     result.counts.close()
 
 
-def load_plan(ws: Workspace, plan_id: str) -> tuple[sa.Row[tuple[object, ...]], list[sa.Row[tuple[object, ...]]]]:
+def load_plan(
+    ws: Workspace, plan_id: str
+) -> tuple[sa.Row[tuple[object, ...]], list[sa.Row[tuple[object, ...]]]]:
     """A stored plan's header and per-policy rows."""
     with ws.state.connect() as conn:
         header = conn.execute(sa.select(plans).where(plans.c.plan_id == plan_id)).first()

@@ -20,7 +20,7 @@ from typing import Any
 
 from retention.errors import MissingSecret
 
-SECRET_VARIABLE = "RETENTION_SECRET"
+SECRET_VARIABLE = "RETENTION_SECRET"  # noqa: S105 - the variable name only
 MIN_SECRET_LENGTH = 32
 
 

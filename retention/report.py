@@ -31,8 +31,12 @@ def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
     header, policies = load_plan(ws, plan_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = [_policy_summary(row) for row in policies]
-    meta = {"plan_id": header.plan_id, "as_of": header.as_of.isoformat(),
-            "catalog": header.catalog, "kind": header.kind}
+    meta = {
+        "plan_id": header.plan_id,
+        "as_of": header.as_of.isoformat(),
+        "catalog": header.catalog,
+        "kind": header.kind,
+    }
     if suffix == ".json":
         _write_json(ws, path, meta, summary)
     elif suffix == ".csv":
@@ -78,8 +82,9 @@ def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator
         last = rows[-1].id
 
 
-def _write_json(ws: Workspace, path: Path, meta: dict[str, Any],
-                summary: list[dict[str, Any]]) -> None:
+def _write_json(
+    ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
+) -> None:
     dump = json.dumps
     with path.open("w", encoding="utf-8") as out:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
@@ -87,7 +92,9 @@ def _write_json(ws: Workspace, path: Path, meta: dict[str, Any],
         for i, item in enumerate(summary):
             out.write(",\n " if i else "\n ")
             out.write(dump(item, ensure_ascii=False)[:-1] + ', "records": [')
-            for j, record in enumerate(records(ws, meta["plan_id"], item["register"], item["policy"])):
+            for j, record in enumerate(
+                records(ws, meta["plan_id"], item["register"], item["policy"])
+            ):
                 out.write(",\n  " if j else "\n  ")
                 out.write(dump(record, ensure_ascii=False))
             out.write("]}")
@@ -95,26 +102,45 @@ def _write_json(ws: Workspace, path: Path, meta: dict[str, Any],
 
 
 def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, Any]]) -> None:
-    columns = ["register", "policy", "action", "key", "decision", "trigger_date", "expires_on",
-               "hold"]
+    columns = [
+        "register",
+        "policy",
+        "action",
+        "key",
+        "decision",
+        "trigger_date",
+        "expires_on",
+        "hold",
+    ]
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
         for item in summary:
             for record in records(ws, plan_id, item["register"], item["policy"]):
                 key = record["key"]
-                writer.writerow([item["register"], item["policy"], item["action"],
-                                 key if isinstance(key, str) else json.dumps(key),
-                                 record["decision"], record["trigger_date"] or "",
-                                 record["expires_on"] or "", record["hold"] or ""])
+                writer.writerow(
+                    [
+                        item["register"],
+                        item["policy"],
+                        item["action"],
+                        key if isinstance(key, str) else json.dumps(key),
+                        record["decision"],
+                        record["trigger_date"] or "",
+                        record["expires_on"] or "",
+                        record["hold"] or "",
+                    ]
+                )
 
 
-def _write_html(ws: Workspace, path: Path, meta: dict[str, Any],
-                summary: list[dict[str, Any]]) -> None:
+def _write_html(
+    ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
+) -> None:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    env = Environment(loader=PackageLoader("retention", "templates"),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=PackageLoader("retention", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     template = env.get_template("plan.html.j2")
     sections = [
         {**item, "records": records(ws, meta["plan_id"], item["register"], item["policy"])}

@@ -59,8 +59,12 @@ plan_policies = sa.Table(
 plan_records = sa.Table(
     "plan_records",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("plan_id", Id, sa.ForeignKey("plans.plan_id"), nullable=False),
     sa.Column("register", Name, nullable=False),
     sa.Column("policy", Name, nullable=False),
@@ -105,8 +109,12 @@ holds = sa.Table(
 intents = sa.Table(
     "intents",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
-              autoincrement=True),
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
     sa.Column("run_id", Id, nullable=False),
     sa.Column("plan_id", Id, nullable=False),
     sa.Column("register", Name, nullable=False),
@@ -167,8 +175,9 @@ def open_state(url: str, *, create: bool = True) -> Engine:
             metadata.create_all(engine)
             with engine.begin() as conn:
                 if conn.scalar(sa.select(sa.func.count()).select_from(ledger_head)) == 0:
-                    conn.execute(ledger_head.insert().values(id=1, last_seq=0,
-                                                             last_hash=GENESIS_HASH))
+                    conn.execute(
+                        ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH)
+                    )
     except (sa_exc.SQLAlchemyError, ImportError) as exc:
         safe = sa.engine.make_url(url).render_as_string(hide_password=True)
         raise StateUnavailable(f"cannot open the state database {safe}: {exc}") from exc

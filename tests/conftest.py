@@ -158,15 +158,23 @@ def build_sources(url: str) -> None:
             for i, p, f, e, b, k, t in people
         ])  # fmt: skip
         conn.execute(contracts.insert(), [
-            {"site": "HQ", "case_no": "C-1", "contract_type": "customer", "ended_on": d("2015-12-31")},
-            {"site": "HQ", "case_no": "C-2", "contract_type": "customer", "ended_on": d("2016-01-01")},
-            {"site": "B", "case_no": "C-1", "contract_type": "customer", "ended_on": d("2010-06-30")},
-            {"site": "B", "case_no": "C-2", "contract_type": "project", "ended_on": d("2010-06-30")},
-            {"site": "B", "case_no": "C-3", "contract_type": "project", "ended_on": d("2005-03-01")},
+            {"site": s, "case_no": c, "contract_type": t, "ended_on": d(e)}
+            for s, c, t, e in [
+                ("HQ", "C-1", "customer", "2015-12-31"),
+                ("HQ", "C-2", "customer", "2016-01-01"),
+                ("B", "C-1", "customer", "2010-06-30"),
+                ("B", "C-2", "project", "2010-06-30"),
+                ("B", "C-3", "project", "2005-03-01"),
+            ]
         ])  # fmt: skip
-        conn.execute(interviewees.insert(), [
-            {"id": 1, "name": "Kalle"}, {"id": 2, "name": "Ville"}, {"id": 3, "name": "Elli"},
-        ])
+        conn.execute(
+            interviewees.insert(),
+            [
+                {"id": 1, "name": "Kalle"},
+                {"id": 2, "name": "Ville"},
+                {"id": 3, "name": "Elli"},
+            ],
+        )
     engine.dispose()
 
 

@@ -39,8 +39,9 @@ def ledger(ws: Workspace) -> list[dict[str, Any]]:
     return list(ws.ledger.iter_certificates())
 
 
-def test_plan_decides_every_record_and_changes_nothing(catalog: Path, environ: dict[str, str],
-                                                       tmp_path: Path) -> None:
+def test_plan_decides_every_record_and_changes_nothing(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
     """A dry run reports exactly the due records by key, in SPEC §6 form, and alters no row."""
     with Workspace.open(catalog, environ) as ws:
         before = source_rows(ws)
@@ -54,8 +55,13 @@ def test_plan_decides_every_record_and_changes_nothing(catalog: Path, environ: d
     alumni = by_policy["alumni-membership"]
     assert alumni["counts"] == {"scanned": 5, "expire": 3, "retain": 2, "held": 0, "done": 0}
     assert [r["key"] for r in alumni["records"]] == ["1", "2", "6"]
-    assert alumni["records"][2] == {"key": "6", "decision": "expire", "trigger_date": "2016-02-29",
-                                    "expires_on": "2016-02-29", "hold": None}
+    assert alumni["records"][2] == {
+        "key": "6",
+        "decision": "expire",
+        "trigger_date": "2016-02-29",
+        "expires_on": "2016-02-29",
+        "hold": None,
+    }
     customer = by_policy["customer-contracts"]
     assert customer["counts"] == {"scanned": 3, "expire": 2, "retain": 1, "held": 0, "done": 0}
     assert [r["key"] for r in customer["records"]] == [["B", "C-1"], ["HQ", "C-1"]]
@@ -67,8 +73,9 @@ def test_plan_decides_every_record_and_changes_nothing(catalog: Path, environ: d
     assert by_policy["interviewees"]["records"][0]["expires_on"] == "2022-07-01"
 
 
-def test_run_disposes_due_records_and_certifies_each(catalog: Path,
-                                                      environ: dict[str, str]) -> None:
+def test_run_disposes_due_records_and_certifies_each(
+    catalog: Path, environ: dict[str, str]
+) -> None:
     """Due rows are anonymised or deleted, the rest untouched, one verified certificate each."""
     with Workspace.open(catalog, environ) as ws:
         before = source_rows(ws)
@@ -93,7 +100,12 @@ def test_run_disposes_due_records_and_certifies_each(catalog: Path,
     assert len(certs) == 9 and all(c["verified"] for c in certs)
     assert {c["action"] for c in certs if c["policy"] == "alumni-membership"} == {"anonymised"}
     assert certs[0]["fields"] == [] or certs[0]["fields"] == [
-        "first_name", "email", "birth_date", "person_id", "notes"]
+        "first_name",
+        "email",
+        "birth_date",
+        "person_id",
+        "notes",
+    ]
     assert [c["seq"] for c in certs] == list(range(1, 10))
     assert report.ok and report.certificates == 9 and report.checkpoints == 1
 
@@ -144,8 +156,9 @@ def test_hold_keeps_records_untouched(catalog: Path, environ: dict[str, str], sc
             "policy": {"register": "xamk-alumni", "policy": "alumni-membership"},
             "register": {"register": "xamk-alumni"},
         }[scope]
-        hold = ws.holds.place(reason="litigation", placed_by="records manager",
-                              secret=ws.secret, **kwargs)
+        hold = ws.holds.place(
+            reason="litigation", placed_by="records manager", secret=ws.secret, **kwargs
+        )
         outcome = api.run(ws, as_of=AS_OF)
         after = source_rows(ws)
     alumni = next(p for p in outcome.policies if p.policy == "alumni-membership")
@@ -160,8 +173,9 @@ def test_hold_keeps_records_untouched(catalog: Path, environ: dict[str, str], sc
 def test_released_hold_no_longer_protects(catalog: Path, environ: dict[str, str]) -> None:
     """Releasing a hold is recorded and the next run disposes of the record."""
     with Workspace.open(catalog, environ) as ws:
-        hold = ws.holds.place(reason="audit", placed_by="rm", secret=ws.secret,
-                              register="amkoodari")
+        hold = ws.holds.place(
+            reason="audit", placed_by="rm", secret=ws.secret, register="amkoodari"
+        )
         first = api.run(ws, as_of=AS_OF)
         released = ws.holds.release(hold.hold_id, "rm")
         second = api.run(ws, as_of=AS_OF)
@@ -179,8 +193,9 @@ def test_tampered_certificate_fails_verification(catalog: Path, environ: dict[st
             row = conn.execute(sa.select(certificates).where(certificates.c.seq == 4)).one()
             body = json.loads(row.body)
             body["action"] = "archived"
-            conn.execute(sa.update(certificates).where(certificates.c.seq == 4)
-                         .values(body=json.dumps(body)))
+            conn.execute(
+                sa.update(certificates).where(certificates.c.seq == 4).values(body=json.dumps(body))
+            )
         report = api.verify_ledger(ws)
     assert not report.ok
     assert any(body["certificate_id"] in f and "altered" in f for f in report.faults)
@@ -209,8 +224,15 @@ def test_export_verifies_in_a_separate_process_with_only_the_public_key(
     elsewhere = tmp_path / "auditor"
     elsewhere.mkdir()
     (elsewhere / "key.pub.pem").write_bytes(pub)
-    cmd = [sys.executable, "-m", "retention", "verify", str(out),
-           "--public-key", str(elsewhere / "key.pub.pem")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "retention",
+        "verify",
+        str(out),
+        "--public-key",
+        str(elsewhere / "key.pub.pem"),
+    ]
     ok = subprocess.run(cmd, cwd=elsewhere, capture_output=True, text=True, env={}, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert manifest["count"] == 9 and "verified export" in ok.stdout
@@ -224,8 +246,9 @@ def test_export_verifies_in_a_separate_process_with_only_the_public_key(
     assert cert["certificate_id"] in bad.stdout
 
 
-def test_record_changed_after_reading_is_left_alone(catalog: Path, environ: dict[str, str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_changed_after_reading_is_left_alone(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A record no longer due when the batch is applied is not changed and gets no certificate."""
     with Workspace.open(catalog, environ) as ws:
         connector = ws.connector("crm")
@@ -234,8 +257,10 @@ def test_record_changed_after_reading_is_left_alone(catalog: Path, environ: dict
         def apply_after_a_change(selection: Any, keys: Any, change: Any) -> int:
             if selection.table == "alumni":
                 with connector.engine.begin() as conn:  # type: ignore[attr-defined]
-                    conn.execute(sa.text("UPDATE alumni SET membership_ended_on = :d WHERE id = 1"),
-                                 {"d": "2030-01-01"})
+                    conn.execute(
+                        sa.text("UPDATE alumni SET membership_ended_on = :d WHERE id = 1"),
+                        {"d": "2030-01-01"},
+                    )
             return original(selection, keys, change)
 
         monkeypatch.setattr(connector, "apply", apply_after_a_change)
@@ -286,8 +311,13 @@ def test_no_personal_data_reaches_logs_reports_or_certificates(
 
     logs.configure(json=True)
     with Workspace.open(catalog, environ) as ws:
-        personal = [str(v) for rows in source_rows(ws).values() for r in rows
-                    for k, v in r.items() if k in ("person_id", "first_name", "email", "name")]
+        personal = [
+            str(v)
+            for rows in source_rows(ws).values()
+            for r in rows
+            for k, v in r.items()
+            if k in ("person_id", "first_name", "email", "name")
+        ]
         for suffix in ("json", "csv", "html"):
             api.plan(ws, as_of=AS_OF, report=tmp_path / f"plan.{suffix}")
         api.run(ws, as_of=AS_OF)
@@ -295,8 +325,8 @@ def test_no_personal_data_reaches_logs_reports_or_certificates(
         api.export(ws, tmp_path / "certs.csv")
     captured = capsys.readouterr()
     texts = [captured.out, captured.err] + [
-        (tmp_path / name).read_text() for name in
-        ("plan.json", "plan.csv", "plan.html", "certs.jsonl", "certs.csv")
+        (tmp_path / name).read_text()
+        for name in ("plan.json", "plan.csv", "plan.html", "certs.jsonl", "certs.csv")
     ]
     assert "RunFinished" in captured.err
     for value in personal:
@@ -310,8 +340,7 @@ def test_commands_that_write_refuse_without_the_secret(catalog: Path) -> None:
 
     with Workspace.open(catalog, {}) as ws, pytest.raises(MissingSecret):
         api.run(ws, as_of=AS_OF)
-    with Workspace.open(catalog, {"RETENTION_SECRET": "short"}) as ws, \
-            pytest.raises(MissingSecret):
+    with Workspace.open(catalog, {"RETENTION_SECRET": "short"}) as ws, pytest.raises(MissingSecret):
         api.plan(ws, as_of=AS_OF)
 
 

@@ -1,0 +1,35 @@
+# retention: the engine with the shipped catalog. Mount your own catalog on /catalog and
+# keep /state (state database, signing key, archive) on a persistent volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /opt/retention
+COPY pyproject.toml README.md ./
+COPY retention ./retention
+# The package itself is local; its dependency ranges are pinned in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".[postgresql,mysql]"
+
+COPY retention.yaml /catalog/retention.yaml
+COPY policies /catalog/policies
+COPY connectors /catalog/connectors
+COPY jobs /catalog/jobs
+
+RUN useradd --system --uid 10001 --no-create-home --home-dir /state retention \
+    && mkdir -p /state \
+    && chown retention /state
+
+ENV RETENTION_CATALOG=/catalog \
+    RETENTION_STATE=sqlite:////state/retention-state.db \
+    RETENTION_SIGNING_KEY=/state/keys/signing.pem \
+    RETENTION_ARCHIVE=/state/archive
+
+USER 10001
+WORKDIR /state
+VOLUME ["/state"]
+ENTRYPOINT ["retention"]
+CMD ["--help"]
