@@ -27,7 +27,7 @@ def check(ws: Workspace) -> list[str]:
     unreachable: set[str] = set()
     for source_id in ws.catalog.sources:
         try:
-            ws.connector(source_id)
+            ws.connector(source_id).ping()
         except (RetentionError, LookupError) as exc:
             unreachable.add(source_id)
             problems.append(
@@ -64,6 +64,7 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
 
     named = [("key", c) for c in policy.key]
     named += [("subject", policy.subject)] if policy.subject else []
+    named += [("secret", c) for c in policy.secret]
     named += [("trigger", policy.trigger)] if policy.trigger else []
     named += [(f"match.{c}", c) for c in policy.match]
     named += [(f"anonymise.{c}", c) for c in policy.anonymise]

@@ -299,10 +299,14 @@ class _PolicyRun:
             "action": ACTION_DONE[self.policy.action],
             "fields": list(self.policy.anonymise) if self.anonymiser else [],
             "archive": None,
-            "trigger_date": decided.record.trigger.isoformat() if decided.record.trigger else None,
-            "expires_on": decided.expires_on.isoformat() if decided.expires_on else None,
+            "trigger_date": _iso(decided.shown_trigger),
+            "expires_on": _iso(decided.shown_expires_on),
             "legal_basis": self.policy.legal_basis,
         }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _is_disposed(

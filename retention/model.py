@@ -94,6 +94,10 @@ class Policy(Frozen):
     table: str
     key: tuple[str, ...]
     subject: str | None = None
+    secret: tuple[str, ...] = ()
+    """Columns marking a person whose data is secret (turvakielto, "tiedot salaiset",
+    luovutuskielto): such a record appears in reports and certificates by key and decision
+    only."""
     match: dict[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
     trigger: str | None = None
     retain: Retain | None = None
@@ -115,10 +119,18 @@ class Policy(Frozen):
             raise ValueError("the key needs at least one column")
         return value
 
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret_list(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
     @field_validator("match", mode="before")
     @classmethod
     def _match_lists(cls, value: Any) -> Any:
         if isinstance(value, dict):
+            for column, item in value.items():
+                if isinstance(item, list) and not item:
+                    raise ValueError(f"match.{column}: an empty list would match no record")
             return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
         return value
 

@@ -39,6 +39,20 @@ class Decided:
     decision: Decision
     expires_on: date | None
     hold: str | None = None
+    secret: bool = False
+    """A secret person: reports and certificates show the key and decision only."""
+
+    @property
+    def shown_trigger(self) -> date | None:
+        return None if self.secret else self.record.trigger
+
+    @property
+    def shown_expires_on(self) -> date | None:
+        return None if self.secret else self.expires_on
+
+    @property
+    def shown_hold(self) -> str | None:
+        return None if self.secret else self.hold
 
 
 @dataclass
@@ -63,7 +77,7 @@ class Counts:
 def selection_for(bound: BoundPolicy, as_of: date, columns: Sequence[str] = ()) -> Selection | None:
     """The source-side view of a policy on ``as_of``; None when nothing can be due yet."""
     policy = bound.policy
-    wanted = tuple(dict.fromkeys(c for c in (policy.subject, *columns) if c))
+    wanted = tuple(dict.fromkeys(c for c in (policy.subject, *policy.secret, *columns) if c))
     base = {"table": policy.table, "key": policy.key, "match": policy.match, "columns": wanted}
     if policy.until is not None:
         if clock.expires_on_until(policy.until) > as_of:
@@ -138,18 +152,27 @@ class Decider:
 
     def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
         expires = record_expires_on(self.bound, record.trigger)
+        secret = any(is_marked(record.values.get(c)) for c in self.bound.policy.secret)
         if expires is None or expires > self.as_of:
-            return Decided(record, ref, key, "retain", expires)
+            return Decided(record, ref, key, "retain", expires, secret=secret)
         if ref in done:
-            return Decided(record, ref, key, "done", expires)
+            return Decided(record, ref, key, "done", expires, secret=secret)
         subject_ref = None
         if self.holds.needs_subject and self.bound.policy.subject:
             value = record.values.get(self.bound.policy.subject)
             subject_ref = self.secret.subject_ref(value) if value is not None else None
         hold = self.holds.find(subject_ref, key)
         if hold is not None:
-            return Decided(record, ref, key, "held", expires, hold)
-        return Decided(record, ref, key, "expire", expires)
+            return Decided(record, ref, key, "held", expires, hold, secret)
+        return Decided(record, ref, key, "expire", expires, secret=secret)
+
+
+_UNMARKED = frozenset({"", "0", "false", "f", "no", "n", "ei"})
+
+
+def is_marked(value: object) -> bool:
+    """Whether a secret-mark column value says "secret" (1, true, 'x', 'kyllä'...)."""
+    return value is not None and str(value).strip().lower() not in _UNMARKED
 
 
 @dataclass
@@ -249,8 +272,8 @@ def _plan_policy(
                 rows.append({
                     "plan_id": plan_id, "register": bound.register.id, "policy": bound.policy.id,
                     "key": decided.key, "record_ref": decided.ref, "decision": decided.decision,
-                    "trigger_date": decided.record.trigger, "expires_on": decided.expires_on,
-                    "hold_id": decided.hold,
+                    "trigger_date": decided.shown_trigger,
+                    "expires_on": decided.shown_expires_on, "hold_id": decided.shown_hold,
                 })  # fmt: skip
         if rows:
             with ws.state.begin() as conn:

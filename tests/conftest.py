@@ -67,6 +67,7 @@ policies:
     table: alumni
     key: id
     subject: person_id
+    secret: turvakielto
     match: {kind: alumni}
     trigger: membership_ended_on
     retain: P0D
@@ -126,6 +127,7 @@ def build_sources(url: str) -> None:
         sa.Column("birth_date", sa.Date),
         sa.Column("notes", sa.String(200)),
         sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("turvakielto", sa.Integer, nullable=False, default=0),
         sa.Column("membership_ended_on", sa.Date, index=True),
     )  # fmt: skip
     contracts = sa.Table(
@@ -153,7 +155,7 @@ def build_sources(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(alumni.insert(), [
             {"id": i, "person_id": p, "first_name": f, "email": e, "birth_date": d(b),
-             "notes": f"note about {f}", "kind": k,
+             "notes": f"note about {f}", "kind": k, "turvakielto": int(i == 6),
              "membership_ended_on": d(t) if t else None}
             for i, p, f, e, b, k, t in people
         ])  # fmt: skip

@@ -55,11 +55,19 @@ def test_plan_decides_every_record_and_changes_nothing(
     alumni = by_policy["alumni-membership"]
     assert alumni["counts"] == {"scanned": 5, "expire": 3, "retain": 2, "held": 0, "done": 0}
     assert [r["key"] for r in alumni["records"]] == ["1", "2", "6"]
+    assert alumni["records"][0] == {
+        "key": "1",
+        "decision": "expire",
+        "trigger_date": "2019-05-31",
+        "expires_on": "2019-05-31",
+        "hold": None,
+    }
+    # Row 6 is a secret person (turvakielto): key and decision only.
     assert alumni["records"][2] == {
         "key": "6",
         "decision": "expire",
-        "trigger_date": "2016-02-29",
-        "expires_on": "2016-02-29",
+        "trigger_date": None,
+        "expires_on": None,
         "hold": None,
     }
     customer = by_policy["customer-contracts"]
@@ -98,6 +106,8 @@ def test_run_disposes_due_records_and_certifies_each(
     assert [(r["site"], r["case_no"]) for r in after["contracts"]] == [("B", "C-2"), ("HQ", "C-2")]
     assert after["interviewees"] == []
     assert len(certs) == 9 and all(c["verified"] for c in certs)
+    dated = [c for c in certs if c["policy"] == "alumni-membership" and c["trigger_date"]]
+    assert len(dated) == 2  # the secret person's certificate carries no dates
     assert {c["action"] for c in certs if c["policy"] == "alumni-membership"} == {"anonymised"}
     assert certs[0]["fields"] == [] or certs[0]["fields"] == [
         "first_name",
@@ -351,3 +361,19 @@ def test_secret_is_used_for_record_references(catalog: Path) -> None:
     a = Secret(SECRET.encode()).record_ref("crm", "alumni", [1])
     b = Secret((SECRET + "other").encode()).record_ref("crm", "alumni", [1])
     assert a != b and HEX64.match(a)
+
+
+def test_today_is_the_catalogs_local_day(tmp_path: Path, environ: dict[str, str]) -> None:
+    """Without --as-of, a plan late on 21 November UTC is already 22 November in Helsinki."""
+    from freezegun import freeze_time
+
+    from tests.conftest import build_sources
+
+    source, state = f"sqlite:///{tmp_path / 'src.db'}", f"sqlite:///{tmp_path / 'state.db'}"
+    build_sources(source)
+    root = write_catalog(tmp_path / "c", source, state)
+    with freeze_time("2026-11-21 23:30:00"), Workspace.open(root, environ) as ws:
+        plan, _ = api.plan(ws, policies=["alumni-membership"])
+    assert plan.as_of == AS_OF
+    # Row 2 ended on 2026-11-22: due on that Helsinki day (P0D), though UTC is a day behind.
+    assert plan.policies[0].counts.expire == 3

@@ -107,6 +107,10 @@ class Connector(Protocol):
     id: str
     capabilities: Capabilities
 
+    def ping(self) -> None:
+        """Reach the source once; raise SourceUnavailable saying why not."""
+        ...
+
     def describe(self, table: str) -> TableInfo:
         """The table's columns and keys. Raises LookupError when the table does not exist."""
         ...

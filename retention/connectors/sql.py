@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,9 +42,15 @@ class SqlConnector:
         self.id = spec.id
         self._schema = spec.schema_
         try:
-            self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
+            parsed = sa.engine.make_url(url)
+            self.engine: Engine = sa.create_engine(parsed, pool_pre_ping=True)
         except (sa_exc.ArgumentError, ImportError) as exc:
             raise SourceUnavailable(f"connector {spec.id}: cannot use its url: {exc}") from exc
+        database = parsed.database or ""
+        # SQLite would silently create an empty file; a missing source is an error.
+        is_file = database not in ("", ":memory:") and not database.startswith("file:")
+        if parsed.get_backend_name() == "sqlite" and is_file and not Path(database).is_file():
+            raise SourceUnavailable(f"connector {spec.id}: database file {database} does not exist")
         self.capabilities = Capabilities(
             transactional=True,
             reread=True,
@@ -65,6 +72,10 @@ class SqlConnector:
             except sa_exc.OperationalError as exc:
                 raise SourceUnavailable(f"connector {self.id}: {exc.orig}") from exc
         return self._tables[name]
+
+    def ping(self) -> None:
+        with self._connect():
+            pass
 
     def describe(self, table: str) -> TableInfo:
         t = self.table(table)
