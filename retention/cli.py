@@ -30,7 +30,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False, markup=False)  # user text is never markup
     if not console.is_terminal:
         console.width = max(console.width, 140)  # logs and cron mail: don't truncate names
     return console

@@ -9,6 +9,7 @@ the cost follows the due records rather than the table when the trigger is index
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,37 @@ class SqlConnector:
                 )
             except sa_exc.NoSuchTableError:
                 raise LookupError(f"table {name!r} does not exist in connector {self.id}") from None
-            except sa_exc.OperationalError as exc:
-                raise SourceUnavailable(f"connector {self.id}: {exc.orig}") from exc
+            except sa_exc.DBAPIError as exc:
+                raise SourceUnavailable(
+                    f"connector {self.id}: reading table {name!r} failed: {type(exc.orig).__name__}"
+                ) from exc
         return self._tables[name]
 
     def ping(self) -> None:
         with self._connect():
             pass
+
+    @contextmanager
+    def _failures(self, doing: str, *, detail: bool = True) -> Iterator[None]:
+        """Turn driver errors into SourceUnavailable without echoing row data.
+
+        Connection-level errors keep their first line (host, port, reason) where the
+        statement carried no record values; others only their class, since a constraint
+        message can quote a column value.
+        """
+        try:
+            yield
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+            if not detail:
+                raise SourceUnavailable(
+                    f"connector {self.id}: {doing} failed: {type(exc.orig).__name__}"
+                ) from exc
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+            raise SourceUnavailable(f"connector {self.id}: {doing} failed: {reason}") from exc
+        except sa_exc.DBAPIError as exc:
+            raise SourceUnavailable(
+                f"connector {self.id}: {doing} failed: {type(exc.orig).__name__}"
+            ) from exc
 
     def describe(self, table: str) -> TableInfo:
         t = self.table(table)
@@ -98,7 +123,7 @@ class SqlConnector:
         t = self.table(table)
         cols = [t.c[name] for name in key]
         dupes = sa.select(*cols).group_by(*cols).having(sa.func.count() > 1).subquery()
-        with self._connect() as conn:
+        with self._failures("checking the key"), self._connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(dupes)) or 0)
 
     # -- reading -------------------------------------------------------------------------
@@ -106,7 +131,7 @@ class SqlConnector:
     def count(self, selection: Selection, *, candidates_only: bool) -> int:
         t = self.table(selection.table)
         where = self._where(t, selection, candidates_only=candidates_only)
-        with self._connect() as conn:
+        with self._failures("counting"), self._connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(t).where(where)) or 0)
 
     def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
@@ -121,7 +146,7 @@ class SqlConnector:
         while True:
             where = base if last is None else sa.and_(base, _after(key_cols, last))
             query = sa.select(*wanted).where(where).order_by(*key_cols).limit(size)
-            with self._connect() as conn:
+            with self._failures("reading candidates"), self._connect() as conn:
                 rows = conn.execute(query).mappings().all()
             if not rows:
                 return
@@ -147,7 +172,7 @@ class SqlConnector:
         key_cols = [t.c[name] for name in selection.key]
         cols = [t.c[name] for name in columns if name not in selection.key]
         query = sa.select(*key_cols, *cols).where(_in(key_cols, keys))
-        with self._connect() as conn:
+        with self._failures("re-reading", detail=False), self._connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {tuple(row[c.name] for c in key_cols): dict(row) for row in rows}
 
@@ -159,14 +184,11 @@ class SqlConnector:
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
         still_selected = self._where(t, selection, candidates_only=True)
-        try:
-            with self.engine.begin() as conn:
-                if isinstance(change, Delete):
-                    stmt = sa.delete(t).where(_in(key_cols, keys), still_selected)
-                    return int(conn.execute(stmt).rowcount)
-                return self._anonymise(conn, t, key_cols, still_selected, keys, change)
-        except sa_exc.DBAPIError as exc:
-            raise SourceUnavailable(f"connector {self.id}: {type(exc.orig).__name__}") from exc
+        with self._failures("applying the change", detail=False), self.engine.begin() as conn:
+            if isinstance(change, Delete):
+                stmt = sa.delete(t).where(_in(key_cols, keys), still_selected)
+                return int(conn.execute(stmt).rowcount)
+            return self._anonymise(conn, t, key_cols, still_selected, keys, change)
 
     def _anonymise(
         self,
