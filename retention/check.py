@@ -54,7 +54,7 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
 
     connector = ws.connector(policy.connector)
     try:
-        info = connector.describe(policy.table)
+        info = connector.describe(policy.location)
     except LookupError as exc:
         yield problem("table", str(exc).strip("'\""))
         return
@@ -65,23 +65,26 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     named = [("key", c) for c in policy.key]
     named += [("subject", policy.subject)] if policy.subject else []
     named += [("secret", c) for c in policy.secret]
-    named += [("trigger", policy.trigger)] if policy.trigger else []
+    named += [("trigger", c) for c in policy.trigger]
+    named += [(f"unless[{i}].column", u.column) for i, u in enumerate(policy.unless)]
     named += [(f"match.{c}", c) for c in policy.match]
     named += [(f"anonymise.{c}", c) for c in policy.anonymise]
     missing = False
+    where = "table" if policy.table is not None else "path"
     for key, column in named:
-        if column not in info.columns:
+        if info.column(column) is None:
             missing = True
             yield problem(
                 key,
-                f"column {column!r} does not exist in table {policy.table!r} "
+                f"column {column!r} does not exist in {where} {policy.location!r} "
                 f"(it has: {', '.join(info.columns)})",
             )
     if missing:
         return
     yield from _key_problems(connector, info, bound)
-    if policy.trigger:
-        trigger = info.columns[policy.trigger]
+    for name in policy.trigger:
+        trigger = info.column(name)
+        assert trigger is not None
         if trigger.kind not in ("date", "datetime"):
             yield problem(
                 "trigger",
@@ -89,7 +92,9 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
                 "a trigger must be a DATE or DATETIME column",
             )
     for column_name, strategy in policy.anonymise.items():
-        message = _strategy_problem(strategy, info.columns[column_name])
+        target = info.column(column_name)
+        assert target is not None
+        message = _strategy_problem(strategy, target)
         if message:
             yield problem(f"anonymise.{column_name}", message)
 
@@ -98,11 +103,11 @@ def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> 
     policy = bound.policy
     if info.is_unique(policy.key):
         return
-    duplicates = connector.duplicate_keys(policy.table, policy.key)
+    duplicates = connector.duplicate_keys(policy.location, policy.key)
     if duplicates:
         yield Problem(
             bound.file,
-            f"key {list(policy.key)} is not unique in {policy.table!r}: "
+            f"key {list(policy.key)} is not unique in {policy.location!r}: "
             f"{duplicates} key values occur more than once",
             policy=policy.id,
             key="key",

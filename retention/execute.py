@@ -281,7 +281,7 @@ class _PolicyRun:
     def _recheck(self) -> dict[str, Any]:
         return {
             "connector": self.policy.connector,
-            "table": self.policy.table,
+            "table": self.policy.location,
             "key": list(self.policy.key),
             "anonymise": dict(self.policy.anonymise),
         }

@@ -65,6 +65,17 @@ class Register(Frozen):
     controller: str
     source: str
     statutory: bool = False
+    """A statutory register: erasure requests are refused (GDPR 17(3)(b))."""
+    erasure_exemption: str | None = None
+    """Why erasure requests are refused although the register is not statutory, e.g.
+    archiving or research in the public interest (GDPR 17(3)(d))."""
+
+    @property
+    def erasure_refusal(self) -> str | None:
+        """The reason this register refuses erasure requests, or None if it honours them."""
+        if self.statutory:
+            return "a statutory register: the right to erasure does not apply (GDPR 17(3)(b))"
+        return self.erasure_exemption
 
 
 class Retain(Frozen):
@@ -85,21 +96,50 @@ class Retain(Frozen):
         return "permanent" if self.permanent else str(self.duration)
 
 
+class Unless(Frozen):
+    """An exception written into the rule: a due record meeting it is kept, with a reason."""
+
+    column: str
+    equals: Scalar | None = None
+    in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
+    not_empty: bool = False
+    reason: str
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Unless:
+        given = [self.equals is not None, self.in_ is not None, self.not_empty]
+        if sum(given) != 1:
+            raise ValueError("unless: each condition needs exactly one of equals, in, not_empty")
+        return self
+
+    def describe(self) -> str:
+        if self.not_empty:
+            return f"{self.column} is not empty"
+        if self.in_ is not None:
+            return f"{self.column} in {list(self.in_)}"
+        return f"{self.column} = {self.equals!r}"
+
+
 class Policy(Frozen):
-    """One retention rule over one table of one source."""
+    """One retention rule over one table (or file tree) of one source."""
 
     id: Identifier
     description: str | None = None
     connector: Identifier
-    table: str
-    key: tuple[str, ...]
+    table: str | None = None
+    path: str | None = None
+    """For a file-share connector: a glob under its root, e.g. ``interviews/**/*.wav``."""
+    key: tuple[str, ...] = ("path",)
     subject: str | None = None
     secret: tuple[str, ...] = ()
     """Columns marking a person whose data is secret (turvakielto, "tiedot salaiset",
     luovutuskielto): such a record appears in reports and certificates by key and decision
     only."""
     match: dict[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
-    trigger: str | None = None
+    trigger: tuple[str, ...] = ()
+    """The date the clock starts from; several columns combine by ``trigger_rule``."""
+    trigger_rule: Literal["latest", "earliest"] = "latest"
+    unless: tuple[Unless, ...] = ()
     retain: Retain | None = None
     until: date | None = None
     count_from: CountFrom = "event"
@@ -119,9 +159,9 @@ class Policy(Frozen):
             raise ValueError("the key needs at least one column")
         return value
 
-    @field_validator("secret", mode="before")
+    @field_validator("secret", "trigger", mode="before")
     @classmethod
-    def _secret_list(cls, value: Any) -> Any:
+    def _column_list(cls, value: Any) -> Any:
         return (value,) if isinstance(value, str) else value
 
     @field_validator("match", mode="before")
@@ -141,14 +181,32 @@ class Policy(Frozen):
             return value
         return Retain.parse(value)
 
+    @field_validator("path")
+    @classmethod
+    def _confined(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith(("/", "~")) or ":" in parts[0] or ".." in parts:
+            raise ValueError(
+                f"{value!r} must be a relative glob inside the share (no '..', no absolute path)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Policy:
-        has_clock = self.trigger is not None or self.retain is not None
+        if (self.table is None) == (self.path is None):
+            raise ValueError("table: give table (sql) or path (files), exactly one")
+        if self.table is not None and "key" not in self.model_fields_set:
+            raise ValueError("key: is missing; name the table's key column(s)")
+        has_clock = bool(self.trigger) or self.retain is not None
         if self.until is not None and has_clock:
             raise ValueError("until: give either trigger+retain or until, not both")
-        if self.until is None and (self.trigger is None or self.retain is None):
-            missing = "trigger" if self.trigger is None else "retain"
+        if self.until is None and (not self.trigger or self.retain is None):
+            missing = "trigger" if not self.trigger else "retain"
             raise ValueError(f"{missing}: is missing; give trigger+retain, or until")
+        if "trigger_rule" in self.model_fields_set and len(self.trigger) < 2:
+            raise ValueError("trigger_rule: only means something with several trigger columns")
         if self.until is not None and self.count_from != "event":
             raise ValueError("count_from: applies to trigger+retain, not to until")
         if self.retain is not None and self.retain.permanent and self.action != "archive":
@@ -169,6 +227,11 @@ class Policy(Frozen):
         return self
 
     @property
+    def location(self) -> str:
+        """The table, or the path glob, the policy reads."""
+        return self.table if self.table is not None else str(self.path)
+
+    @property
     def destroys(self) -> bool:
         return self.action in DESTROYING or self.then in DESTROYING
 
@@ -183,8 +246,15 @@ class Policy(Frozen):
         """The rule in a sentence, for reports and ``explain``."""
         if self.until is not None:
             return f"kept until {self.until.isoformat()}, then {self.action}"
-        start = "the end of the year of" if self.count_from == "year_end" else ""
-        return f"{self.retain} from {start} {self.trigger}, then {self.action}".replace("  ", " ")
+        start = "the end of the year of " if self.count_from == "year_end" else ""
+        trigger = (
+            self.trigger[0]
+            if len(self.trigger) == 1
+            else f"the {self.trigger_rule} of {', '.join(self.trigger)}"
+        )
+        then = f", then {self.then}" if self.then and self.then != "keep" else ""
+        unless = "".join(f"; unless {u.describe()}" for u in self.unless)
+        return f"{self.retain} from {start}{trigger}, then {self.action}{then}{unless}"
 
 
 class PolicyFile(Frozen):

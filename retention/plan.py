@@ -12,18 +12,19 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from retention import clock
 from retention.catalog import BoundPolicy
-from retention.connectors.base import Connector, Record, Selection
+from retention.connectors.base import Condition, Connector, Record, Selection
 from retention.errors import RetentionError
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
+from retention.model import Policy
 from retention.pseudonym import Secret, key_json
 from retention.state import plan_policies, plan_records, plans, utcnow
 from retention.workspace import Workspace
@@ -40,6 +41,8 @@ class Decided:
     expires_on: date | None
     hold: str | None = None
     secret: bool = False
+    reason: str | None = None
+    """Why a due record is kept (an ``unless`` exception, "in archive")."""
     """A secret person: reports and certificates show the key and decision only."""
 
     @property
@@ -74,16 +77,43 @@ class Counts:
         return asdict(self)
 
 
-def selection_for(bound: BoundPolicy, as_of: date, columns: Sequence[str] = ()) -> Selection | None:
-    """The source-side view of a policy on ``as_of``; None when nothing can be due yet."""
+def conditions(policy: Policy) -> tuple[Condition, ...]:
+    """The policy's ``unless`` exceptions in the connector's terms."""
+    out = []
+    for unless in policy.unless:
+        if unless.not_empty:
+            out.append(Condition(unless.column, "not_empty"))
+        elif unless.in_ is not None:
+            out.append(Condition(unless.column, "in", unless.in_))
+        else:
+            out.append(Condition(unless.column, "eq", unless.equals))
+    return tuple(out)
+
+
+def selection_for(
+    bound: BoundPolicy, as_of: date, columns: Sequence[str] = (), *, subject: Any = None
+) -> Selection | None:
+    """The source-side view of a policy on ``as_of``; None when nothing can be due yet.
+
+    With ``subject`` (an erasure request) every record of that person is a candidate,
+    due or not.
+    """
     policy = bound.policy
-    wanted = tuple(dict.fromkeys(c for c in (policy.subject, *policy.secret, *columns) if c))
-    base = {"table": policy.table, "key": policy.key, "match": policy.match, "columns": wanted}
+    read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), *columns)
+    base = Selection(
+        table=policy.location,
+        key=policy.key,
+        match=policy.match,
+        columns=tuple(dict.fromkeys(c for c in read if c)),
+        unless=conditions(policy),
+    )
+    if subject is not None:
+        assert policy.subject is not None
+        return replace(base, subject=(policy.subject, subject), triggers=policy.trigger,
+                       trigger_rule=policy.trigger_rule)  # fmt: skip
     if policy.until is not None:
-        if clock.expires_on_until(policy.until) > as_of:
-            return None
-        return Selection(**base)  # type: ignore[arg-type]
-    assert policy.retain is not None and policy.trigger is not None
+        return None if clock.expires_on_until(policy.until) > as_of else base
+    assert policy.retain is not None
     if policy.retain.permanent:
         cutoff: date | None = as_of + timedelta(days=1)  # archived once the trigger has passed
     else:
@@ -91,7 +121,7 @@ def selection_for(bound: BoundPolicy, as_of: date, columns: Sequence[str] = ()) 
         cutoff = clock.due_bound(as_of, policy.retain.duration, policy.count_from)
     if cutoff is None:
         return None
-    return Selection(**base, trigger=policy.trigger, bound=cutoff)  # type: ignore[arg-type]
+    return replace(base, triggers=policy.trigger, trigger_rule=policy.trigger_rule, bound=cutoff)
 
 
 def record_expires_on(bound: BoundPolicy, trigger: date | None) -> date | None:
@@ -119,14 +149,19 @@ class Decider:
         as_of: date,
         batch_size: int,
         columns: Sequence[str] = (),
+        *,
+        subject: Any = None,
     ) -> None:
         self.bound, self.connector, self.secret, self.ledger = bound, connector, secret, ledger
         self.as_of, self.batch_size = as_of, batch_size
+        self.erasure = subject is not None
         self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
-        self.selection = selection_for(bound, as_of, columns)
+        self.selection = selection_for(bound, as_of, columns, subject=subject)
+        self.selection_unless = conditions(bound.policy)
         self._all = Selection(
-            table=bound.policy.table, key=bound.policy.key, match=bound.policy.match
-        )
+            table=bound.policy.location, key=bound.policy.key, match=bound.policy.match,
+            subject=self.selection.subject if self.selection else None,
+        )  # fmt: skip
 
     def scanned(self) -> int:
         """How many records the policy governs (its match filter), due or not."""
@@ -144,19 +179,27 @@ class Decider:
         policy = self.bound.policy
         for page in self.connector.candidates(self.selection, self.batch_size):
             keys = [key_json(r.key) for r in page]
-            refs = [self.secret.record_ref(policy.connector, policy.table, r.key) for r in page]
+            refs = [self.secret.record_ref(policy.connector, policy.location, r.key) for r in page]
             done = self.ledger.done(self.bound.register.id, policy.id, refs)
             yield [
                 self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)
             ]
 
     def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
+        policy = self.bound.policy
         expires = record_expires_on(self.bound, record.trigger)
-        secret = any(is_marked(record.values.get(c)) for c in self.bound.policy.secret)
-        if expires is None or expires > self.as_of:
+        secret = any(is_marked(record.values.get(c)) for c in policy.secret)
+        if not self.erasure and (expires is None or expires > self.as_of):
             return Decided(record, ref, key, "retain", expires, secret=secret)
         if ref in done:
+            if policy.action == "archive" and policy.then in (None, "keep"):
+                return Decided(record, ref, key, "retain", expires, secret=secret,
+                               reason="in archive")  # fmt: skip
             return Decided(record, ref, key, "done", expires, secret=secret)
+        for unless, condition in zip(policy.unless, self.selection_unless, strict=True):
+            if condition.holds(record.values.get(unless.column)):
+                return Decided(record, ref, key, "retain", expires, secret=secret,
+                               reason=unless.reason)  # fmt: skip
         subject_ref = None
         if self.holds.needs_subject and self.bound.policy.subject:
             value = record.values.get(self.bound.policy.subject)
@@ -268,12 +311,14 @@ def _plan_policy(
         rows = []
         for decided in batch:
             result.counts.add(decided.decision)
-            if decided.decision in ("expire", "held"):
+            listed = decided.decision in ("expire", "held")
+            if listed or decided.reason not in (None, "in archive"):
                 rows.append({
                     "plan_id": plan_id, "register": bound.register.id, "policy": bound.policy.id,
                     "key": decided.key, "record_ref": decided.ref, "decision": decided.decision,
                     "trigger_date": decided.shown_trigger,
                     "expires_on": decided.shown_expires_on, "hold_id": decided.shown_hold,
+                    "reason": decided.reason,
                 })  # fmt: skip
         if rows:
             with ws.state.begin() as conn:

@@ -61,7 +61,7 @@ def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator
     c = plan_records.c
     while True:
         query = (
-            sa.select(c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id)
+            sa.select(c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id, c.reason)
             .where(c.plan_id == plan_id, c.register == register, c.policy == policy, c.id > last)
             .order_by(c.id)
             .limit(_PAGE)
@@ -76,6 +76,7 @@ def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator
                 "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
                 "expires_on": row.expires_on.isoformat() if row.expires_on else None,
                 "hold": row.hold_id,
+                "reason": row.reason,
             }
         if len(rows) < _PAGE:
             return
@@ -111,6 +112,7 @@ def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, 
         "trigger_date",
         "expires_on",
         "hold",
+        "reason",
     ]
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
@@ -128,6 +130,7 @@ def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, 
                         record["trigger_date"] or "",
                         record["expires_on"] or "",
                         record["hold"] or "",
+                        record["reason"] or "",
                     ]
                 )
 

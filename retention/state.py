@@ -74,6 +74,7 @@ plan_records = sa.Table(
     sa.Column("trigger_date", sa.Date),
     sa.Column("expires_on", sa.Date),
     sa.Column("hold_id", Id),
+    sa.Column("reason", sa.Text),
     sa.Index("ix_plan_records_plan", "plan_id", "register", "policy", "id"),
 )
 

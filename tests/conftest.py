@@ -47,6 +47,15 @@ def state_db(backend: str, tmp_path: Path) -> Iterator[ScratchDatabase]:
         yield db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """A test that configures logging onto its captured stream must not leak it to the next."""
+    yield
+    import structlog
+
+    structlog.reset_defaults()
+
+
 @pytest.fixture
 def environ() -> dict[str, str]:
     """The environment commands see: only the secret, so no shell variable leaks in."""

@@ -61,6 +61,7 @@ def test_plan_decides_every_record_and_changes_nothing(
         "trigger_date": "2019-05-31",
         "expires_on": "2019-05-31",
         "hold": None,
+        "reason": None,
     }
     # Row 6 is a secret person (turvakielto): key and decision only.
     assert alumni["records"][2] == {
@@ -69,6 +70,7 @@ def test_plan_decides_every_record_and_changes_nothing(
         "trigger_date": None,
         "expires_on": None,
         "hold": None,
+        "reason": None,
     }
     customer = by_policy["customer-contracts"]
     assert customer["counts"] == {"scanned": 3, "expire": 2, "retain": 1, "held": 0, "done": 0}

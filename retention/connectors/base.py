@@ -15,7 +15,7 @@ Records are named by their key values; a connector never logs column values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
@@ -51,6 +51,15 @@ class TableInfo:
     columns: Mapping[str, Column]
     primary_key: tuple[str, ...]
     unique: tuple[frozenset[str], ...] = ()
+    dynamic: Callable[[str], Column | None] | None = None
+    """For sources whose fields are computed (a file's sidecar value, a date in its path):
+    resolves a name that is not in ``columns``."""
+
+    def column(self, name: str) -> Column | None:
+        found = self.columns.get(name)
+        if found is None and self.dynamic is not None:
+            return self.dynamic(name)
+        return found
 
     def is_unique(self, key: Sequence[str]) -> bool:
         """True when the schema itself guarantees ``key`` is unique."""
@@ -61,21 +70,47 @@ class TableInfo:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A test on one column: equals a value, is in a list, or is not empty."""
+
+    column: str
+    op: Literal["eq", "in", "not_empty"]
+    value: Any = None
+
+    def holds(self, value: Any) -> bool:
+        """The same test in Python, with SQL's reading of NULL (never equal to anything)."""
+        if value is None:
+            return False
+        if self.op == "not_empty":
+            return bool(value != "")
+        if self.op == "in":
+            return bool(value in self.value)
+        return bool(value == self.value)
+
+
+@dataclass(frozen=True)
 class Selection:
     """Which records of a table a policy looks at, and which of them are candidates.
 
-    With ``trigger`` set, candidates are the rows whose trigger is not empty and earlier than
-    ``bound``; with ``trigger`` None every matching row is a candidate (a fixed ``until``
-    that has passed).
+    With ``triggers``, candidates are the rows whose trigger date is set and earlier than
+    ``bound``; several trigger columns combine by ``trigger_rule`` (``latest``: every one is
+    set and before the bound; ``earliest``: any one is). Without triggers every matching row
+    is a candidate (a fixed ``until`` that has passed, or an erasure request).
     """
 
     table: str
+    """The table name, or for a file share the path glob."""
     key: tuple[str, ...]
     match: Mapping[str, Any] = field(default_factory=dict)
-    trigger: str | None = None
+    triggers: tuple[str, ...] = ()
+    trigger_rule: Literal["latest", "earliest"] = "latest"
     bound: date | None = None
     columns: tuple[str, ...] = ()
     """Columns to read along with each candidate (subject, values to transform)."""
+    subject: tuple[str, Any] | None = None
+    """Only the records of this data subject: (column, value)."""
+    unless: tuple[Condition, ...] = ()
+    """A record meeting any of these is kept; :meth:`Connector.apply` re-checks them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,8 +138,8 @@ class SqlConnector:
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
         extra = [t.c[name] for name in selection.columns if name not in selection.key]
-        trigger = t.c[selection.trigger] if selection.trigger else None
-        wanted = [*key_cols, *extra, *([trigger] if trigger is not None else [])]
+        triggers = [t.c[name] for name in selection.triggers]
+        wanted = [*key_cols, *extra, *(c for c in triggers if c.name not in selection.columns)]
         base = self._where(t, selection, candidates_only=True)
         size = max(1, min(batch_size, self.capabilities.max_bind_params // (len(key_cols) + 1)))
         last: Key | None = None
@@ -153,7 +153,9 @@ class SqlConnector:
             page = [
                 Record(
                     key=tuple(row[c.name] for c in key_cols),
-                    trigger=_as_date(row[trigger.name]) if trigger is not None else None,
+                    trigger=_combined(
+                        [_as_date(row[c.name]) for c in triggers], selection.trigger_rule
+                    ),
                     values={name: row[name] for name in selection.columns},
                 )
                 for row in rows
@@ -183,7 +185,9 @@ class SqlConnector:
             return 0
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
-        still_selected = self._where(t, selection, candidates_only=True)
+        still_selected = sa.and_(
+            self._where(t, selection, candidates_only=True), sa.not_(self._kept(t, selection))
+        )
         with self._failures("applying the change", detail=False), self.engine.begin() as conn:
             if isinstance(change, Delete):
                 stmt = sa.delete(t).where(_in(key_cols, keys), still_selected)
@@ -243,17 +247,49 @@ class SqlConnector:
         for name, value in selection.match.items():
             column = t.c[name]
             clauses.append(column.in_(value) if isinstance(value, tuple) else column == value)
-        if candidates_only and selection.trigger is not None:
-            trigger = t.c[selection.trigger]
+        if selection.subject is not None:
+            column_name, value = selection.subject
+            clauses.append(t.c[column_name] == value)
+        if candidates_only and selection.triggers:
             if selection.bound is None:
                 clauses.append(sa.false())
             else:
-                bound: date | datetime = selection.bound
-                if _kind(trigger.type) == "datetime":
-                    bound = datetime.combine(selection.bound, time())
-                clauses.append(trigger.is_not(None))
-                clauses.append(trigger < bound)
+                due = [_before(t.c[name], selection.bound) for name in selection.triggers]
+                either = sa.and_ if selection.trigger_rule == "latest" else sa.or_
+                clauses.append(either(*due))
         return sa.and_(sa.true(), *clauses)
+
+    def _kept(self, t: sa.Table, selection: Selection) -> sa.ColumnElement[bool]:
+        """Rows meeting any ``unless`` condition; NULL never meets a condition."""
+        tests: list[sa.ColumnElement[bool]] = []
+        for condition in selection.unless:
+            column = t.c[condition.column]
+            if condition.op == "eq":
+                test = column == condition.value
+            elif condition.op == "in":
+                test = column.in_(list(condition.value))
+            elif _kind(column.type) == "string":
+                test = column != ""
+            else:
+                test = sa.true()
+            tests.append(sa.and_(column.is_not(None), test))
+        return sa.or_(sa.false(), *tests)
+
+
+def _before(column: sa.Column[Any], bound: date) -> sa.ColumnElement[bool]:
+    """``column`` holds a date before ``bound`` (a DATETIME: before its midnight)."""
+    limit: date | datetime = bound
+    if _kind(column.type) == "datetime":
+        limit = datetime.combine(bound, time())
+    return sa.and_(column.is_not(None), column < limit)
+
+
+def _combined(dates: list[date | None], rule: str) -> date | None:
+    """The trigger date of several columns: the latest needs all of them, the earliest any."""
+    present = [d for d in dates if d is not None]
+    if not present or (rule == "latest" and len(present) < len(dates)):
+        return None
+    return max(present) if rule == "latest" else min(present)
 
 
 def _after(key_cols: list[sa.Column[Any]], last: Key) -> sa.ColumnElement[bool]:
