@@ -19,7 +19,16 @@ from pydantic import BaseModel, ValidationError
 from retention import yamlfile
 from retention.connectors import KINDS
 from retention.errors import CatalogError, Problem, UsageError
-from retention.model import Job, Policy, PolicyFile, Register, Settings, SourceSpec, SqlSource
+from retention.model import (
+    FilesSource,
+    Job,
+    Policy,
+    PolicyFile,
+    Register,
+    Settings,
+    SourceSpec,
+    SqlSource,
+)
 from retention.yamlfile import Located, YamlProblem
 
 SETTINGS_FILE = "retention.yaml"
@@ -59,6 +68,9 @@ class Catalog:
         return resolve_sqlite_url(self.settings.state, self.root)
 
     def source_url(self, source: SourceSpec) -> str:
+        """Where a source is: a database URL, or a file share's absolute root directory."""
+        if isinstance(source, FilesSource):
+            return str(self.resolve(source.root).resolve())
         return resolve_sqlite_url(source.url, self.root)
 
     def select(self, names: Sequence[str] = ("*",)) -> list[BoundPolicy]:
@@ -246,7 +258,8 @@ def _load_source(display: str, doc: Located, problems: list[Problem]) -> SourceS
             )
         )
         return None
-    return _validate(SqlSource, doc, display, problems)
+    model: type[SqlSource] | type[FilesSource] = FilesSource if kind == "files" else SqlSource
+    return _validate(model, doc, display, problems)
 
 
 def _validate(model: type[_M], doc: Located, display: str, problems: list[Problem]) -> _M | None:
@@ -347,17 +360,6 @@ def _static_policy_problems(
                 _policy_line(doc, index, "connector"),
                 policy.id,
                 "connector",
-            )
-        )
-    if policy.action == "archive" and policy.enabled:
-        out.append(
-            Problem(
-                display,
-                "action: archive needs the archive hand-off, which this engine "
-                "version does not provide; set enabled: false until it does",
-                _policy_line(doc, index, "action"),
-                policy.id,
-                "action",
             )
         )
     return out

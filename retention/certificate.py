@@ -17,7 +17,7 @@ from typing import Any
 #: Fields every certificate carries, in the order SPEC §7 lists them.
 FIELDS = (
     "certificate_id", "seq", "run_id", "plan_id", "approved_by", "register", "policy",
-    "policy_sha256", "record_ref", "action", "fields", "archive", "trigger_date",
+    "policy_sha256", "record_ref", "action", "reason", "fields", "archive", "trigger_date",
     "expires_on", "executed_at", "verified", "legal_basis", "prev_hash", "hash",
 )  # fmt: skip
 

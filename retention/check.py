@@ -82,6 +82,11 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     if missing:
         return
     yield from _key_problems(connector, info, bound)
+    if policy.anonymise and not connector.capabilities.anonymise:
+        yield problem(
+            "action",
+            f"connector {policy.connector} cannot anonymise in place; use delete or archive",
+        )
     for name in policy.trigger:
         trigger = info.column(name)
         assert trigger is not None

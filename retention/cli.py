@@ -324,6 +324,36 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
         sys.exit(EXIT_UNEXPECTED)
 
 
+@cli.group()
+def archive() -> None:
+    """Archive packages (BagIt) written by archive policies."""
+
+
+@archive.command("verify")
+@catalog_option
+@click.argument("packages", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+def archive_verify(catalog: Path, packages: Sequence[Path]) -> None:
+    """Re-validate packages (fixity and completeness); default: every package in the archive."""
+    from retention.archive import packages_in, verify_packages
+
+    if not packages:
+        with _workspace(catalog) as ws:
+            root = ws.catalog.resolve(ws.catalog.settings.archive)
+        packages = packages_in(root)
+        if not packages:
+            _console().print(f"no archive packages in {root}", markup=False)
+            return
+    results = verify_packages(packages)
+    out = _console()
+    for path, fault in results.items():
+        status = "ok  " if fault is None else "FAIL"
+        out.print(f"{status} {path}" + (f": {fault}" if fault else ""), markup=False)
+    bad = sum(1 for fault in results.values() if fault)
+    out.print(f"{len(results) - bad} of {len(results)} packages valid", markup=False)
+    if bad:
+        sys.exit(EXIT_UNEXPECTED)
+
+
 @cli.command()
 @click.option(
     "--workdir",

@@ -37,6 +37,13 @@ class BatchCommitted:
 
 
 @dataclass(frozen=True)
+class PackageSealed:
+    policy: str
+    package: str
+    records: int
+
+
+@dataclass(frozen=True)
 class PolicyFinished:
     policy: str
     status: str
@@ -68,6 +75,7 @@ Event = (
     RunStarted
     | IntentsReconciled
     | BatchCommitted
+    | PackageSealed
     | PolicyFinished
     | CheckpointSigned
     | RunFinished
@@ -77,7 +85,7 @@ Event = (
 def emit(event: Event) -> None:
     name = type(event).__name__
     fields = asdict(event)
-    if name == "PolicyFinished" and event.status == "failed":  # type: ignore[union-attr]
+    if isinstance(event, PolicyFinished) and event.status == "failed":
         _log.error(name, **fields)
     else:
         _log.info(name, **fields)

@@ -28,6 +28,7 @@ import structlog
 
 from retention import events
 from retention.anonymise import Anonymiser
+from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE
 from retention.connectors.base import Change, Delete, Key, Selection
@@ -37,10 +38,10 @@ from retention.errors import (
     EXIT_SUCCESS,
     RetentionError,
     SafetyValveTripped,
-    SourceUnavailable,
 )
 from retention.holds import Hold
 from retention.ledger import Ledger
+from retention.model import Policy
 from retention.plan import (
     Counts,
     Decided,
@@ -56,6 +57,8 @@ from retention.workspace import Workspace
 
 @dataclass
 class PolicyOutcome(PolicyPlan):
+    archived: str | None = None
+    """The archive package this run wrote for the policy."""
     disposed: int = 0
     unchanged: int = 0
     """Due records the source did not change because they changed since they were read."""
@@ -162,23 +165,24 @@ def _run_policy(
     as_of: date,
     active: Sequence[Hold],
     result: PolicyOutcome,
+    subject: Any = None,
 ) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         return
     try:
-        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result).execute()
+        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result, subject).execute()
     except SafetyValveTripped as exc:
         result.status, result.message = "stopped", str(exc)
-    except SourceUnavailable as exc:
-        result.status, result.message = "failed", str(exc)
-    except RetentionError as exc:
+    except RetentionError as exc:  # SourceUnavailable, ArchiveFailed, ...
         result.status, result.message = "failed", str(exc)
     else:
         result.status = "review" if bound.policy.action == "review" else "completed"
 
 
 class _PolicyRun:
+    """One policy in one run: decide, (archive,) dispose, certify."""
+
     def __init__(
         self,
         ws: Workspace,
@@ -188,36 +192,35 @@ class _PolicyRun:
         as_of: date,
         active: Sequence[Hold],
         result: PolicyOutcome,
+        subject: Any = None,
     ) -> None:
         self.ws, self.run_id, self.plan_id = ws, run_id, plan_id
         self.bound, self.policy, self.result = bound, bound.policy, result
+        self.reason = "retention" if subject is None else "erasure-request"
+        self.erasure = subject is not None
         self.connector = ws.connector(self.policy.connector)
+        self.destroy = destroying_step(self.policy)
         self.anonymiser = (
-            Anonymiser(self.policy.anonymise, ws.secret)
-            if self.policy.action == "anonymise"
-            else None
+            Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
         self.decider = Decider(
-            bound,
-            self.connector,
-            ws.secret,
-            ws.ledger,
-            active,
-            as_of,
-            ws.catalog.settings.batch_size,
-            columns,
-        )
+            bound, self.connector, ws.secret, ws.ledger, active, as_of,
+            ws.catalog.settings.batch_size, columns, subject=subject,
+        )  # fmt: skip
 
     def execute(self) -> None:
         counts = self.result.counts
         counts.scanned = self.decider.scanned()
         self._check_valve()
+        if self.policy.action == "archive" and not self.erasure:
+            self._archive()
+            return
         for batch in self.decider.batches():
             for decided in batch:
                 counts.add(decided.decision)
             due = [d for d in batch if d.decision == "expire"]
-            if due and self.policy.action in ("delete", "anonymise"):
+            if due and self.destroy is not None and self.policy.action != "review":
                 self._dispose(due)
         counts.close()
 
@@ -234,10 +237,61 @@ class _PolicyRun:
             raise SafetyValveTripped(self.bound.name, counts.expire, limit)
         self.result.counts = Counts(scanned=counts.scanned)
 
-    def _dispose(self, due: list[Decided]) -> None:
+    def _archive(self) -> None:
+        """Package every due record, validate the package, then run the ``then`` step."""
+        selection = self.decider.selection
+        counts = self.result.counts
+        root = self.ws.catalog.resolve(self.ws.catalog.settings.archive)
+        writer = PackageWriter(root, self.bound, self.run_id)
+        archived: list[Decided] = []
+        try:
+            for batch in self.decider.batches():
+                for decided in batch:
+                    counts.add(decided.decision)
+                due = [d for d in batch if d.decision == "expire"]
+                if not due or selection is None:
+                    continue
+                keys = [d.record.key for d in due]
+                columns = list(self.connector.describe(self.policy.location).columns)
+                values = self.connector.reread(selection, keys, columns)
+                files = self.connector.files(selection, keys)
+                for d in due:
+                    if d.record.key not in values:
+                        continue  # gone since it was read: nothing to archive
+                    attached = [files[d.record.key]] if d.record.key in files else []
+                    writer.add(d.ref, json.loads(d.key), values[d.record.key], attached)
+                    archived.append(d)
+            counts.close()
+            if not archived:
+                writer.discard()
+                return
+            package = writer.seal()
+        except BaseException:
+            writer.discard()
+            raise
+        self.result.archived = package.name
+        events.emit(events.PackageSealed(self.bound.name, package.name, package.records))
+        size = self.ws.catalog.settings.batch_size
+        for start in range(0, len(archived), size):
+            chunk = archived[start : start + size]
+            if self.destroy is None:
+                self._certify_archived(chunk, package)
+            else:
+                self._dispose(chunk, package)
+
+    def _certify_archived(self, chunk: list[Decided], package: Package) -> None:
+        executed_at = utcnow().isoformat()
+        with self.ws.state.begin() as conn:
+            Ledger.append(conn, [
+                {**self._body(d, package), "executed_at": executed_at, "verified": True}
+                for d in chunk
+            ])  # fmt: skip
+        self.result.disposed += len(chunk)
+
+    def _dispose(self, due: list[Decided], package: Package | None = None) -> None:
         selection = self.decider.selection
         assert selection is not None
-        bodies = {d.ref: self._body(d) for d in due}
+        bodies = {d.ref: self._body(d, package) for d in due}
         recheck = json.dumps(self._recheck())
         created = utcnow()
         with self.ws.state.begin() as conn:
@@ -283,10 +337,10 @@ class _PolicyRun:
             "connector": self.policy.connector,
             "table": self.policy.location,
             "key": list(self.policy.key),
-            "anonymise": dict(self.policy.anonymise),
+            "anonymise": dict(self.anonymiser.strategies) if self.anonymiser else {},
         }
 
-    def _body(self, decided: Decided) -> dict[str, Any]:
+    def _body(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
         return {
             "certificate_id": str(uuid.uuid4()),
             "run_id": self.run_id,
@@ -296,13 +350,23 @@ class _PolicyRun:
             "policy": self.policy.id,
             "policy_sha256": self.policy.fingerprint(),
             "record_ref": decided.ref,
-            "action": ACTION_DONE[self.policy.action],
-            "fields": list(self.policy.anonymise) if self.anonymiser else [],
-            "archive": None,
+            "action": ACTION_DONE[self.destroy or self.policy.action],
+            "reason": self.reason,
+            "fields": self.anonymiser.fields if self.anonymiser else [],
+            "archive": package.evidence() if package else None,
             "trigger_date": _iso(decided.shown_trigger),
             "expires_on": _iso(decided.shown_expires_on),
             "legal_basis": self.policy.legal_basis,
         }
+
+
+def destroying_step(policy: Policy) -> str | None:
+    """What a policy does to the source: delete, anonymise, or nothing (review, keep)."""
+    if policy.action in ("delete", "anonymise"):
+        return policy.action
+    if policy.action == "archive" and policy.then in ("delete", "anonymise"):
+        return policy.then
+    return None
 
 
 def _iso(day: date | None) -> str | None:

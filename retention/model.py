@@ -54,7 +54,16 @@ class SqlSource(Frozen):
     description: str | None = None
 
 
-SourceSpec = SqlSource
+class FilesSource(Frozen):
+    """``kind: files`` — a directory tree (a network share), one record per file."""
+
+    id: Identifier
+    kind: Literal["files"]
+    root: str
+    description: str | None = None
+
+
+SourceSpec = SqlSource | FilesSource
 
 
 class Register(Frozen):

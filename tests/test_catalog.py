@@ -670,11 +670,11 @@ def test_overlap_is_fine_with_same_rule_other_table_or_disabled(tmp_path: Path) 
 # --- archive is not available yet ---------------------------------------------------------
 
 
-def test_enabled_archive_policy_is_refused(tmp_path: Path) -> None:
-    """An enabled ``action: archive`` policy is a problem at action: the hand-off is missing."""
-    problem, text = policy_problem(tmp_path, retain="permanent", action="archive")
-    assert_at(problem, "action", line_of(text, "action:"))
-    assert "enabled: false" in problem.message
+def test_permanent_archive_policy_loads(tmp_path: Path) -> None:
+    """``retain: permanent`` with ``action: archive`` (then keep) is a valid, enabled rule."""
+    text = policy_file("xamk-alumni", policy(retain="permanent", action="archive", then="keep"))
+    loaded = load(make_catalog(tmp_path, {"policies/xamk-alumni.yaml": text})).policies[0].policy
+    assert loaded.enabled and loaded.action == "archive" and not loaded.destroys
 
 
 def test_disabled_archive_policy_loads(tmp_path: Path) -> None:

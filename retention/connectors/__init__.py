@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 KINDS: dict[str, str] = {
     "sql": "retention.connectors.sql:SqlConnector",
+    "files": "retention.connectors.files:FileShareConnector",
 }
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Key = tuple[Any, ...]
@@ -34,6 +35,8 @@ class Capabilities:
     """Records can be read again by key to verify a change."""
     max_bind_params: int
     """How many bound values one statement may carry; bounds the batch size."""
+    anonymise: bool = True
+    """Columns can be overwritten in place (a file share can only delete or copy)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,10 @@ class Connector(Protocol):
         self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
     ) -> dict[Key, Mapping[str, Any]]:
         """Read ``columns`` of the records that still exist among ``keys``."""
+        ...
+
+    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, Path]:
+        """The files that belong to these records, to be archived with them."""
         ...
 
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:

@@ -225,6 +225,9 @@ class SqlConnector:
         ]
         return int(conn.execute(stmt, params).rowcount)
 
+    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, Path]:
+        return {}
+
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:
         t = self.table(table)
         return tuple(_parse(t.c[name], value) for name, value in zip(columns, text, strict=True))
