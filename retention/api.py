@@ -14,6 +14,7 @@ from pathlib import Path
 from retention import clock, signing
 from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog
 from retention.check import check as check_sources
+from retention.erase import ErasureOutcome, erase
 from retention.errors import UsageError
 from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, export_certificates, verify_export
@@ -22,6 +23,11 @@ from retention.plan import Plan, make_plan
 from retention.report import write_report
 from retention.state import open_state
 from retention.workspace import Workspace
+
+__all__ = [
+    "ErasureOutcome", "InitResult", "as_of_or_today", "check", "chosen_policies", "erase",
+    "export", "init", "plan", "run", "verify_file", "verify_ledger",
+]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
 # Settings of this retention catalog. ${VAR:-default} takes VAR from the environment.

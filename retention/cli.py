@@ -324,6 +324,52 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
         sys.exit(EXIT_UNEXPECTED)
 
 
+@cli.command()
+@catalog_option
+@click.option("--subject", required=True, help="The data subject's identifier.")
+@click.option("--register", help="Only this register.")
+@as_of_option
+@click.option("--dry-run", is_flag=True, help="Show what would be erased; change nothing.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --dry-run: write the plan report (.json, .csv, .html).",
+)
+def erase(
+    catalog: Path,
+    subject: str,
+    register: str | None,
+    as_of: date | None,
+    dry_run: bool,
+    report: Path | None,
+) -> None:
+    """An erasure request: dispose of one person's records where the register allows it."""
+    from retention import api
+
+    out = _console()
+    with _workspace(catalog) as ws:
+        if not dry_run:
+            _ = ws.secret, ws.signing_key()
+        api.check(ws)
+        day = api.as_of_or_today(ws, as_of)
+        outcome = api.erase(ws, subject, register=register, as_of=day, dry_run=dry_run)
+        if outcome.plan is not None and report is not None:
+            from retention.report import write_report
+
+            out.print(f"report: {write_report(ws, outcome.plan.plan_id, report)}", markup=False)
+    for refusal in outcome.refusals:
+        where = refusal.register + (f"/{refusal.policy}" if refusal.policy else "")
+        out.print(f"refused  {where}: {refusal.reason}", markup=False)
+    if outcome.plan is not None:
+        _table(
+            out, f"Erasure dry run {outcome.plan.plan_id} (nothing changed)", outcome.plan.policies
+        )
+    if outcome.run is not None:
+        _print_run(out, outcome.run)
+    out.print(f"subject reference {outcome.subject_ref[:16]}", markup=False)
+    sys.exit(outcome.exit_code)
+
+
 @cli.group()
 def archive() -> None:
     """Archive packages (BagIt) written by archive policies."""

@@ -50,6 +50,7 @@ from retention.plan import (
     new_id,
     store_plan_header,
     store_policy_plan,
+    typed_subject,
 )
 from retention.state import intents, runs, utcnow
 from retention.workspace import Workspace
@@ -94,9 +95,18 @@ class RunOutcome:
 
 
 def enforce(
-    ws: Workspace, policies: Sequence[BoundPolicy], as_of: date, job: str | None = None
+    ws: Workspace,
+    policies: Sequence[BoundPolicy],
+    as_of: date,
+    job: str | None = None,
+    *,
+    subject: str | None = None,
 ) -> RunOutcome:
-    """Run ``policies`` for real as of ``as_of`` and close the run with a signed checkpoint."""
+    """Run ``policies`` for real as of ``as_of`` and close the run with a signed checkpoint.
+
+    With ``subject``, an erasure request: that person's records are disposed of now, due or
+    not, and their certificates say so.
+    """
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
     run_id = new_id("R", as_of)
@@ -118,7 +128,7 @@ def enforce(
             result = PolicyOutcome(
                 bound.name, bound.register.id, bound.policy.id, bound.policy.action
             )
-            _run_policy(ws, run_id, plan_id, bound, as_of, active, result)
+            _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject)
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
@@ -165,7 +175,7 @@ def _run_policy(
     as_of: date,
     active: Sequence[Hold],
     result: PolicyOutcome,
-    subject: Any = None,
+    subject: str | None = None,
 ) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
@@ -192,7 +202,7 @@ class _PolicyRun:
         as_of: date,
         active: Sequence[Hold],
         result: PolicyOutcome,
-        subject: Any = None,
+        subject: str | None = None,
     ) -> None:
         self.ws, self.run_id, self.plan_id = ws, run_id, plan_id
         self.bound, self.policy, self.result = bound, bound.policy, result
@@ -206,7 +216,8 @@ class _PolicyRun:
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
         self.decider = Decider(
             bound, self.connector, ws.secret, ws.ledger, active, as_of,
-            ws.catalog.settings.batch_size, columns, subject=subject,
+            ws.catalog.settings.batch_size, columns,
+            subject=typed_subject(self.connector, bound, subject),
         )  # fmt: skip
 
     def execute(self) -> None:

@@ -210,6 +210,14 @@ class Decider:
         return Decided(record, ref, key, "expire", expires, secret=secret)
 
 
+def typed_subject(connector: Connector, bound: BoundPolicy, subject: str | None) -> Any:
+    """The subject identifier as the source stores it (a number column wants a number)."""
+    if subject is None or bound.policy.subject is None:
+        return None
+    (value,) = connector.parse_key(bound.policy.location, [bound.policy.subject], [subject])
+    return value
+
+
 _UNMARKED = frozenset({"", "0", "false", "f", "no", "n", "ei"})
 
 
@@ -267,12 +275,21 @@ def store_policy_plan(
 
 
 def make_plan(
-    ws: Workspace, policies: Sequence[BoundPolicy], as_of: date, job: str | None = None
+    ws: Workspace,
+    policies: Sequence[BoundPolicy],
+    as_of: date,
+    job: str | None = None,
+    *,
+    subject: str | None = None,
 ) -> Plan:
-    """Dry run: decide every record of ``policies``, store the plan, change no source."""
+    """Dry run: decide every record of ``policies``, store the plan, change no source.
+
+    With ``subject``, the dry run of an erasure request: every record of that person.
+    """
     _ = ws.secret  # refuse before storing anything: record references need it
     plan_id = new_id("P", as_of)
-    created = store_plan_header(ws, plan_id, "dry-run", as_of, [p.name for p in policies], job)
+    kind = "dry-run" if subject is None else "erasure-dry-run"
+    created = store_plan_header(ws, plan_id, kind, as_of, [p.name for p in policies], job)
     active = ws.holds.active(as_of)
     results: list[PolicyPlan] = []
     for position, bound in enumerate(policies):
@@ -281,7 +298,7 @@ def make_plan(
             result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         else:
             try:
-                _plan_policy(ws, plan_id, bound, as_of, active, result)
+                _plan_policy(ws, plan_id, bound, as_of, active, result, subject)
             except RetentionError as exc:
                 result.status, result.message = "failed", str(exc)
         store_policy_plan(ws, plan_id, position, bound, result)
@@ -296,16 +313,13 @@ def _plan_policy(
     as_of: date,
     active: Sequence[Hold],
     result: PolicyPlan,
+    subject: str | None = None,
 ) -> None:
+    connector = ws.connector(bound.policy.connector)
     decider = Decider(
-        bound,
-        ws.connector(bound.policy.connector),
-        ws.secret,
-        ws.ledger,
-        active,
-        as_of,
-        ws.catalog.settings.batch_size,
-    )
+        bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.batch_size,
+        subject=typed_subject(connector, bound, subject),
+    )  # fmt: skip
     result.counts.scanned = decider.scanned()
     for batch in decider.batches():
         rows = []

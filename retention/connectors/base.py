@@ -97,8 +97,9 @@ class Selection:
 
     With ``triggers``, candidates are the rows whose trigger date is set and earlier than
     ``bound``; several trigger columns combine by ``trigger_rule`` (``latest``: every one is
-    set and before the bound; ``earliest``: any one is). Without triggers every matching row
-    is a candidate (a fixed ``until`` that has passed, or an erasure request).
+    set and before the bound; ``earliest``: any one is). Without triggers, or without a
+    bound, every matching row is a candidate (a fixed ``until`` that has passed, or an
+    erasure request, which still reads the trigger dates for its certificates).
     """
 
     table: str

@@ -253,13 +253,10 @@ class SqlConnector:
         if selection.subject is not None:
             column_name, value = selection.subject
             clauses.append(t.c[column_name] == value)
-        if candidates_only and selection.triggers:
-            if selection.bound is None:
-                clauses.append(sa.false())
-            else:
-                due = [_before(t.c[name], selection.bound) for name in selection.triggers]
-                either = sa.and_ if selection.trigger_rule == "latest" else sa.or_
-                clauses.append(either(*due))
+        if candidates_only and selection.triggers and selection.bound is not None:
+            due = [_before(t.c[name], selection.bound) for name in selection.triggers]
+            either = sa.and_ if selection.trigger_rule == "latest" else sa.or_
+            clauses.append(either(*due))
         return sa.and_(sa.true(), *clauses)
 
     def _kept(self, t: sa.Table, selection: Selection) -> sa.ColumnElement[bool]:
