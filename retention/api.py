@@ -12,21 +12,23 @@ from datetime import date
 from pathlib import Path
 
 from retention import clock, signing
-from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog
+from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
 from retention.check import check as check_sources
 from retention.erase import ErasureOutcome, erase
 from retention.errors import UsageError
 from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, export_certificates, verify_export
+from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.plan import Plan, make_plan
-from retention.report import write_report
+from retention.report import writable_report, write_report
 from retention.state import open_state
 from retention.workspace import Workspace
 
 __all__ = [
-    "ErasureOutcome", "InitResult", "as_of_or_today", "check", "chosen_policies", "erase",
-    "export", "init", "plan", "run", "verify_file", "verify_ledger",
+    "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
+    "chosen_policies", "erase",
+    "export", "init", "place_hold", "plan", "run", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -71,9 +73,54 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     )
 
 
+def place_hold(
+    ws: Workspace,
+    *,
+    reason: str,
+    placed_by: str,
+    register: str | None = None,
+    policy: str | None = None,
+    subject: str | None = None,
+    record: Sequence[str] = (),
+    until: date | None = None,
+) -> Hold:
+    """Place a hold after proving its scope names something real in the catalog."""
+    if register and register not in ws.catalog.registers:
+        raise UsageError(f"no register {register!r}; the catalog has: "
+                         f"{', '.join(ws.catalog.registers)}")  # fmt: skip
+    policy_id = None
+    if policy:
+        found = ws.catalog.select([policy])
+        if len(found) != 1:
+            raise UsageError(f"--policy {policy!r} names {len(found)} policies; name one")
+        if register and found[0].register.id != register:
+            raise UsageError(f"policy {policy!r} is not in register {register!r}")
+        register, policy_id = found[0].register.id, found[0].policy.id
+        columns = found[0].policy.key
+        if record and len(record) != len(columns):
+            raise UsageError(
+                f"the key of {found[0].name} has {len(columns)} column(s) "
+                f"({', '.join(columns)}): give --record once per column, in that order"
+            )
+    return ws.holds.place(
+        reason=reason, placed_by=placed_by, secret=ws.secret if subject else None,
+        register=register, policy=policy_id, subject=subject, record=list(record) or None,
+        until=until,
+    )  # fmt: skip
+
+
 def check(ws: Workspace) -> list[str]:
     """Validate the catalog against the live sources; CatalogError lists every problem."""
     return check_sources(ws)
+
+
+def check_catalog(
+    root: Path, environ: Mapping[str, str] | None = None
+) -> tuple[Workspace, list[str]]:
+    """``retention check``: static and live problems of a catalog, all in one CatalogError."""
+    catalog, static = read_catalog(root, environ)
+    with Workspace(catalog, environ) as ws:
+        return ws, check_sources(ws, static)
 
 
 def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) -> date:
@@ -101,6 +148,8 @@ def plan(
 ) -> tuple[Plan, Path | None]:
     """Dry run: check, decide, store the plan, write the report; no source is changed."""
     _ = ws.secret
+    if report is not None:
+        writable_report(report)
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
     result = make_plan(ws, chosen_policies(ws, job, policies), day, job)

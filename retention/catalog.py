@@ -118,6 +118,21 @@ def resolve_sqlite_url(url: str, root: Path) -> str:
 
 def load_catalog(root: Path | str, environ: Mapping[str, str] | None = None) -> Catalog:
     """Load and statically validate a catalog; raise CatalogError listing every problem."""
+    catalog, problems = read_catalog(root, environ)
+    if problems:
+        raise CatalogError(problems)
+    return catalog
+
+
+def read_catalog(
+    root: Path | str, environ: Mapping[str, str] | None = None
+) -> tuple[Catalog, list[Problem]]:
+    """What of a catalog could be loaded, and every problem found doing so.
+
+    ``retention check`` uses the partial catalog to go on to the live checks, so one pass
+    lists static and live problems together. Only a directory that is not a catalog at all
+    raises.
+    """
     root = Path(root).resolve()
     problems: list[Problem] = []
     if not root.is_dir():
@@ -204,9 +219,7 @@ def load_catalog(root: Path | str, environ: Mapping[str, str] | None = None) -> 
     if policies_complete:  # else a job may name a policy of a file that failed to load
         problems.extend(_job_problems(catalog))
     problems.extend(_overlap_problems(catalog.policies))
-    if problems:
-        raise CatalogError(problems)
-    return catalog
+    return catalog, problems
 
 
 def _documents(

@@ -8,7 +8,7 @@ reported together; nothing is changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 
@@ -21,9 +21,12 @@ from retention.workspace import Workspace
 PSEUDONYM_LENGTH = 64
 
 
-def check(ws: Workspace) -> list[str]:
-    """Raise CatalogError listing every problem; return notes on what was checked."""
-    problems: list[Problem] = []
+def check(ws: Workspace, static: Sequence[Problem] = ()) -> list[str]:
+    """Raise CatalogError listing every problem; return notes on what was checked.
+
+    ``static`` are the problems found loading the catalog, reported together with these.
+    """
+    problems: list[Problem] = list(static)
     unreachable: set[str] = set()
     for source_id in ws.catalog.sources:
         try:
@@ -35,7 +38,10 @@ def check(ws: Workspace) -> list[str]:
             )
     notes = []
     for bound in ws.catalog.policies:
-        if bound.policy.connector in unreachable:
+        if (
+            bound.policy.connector in unreachable
+            or bound.policy.connector not in ws.catalog.sources
+        ):
             continue
         found = list(_policy_problems(ws, bound))
         problems.extend(found)

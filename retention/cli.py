@@ -30,7 +30,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False, markup=False)  # user text is never markup
+    console = Console(
+        stderr=stderr, highlight=False, markup=False, soft_wrap=True
+    )  # user text is never markup
     if not console.is_terminal:
         console.width = max(console.width, 140)  # logs and cron mail: don't truncate names
     return console
@@ -100,10 +102,10 @@ def init(catalog: Path) -> None:
 @catalog_option
 def check(catalog: Path) -> None:
     """Validate the catalog against its sources; exit 2 listing every problem."""
-    from retention import api
+    from retention import api, logs
 
-    with _workspace(catalog) as ws:
-        notes = api.check(ws)
+    logs.configure()
+    ws, notes = api.check_catalog(catalog)
     out = _console()
     for note in notes:
         out.print(f"ok  {note}", markup=False)
@@ -190,29 +192,13 @@ def hold_add(
     placed_by: str,
 ) -> None:
     """Place a hold by register, policy, data subject and/or record key."""
-    from retention.errors import UsageError
+    from retention import api
 
     with _workspace(catalog) as ws:
-        if register and register not in ws.catalog.registers:
-            raise UsageError(f"no register {register!r}")
-        policy_id = None
-        if policy:
-            found = ws.catalog.select([policy])
-            if len(found) != 1:
-                raise UsageError(f"--policy {policy!r} names {len(found)} policies; name one")
-            if register and found[0].register.id != register:
-                raise UsageError(f"policy {policy!r} is not in register {register!r}")
-            register, policy_id = found[0].register.id, found[0].policy.id
-        placed = ws.holds.place(
-            reason=reason,
-            placed_by=placed_by,
-            secret=ws.secret,
-            register=register,
-            policy=policy_id,
-            subject=subject,
-            record=list(record) or None,
-            until=until,
-        )
+        placed = api.place_hold(
+            ws, reason=reason, placed_by=placed_by, register=register, policy=policy,
+            subject=subject, record=list(record), until=until,
+        )  # fmt: skip
     _console().print(f"placed hold {placed.hold_id}", markup=False)
 
 
@@ -481,8 +467,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one place turns errors into messages and exit codes."""
     try:
         cli.main(args=argv, prog_name="retention", standalone_mode=False)
-    except click.exceptions.Abort:
-        sys.exit(EXIT_UNEXPECTED)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.exit(130)  # interrupted, as a shell reports SIGINT
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_INVALID)

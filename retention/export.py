@@ -125,17 +125,17 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
             report.faults.append(f"checkpoint up to seq {cp.get('last_seq')}: bad signature")
         marks[cp.get("last_seq")] = cp
     report.checkpoints = len(marks)
-    try:
-        for cert in _read(path):
-            chain.feed(cert)
-            mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
-            if mark is not None and mark.get("last_hash") != cert.get("hash"):
-                report.faults.append(
-                    f"certificate {cert.get('certificate_id')} (seq "
-                    f"{cert.get('seq')}): differs from its signed checkpoint"
-                )
-    except (ValueError, KeyError) as exc:
-        report.faults.append(f"{path.name}: unreadable certificate ({exc})")
+    for line, cert in _read(path):
+        if cert is None:
+            report.faults.append(f"{path.name}: line {line} is not a readable certificate")
+            continue
+        chain.feed(cert)
+        mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
+        if mark is not None and mark.get("last_hash") != cert.get("hash"):
+            report.faults.append(
+                f"certificate {cert.get('certificate_id')} (seq "
+                f"{cert.get('seq')}): differs from its signed checkpoint"
+            )
     report.faults.extend(chain.faults)
     report.certificates = chain.count
     if chain.count != manifest.get("count") or chain.last_hash != manifest.get("last_hash"):
@@ -147,15 +147,30 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
     return report
 
 
-def _read(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """(line number, certificate) pairs; None for a line that cannot be read as one."""
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
         if path.suffix.lower() == ".jsonl":
-            for line in handle:
+            for number, line in enumerate(handle, start=1):
                 if line.strip():
-                    yield json.loads(line)
+                    yield number, _json_line(line)
             return
-        for row in csv.DictReader(handle):
-            yield {name: _uncell(name, row[name]) for name in FIELDS}
+        reader = csv.DictReader(handle)
+        for row in reader:
+            try:
+                cert = {name: _uncell(name, row[name]) for name in FIELDS}
+            except (ValueError, KeyError, TypeError):
+                yield reader.line_num, None
+            else:
+                yield reader.line_num, cert
+
+
+def _json_line(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _cell(name: str, value: Any) -> str:

@@ -61,6 +61,17 @@ class Hold:
         }  # fmt: skip
 
 
+def _subject_ref(secret: Secret | None, subject: str | None) -> str | None:
+    if not subject:
+        return None
+    if secret is None:
+        raise UsageError(
+            "a hold on a data subject needs RETENTION_SECRET (it stores only the "
+            "subject's keyed reference)"
+        )
+    return secret.subject_ref(subject)
+
+
 class HoldBook:
     """Holds in the state database."""
 
@@ -72,7 +83,7 @@ class HoldBook:
         *,
         reason: str,
         placed_by: str,
-        secret: Secret,
+        secret: Secret | None,
         register: str | None = None,
         policy: str | None = None,
         subject: str | None = None,
@@ -91,7 +102,7 @@ class HoldBook:
             hold_id="H-" + secrets.token_hex(4),
             register=register,
             policy=policy,
-            subject_ref=secret.subject_ref(subject) if subject else None,
+            subject_ref=_subject_ref(secret, subject),
             record_key=key_json(record) if record else None,
             reason=reason.strip(),
             placed_by=placed_by,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,22 @@ FORMATS = (".json", ".csv", ".html")
 _PAGE = 5000
 
 
-def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
-    suffix = path.suffix.lower()
-    if suffix not in FORMATS:
+def writable_report(path: Path) -> None:
+    """Refuse a report path before any work is done: a known format, a writable place."""
+    if path.suffix.lower() not in FORMATS:
         raise UsageError(f"unknown report format {path.suffix!r}: use one of {', '.join(FORMATS)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {path}: {exc.strerror}") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise UsageError(f"cannot write the report to {path}")
+
+
+def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
+    writable_report(path)
+    suffix = path.suffix.lower()
     header, policies = load_plan(ws, plan_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
     summary = [_policy_summary(row) for row in policies]
     meta = {
         "plan_id": header.plan_id,
