@@ -125,6 +125,8 @@ def check_catalog(
 
 def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) -> date:
     if as_of is not None:
+        if not date(1000, 1, 1) <= as_of <= date(9000, 12, 31):
+            raise UsageError(f"--as-of {as_of} is outside the years 1000-9000 the engine computes")
         return as_of
     zone = ws.catalog.job(job).timezone if job else None
     return clock.today(zone or ws.catalog.settings.timezone)
@@ -165,7 +167,7 @@ def run(
     as_of: date | None = None,
 ) -> RunOutcome:
     """Enforce: check the catalog, then dispose of due records with certificates."""
-    if job and not policies and ws.catalog.job(job).mode != "enforce":
+    if job and ws.catalog.job(job).mode != "enforce":
         raise UsageError(
             f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
             "`retention plan --job` for it"

@@ -434,4 +434,6 @@ def _rule(policy: Policy) -> tuple[Any, ...]:
         policy.action,
         policy.then,
         tuple(sorted(policy.anonymise.items())),
+        policy.trigger_rule,
+        policy.unless,
     )

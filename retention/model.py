@@ -12,7 +12,14 @@ import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from retention.clock import CountFrom, Duration
 
@@ -73,7 +80,7 @@ class Register(Frozen):
     name: str
     controller: str
     source: str
-    statutory: bool = False
+    statutory: StrictBool = False
     """A statutory register: erasure requests are refused (GDPR 17(3)(b))."""
     erasure_exemption: str | None = None
     """Why erasure requests are refused although the register is not statutory, e.g.
@@ -111,7 +118,7 @@ class Unless(Frozen):
     column: str
     equals: Scalar | None = None
     in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
-    not_empty: bool = False
+    not_empty: StrictBool = False
     reason: str
 
     @model_validator(mode="after")
@@ -157,7 +164,7 @@ class Policy(Frozen):
     anonymise: dict[str, Strategy] = Field(default_factory=dict)
     max_per_run: int | None = Field(default=None, ge=0)
     legal_basis: str | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @field_validator("key", mode="before")
     @classmethod

@@ -619,6 +619,40 @@ def test_overlapping_destroying_policies_with_different_rules(tmp_path: Path) ->
     assert "xamk-alumni/customers" in problem.message
 
 
+@pytest.mark.parametrize(
+    "difference",
+    [
+        {"unless": "[{column: litigation, equals: 1, reason: litigation}]"},
+        {"trigger": "[ended_on, paid_on]", "trigger_rule": "earliest"},
+    ],
+)
+def test_overlap_that_differs_only_in_an_exception_or_trigger_rule(
+    tmp_path: Path, difference: dict[str, str]
+) -> None:
+    """An `unless` exception or a trigger rule is part of the rule: a twin without it clashes."""
+    twin = {"trigger": "[ended_on, paid_on]"} if "trigger_rule" in difference else {}
+    text = policy_file(
+        "xamk-alumni",
+        policy(id="strict", table="contacts", **twin),
+        policy(id="lenient", table="contacts", **difference),
+    )
+    problem = only_problem(make_catalog(tmp_path, {"policies/xamk-alumni.yaml": text}))
+    assert (problem.policy, problem.key) == ("lenient", "match")
+
+
+@pytest.mark.parametrize("key", ["enabled", "statutory"])
+def test_yes_and_no_are_not_booleans(tmp_path: Path, key: str) -> None:
+    """Only true/false are booleans: `enabled: no` is an error, not a silently disabled rule."""
+    if key == "enabled":
+        text = policy_file("xamk-alumni", policy(enabled="no"))
+    else:
+        text = policy_file("xamk-alumni", policy()).replace(
+            "policies:", "  statutory: no\npolicies:"
+        )
+    problem = only_problem(make_catalog(tmp_path, {"policies/xamk-alumni.yaml": text}))
+    assert problem.key is not None and problem.key.endswith(key)
+
+
 def test_overlap_through_a_list_match_across_registers(tmp_path: Path) -> None:
     """A match list sharing a value with another register's match on the same table overlaps."""
     files = {

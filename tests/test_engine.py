@@ -379,3 +379,20 @@ def test_today_is_the_catalogs_local_day(tmp_path: Path, environ: dict[str, str]
     assert plan.as_of == AS_OF
     # Row 2 ended on 2026-11-22: due on that Helsinki day (P0D), though UTC is a day behind.
     assert plan.policies[0].counts.expire == 3
+
+
+def test_a_dry_run_job_is_never_enforced(catalog: Path, environ: dict[str, str]) -> None:
+    """`run --job` refuses a job whose mode is dry-run, even when policies are named too."""
+    from retention.errors import UsageError
+
+    (catalog / "jobs" / "weekly.yaml").write_text(
+        'id: weekly\nschedule: "0 7 * * 1"\npolicies: ["*"]\nmode: dry-run\n'
+    )
+    with Workspace.open(catalog, environ) as ws:
+        before = source_rows(ws)
+        for policies in ((), ("*",)):
+            with pytest.raises(UsageError, match="dry-run mode"):
+                api.run(ws, job="weekly", policies=policies, as_of=AS_OF)
+        with pytest.raises(UsageError, match="outside the years"):
+            api.plan(ws, as_of=__import__("datetime").date(9999, 12, 31))
+        assert source_rows(ws) == before

@@ -28,6 +28,13 @@ def build(spec: SourceSpec, url: str) -> Connector:
             f"unknown connector kind {spec.kind!r}; known kinds: {', '.join(sorted(KINDS))}"
         ) from None
     module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError as exc:
+        from retention.errors import SourceUnavailable
+
+        raise SourceUnavailable(
+            f"connector {spec.id}: kind {spec.kind!r} cannot be loaded ({exc})"
+        ) from exc
     connector: Connector = cls(spec, url)
     return connector
