@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from retention import api, clock
+from retention.archive import packages_in, verify_packages
 from retention.catalog import SETTINGS_FILE, load_catalog
 from retention.errors import UsageError
 from retention.workspace import Workspace
@@ -87,7 +88,15 @@ def run_demo(
         echo(f"export: {manifest['count']} certificates, signed manifest beside each file")
         ledger = api.verify_ledger(ws)
         exported = api.verify_file(reports / "certificates.jsonl", ws.public_key_path)
-    result.ok = ledger.ok and exported.ok and outcome.exit_code == 0 and again.disposed == 0
+        archive_root = ws.catalog.resolve(ws.catalog.settings.archive)
+    packages = verify_packages(packages_in(archive_root))
+    bad_packages = [path for path, fault in packages.items() if fault]
+    echo(f"archive: {len(packages)} BagIt packages in {archive_root}, "
+         f"{len(packages) - len(bad_packages)} valid")  # fmt: skip
+    result.ok = (
+        ledger.ok and exported.ok and not bad_packages
+        and outcome.exit_code == 0 and again.disposed == 0
+    )  # fmt: skip
     echo(
         f"verify: ledger {'verified' if ledger.ok else 'FAILED'} "
         f"({ledger.certificates} certificates), export "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,8 +217,12 @@ def _counts(engine: sa.Engine, bound: BoundPolicy) -> dict[str, int]:
             total = count()
             due = total if clock.expires_on_until(policy.until) <= AS_OF else 0
             return {"due": due, "kept": total - due, "open": 0}
-        assert policy.trigger and policy.retain and policy.retain.duration
-        bound_day = clock.due_bound(AS_OF, policy.retain.duration, policy.count_from)
+        assert policy.trigger and policy.retain
+        if policy.retain.permanent:  # archived once the trigger has passed
+            bound_day: date | None = AS_OF + timedelta(days=1)
+        else:
+            assert policy.retain.duration
+            bound_day = clock.due_bound(AS_OF, policy.retain.duration, policy.count_from)
         assert bound_day is not None
         trigger = table.c[policy.trigger[0]]
         limit: date | datetime = bound_day
@@ -237,15 +241,16 @@ def test_every_enabled_policy_has_due_retained_and_running_records(
 ) -> None:
     """On AS_OF each enabled rule finds records due, retained and not yet started.
 
-    A fixed ``until`` date that has passed makes every record due at once; those rules only
-    need records.
+    A fixed ``until`` date that has passed makes every record due at once, and a permanent
+    record is archived as soon as it exists; those rules only need due records.
     """
     catalog, _ = demo
     enabled = [b for b in catalog.policies if b.policy.enabled]
     assert enabled
     for bound in enabled:
         counts = _counts(engines[bound.policy.connector], bound)
-        if bound.policy.until is not None:
+        permanent = bound.policy.retain is not None and bound.policy.retain.permanent
+        if bound.policy.until is not None or permanent:
             assert counts["due"] > 0, (bound.name, counts)
         else:
             assert min(counts.values()) > 0, (bound.name, counts)
