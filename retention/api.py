@@ -28,7 +28,8 @@ from retention.workspace import Workspace
 __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
     "chosen_policies", "erase",
-    "export", "init", "place_hold", "plan", "run", "verify_file", "verify_ledger",
+    "export", "hold_report", "init", "place_hold", "plan", "run", "verify_file",
+    "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -107,6 +108,42 @@ def place_hold(
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
         until=until,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HoldCoverage:
+    """What one hold is keeping from disposal today: due records, by policy."""
+
+    hold: Hold
+    records: dict[str, list[str | list[str]]]
+
+
+def hold_report(ws: Workspace, as_of: date | None = None) -> tuple[str, list[HoldCoverage]]:
+    """Plan every policy (a stored dry run) and group the held records by the hold that
+    keeps them; returns the plan id and one entry per hold in force."""
+    import json
+
+    import sqlalchemy as sa
+
+    from retention.state import plan_records
+
+    day = as_of_or_today(ws, as_of)
+    result = make_plan(ws, ws.catalog.select(["*"]), day, "hold-report")
+    coverage = {h.hold_id: HoldCoverage(h, {}) for h in ws.holds.active(day)}
+    c = plan_records.c
+    query = (
+        sa.select(c.register, c.policy, c.key, c.hold_id)
+        .where(c.plan_id == result.plan_id, c.decision == "held")
+        .order_by(c.id)
+    )
+    with ws.state.connect() as conn:
+        for row in conn.execute(query):
+            if row.hold_id in coverage:
+                key = json.loads(row.key)
+                name = f"{row.register}/{row.policy}"
+                held = coverage[row.hold_id].records
+                held.setdefault(name, []).append(key[0] if len(key) == 1 else key)
+    return result.plan_id, list(coverage.values())
 
 
 def check(ws: Workspace) -> list[str]:

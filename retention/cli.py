@@ -232,6 +232,38 @@ def hold_list(catalog: Path, show_all: bool) -> None:
     _console().print(table)
 
 
+@hold.command("report")
+@catalog_option
+@as_of_option
+def hold_report(catalog: Path, as_of: date | None) -> None:
+    """What each hold in force is keeping from disposal today (a stored dry run)."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        plan_id, coverage = api.hold_report(ws, as_of)
+    out = _console()
+    for entry in coverage:
+        h = entry.hold
+        scope = ", ".join(
+            f"{name} {value}" for name, value in (
+                ("register", h.register), ("policy", h.policy),
+                ("subject", h.subject_ref[:12] if h.subject_ref else None),
+                ("record", h.record_key),
+            ) if value
+        )  # fmt: skip
+        total = sum(len(keys) for keys in entry.records.values())
+        out.print(f"{h.hold_id}  {scope}  reason: {h.reason}  by {h.placed_by}"
+                  + (f"  until {h.until}" if h.until else ""))  # fmt: skip
+        out.print(f"  keeps {total} due record{'s' if total != 1 else ''} from disposal")
+        for policy, keys in entry.records.items():
+            shown = ", ".join(k if isinstance(k, str) else "/".join(k) for k in keys[:20])
+            more = f" and {len(keys) - 20} more" if len(keys) > 20 else ""
+            out.print(f"    {policy}: {shown}{more}")
+    if not coverage:
+        out.print("no holds in force")
+    out.print(f"plan {plan_id}")
+
+
 @hold.command("release")
 @catalog_option
 @click.argument("hold_id")

@@ -330,9 +330,8 @@ def _plan_policy(
                 rows.append({
                     "plan_id": plan_id, "register": bound.register.id, "policy": bound.policy.id,
                     "key": decided.key, "record_ref": decided.ref, "decision": decided.decision,
-                    "trigger_date": decided.shown_trigger,
-                    "expires_on": decided.shown_expires_on, "hold_id": decided.shown_hold,
-                    "reason": decided.reason,
+                    "trigger_date": decided.record.trigger, "expires_on": decided.expires_on,
+                    "hold_id": decided.hold, "reason": decided.reason, "secret": decided.secret,
                 })  # fmt: skip
         if rows:
             with ws.state.begin() as conn:

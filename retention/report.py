@@ -72,7 +72,9 @@ def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator
     c = plan_records.c
     while True:
         query = (
-            sa.select(c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id, c.reason)
+            sa.select(
+                c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id, c.reason, c.secret
+            )
             .where(c.plan_id == plan_id, c.register == register, c.policy == policy, c.id > last)
             .order_by(c.id)
             .limit(_PAGE)
@@ -81,6 +83,16 @@ def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator
             rows = conn.execute(query).all()
         for row in rows:
             key = json.loads(row.key)
+            if row.secret:  # a secret person: the key and the decision, nothing more
+                yield {
+                    "key": key[0] if len(key) == 1 else key,
+                    "decision": row.decision,
+                    "trigger_date": None,
+                    "expires_on": None,
+                    "hold": None,
+                    "reason": None,
+                }
+                continue
             yield {
                 "key": key[0] if len(key) == 1 else key,
                 "decision": row.decision,

@@ -75,6 +75,7 @@ plan_records = sa.Table(
     sa.Column("expires_on", sa.Date),
     sa.Column("hold_id", Id),
     sa.Column("reason", sa.Text),
+    sa.Column("secret", sa.Boolean, nullable=False, default=False),  # reports show key only
     sa.Index("ix_plan_records_plan", "plan_id", "register", "policy", "id"),
 )
 

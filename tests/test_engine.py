@@ -396,3 +396,20 @@ def test_a_dry_run_job_is_never_enforced(catalog: Path, environ: dict[str, str])
         with pytest.raises(UsageError, match="outside the years"):
             api.plan(ws, as_of=__import__("datetime").date(9999, 12, 31))
         assert source_rows(ws) == before
+
+
+def test_hold_report_lists_what_each_hold_keeps(catalog: Path, environ: dict[str, str]) -> None:
+    """The hold report names, per hold, the due records it keeps from disposal, by key."""
+    with Workspace.open(catalog, environ) as ws:
+        person = ws.holds.place(reason="complaint", placed_by="dpo", secret=ws.secret,
+                                subject="060695-905F")  # fmt: skip
+        register = ws.holds.place(reason="audit", placed_by="rm", secret=None,
+                                  register="amkoodari")  # fmt: skip
+        idle = ws.holds.place(reason="nothing due", placed_by="rm", secret=None,
+                              register="xamk-alumni", policy="project-contracts",
+                              record=["HQ", "C-9"])  # fmt: skip
+        _, coverage = api.hold_report(ws, AS_OF)
+    by_id = {c.hold.hold_id: c.records for c in coverage}
+    assert by_id[person.hold_id] == {"xamk-alumni/alumni-membership": ["6"]}
+    assert by_id[register.hold_id] == {"amkoodari/interviewees": ["1", "2", "3"]}
+    assert by_id[idle.hold_id] == {}
