@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from retention import yamlfile
 from retention.connectors import KINDS
 from retention.errors import CatalogError, Problem, UsageError
+from retention.globs import globs_may_overlap
 from retention.model import (
     FilesSource,
     Job,
@@ -397,7 +398,14 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
     for i, first in enumerate(destroying):
         for second in destroying[i + 1 :]:
             a, b = first.policy, second.policy
-            if (a.connector, a.table) != (b.connector, b.table) or not _may_overlap(a, b):
+            if (a.connector, a.location) != (b.connector, b.location) and not (
+                a.connector == b.connector
+                and a.path is not None
+                and b.path is not None
+                and globs_may_overlap(a.path, b.path)
+            ):
+                continue
+            if not _may_overlap(a, b):
                 continue
             if _rule(a) != _rule(b):
                 out.append(

@@ -88,6 +88,7 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     if missing:
         return
     yield from _key_problems(connector, info, bound)
+    yield from _escape_problems(connector, bound)
     if policy.anonymise and not connector.capabilities.anonymise:
         yield problem(
             "action",
@@ -108,6 +109,27 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
         message = _strategy_problem(strategy, target)
         if message:
             yield problem(f"anonymise.{column_name}", message)
+
+
+def _escape_problems(connector: Connector, bound: BoundPolicy) -> Iterable[Problem]:
+    """Links leading out of a file share: never followed, and never left unreported."""
+    escapes = getattr(connector, "escapes", None)
+    if not callable(escapes):
+        return
+    policy = bound.policy
+    try:
+        escaping: list[str] = escapes(policy.location)
+    except RetentionError as exc:
+        yield Problem(bound.file, f"cannot walk the share: {exc}", policy=policy.id, key="path")
+        return
+    for rel in escaping:
+        yield Problem(
+            bound.file,
+            f"{rel} is a symbolic link leading outside the share; it is never read or "
+            "deleted: remove the link, or move what it points to into the share",
+            policy=policy.id,
+            key="path",
+        )
 
 
 def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> Iterable[Problem]:

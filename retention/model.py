@@ -215,6 +215,8 @@ class Policy(Frozen):
             raise ValueError("table: give table (sql) or path (files), exactly one")
         if self.table is not None and "key" not in self.model_fields_set:
             raise ValueError("key: is missing; name the table's key column(s)")
+        if self.path is not None and self.key != ("path",):
+            raise ValueError("key: a file-share policy is keyed by path; leave key out")
         has_clock = bool(self.trigger) or self.retain is not None
         if self.until is not None and has_clock:
             raise ValueError("until: give either trigger+retain or until, not both")

@@ -2,6 +2,8 @@
 
 A policy's ``path:`` is a glob relative to the share's root (``interviews/**/*.wav``); each
 file it matches is one record, keyed by its relative POSIX path: ``("interviews/a.wav",)``.
+``*``, ``?`` and ``[...]`` (``[!...]`` negates) match within one name, hidden names included;
+a ``**`` segment matches any number of folders, none included.
 
 Columns
     ``path`` (string, the key), ``mtime`` (datetime: the file's modification time in UTC as
@@ -59,7 +61,6 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +78,7 @@ from retention.connectors.base import (
     TableInfo,
 )
 from retention.errors import RetentionError, SourceUnavailable
+from retention.globs import Glob, compile_glob
 from retention.model import FilesSource
 
 SIDECAR_SUFFIX = ".json"
@@ -94,114 +96,12 @@ KEY = ("path",)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
 _PATH_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-_MAGIC = re.compile(r"[*?\[]")
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class ShareError(RetentionError):
     """A request a file share cannot honour: an unsafe key, anonymisation, an unknown column."""
-
-
-# -- globs -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Glob:
-    """A relative glob: ``*``, ``?`` and ``[...]`` within one name, ``**`` for any depth."""
-
-    text: str
-    regex: re.Pattern[str]
-    segments: tuple[re.Pattern[str] | None, ...]
-    """One pattern per path segment; None for ``**``."""
-
-    def matches(self, rel: str) -> bool:
-        return self.regex.fullmatch(rel) is not None
-
-    def could_contain(self, parts: Sequence[str]) -> bool:
-        """Whether a file below the directory ``parts`` could match."""
-        for i, part in enumerate(parts):
-            if i >= len(self.segments):
-                return False
-            segment = self.segments[i]
-            if segment is None:
-                return True
-            if i == len(self.segments) - 1 or segment.fullmatch(part) is None:
-                return False
-        return True
-
-
-@lru_cache(maxsize=64)
-def compile_glob(text: str) -> _Glob:
-    """The glob ``text``; LookupError when it is absolute or leaves the root."""
-    if not text or text.startswith(("/", "\\", "~")) or "\x00" in text:
-        raise LookupError(f"{text!r} is not a relative glob inside the share")
-    parts = [p for p in text.split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise LookupError(f"{text!r} is not a relative glob inside the share (no '..')")
-    pattern = ""
-    segments: list[re.Pattern[str] | None] = []
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if part == "**":
-            pattern += ".*" if last else "(?:[^/]+/)*"
-            segments.append(None)
-        else:
-            translated = _translate(part)
-            pattern += translated if last else translated + "/"
-            segments.append(re.compile(translated, re.DOTALL))
-    return _Glob(text, re.compile(pattern, re.DOTALL), tuple(segments))
-
-
-def _translate(segment: str) -> str:
-    """One path segment of a glob as a regex that never crosses ``/``."""
-    out: list[str] = []
-    i = 0
-    while i < len(segment):
-        char = segment[i]
-        i += 1
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            start = i + 1 if segment[i : i + 1] == "!" else i
-            end = segment.find("]", start + 1 if segment[start : start + 1] == "]" else start)
-            if end < 0:
-                out.append(re.escape(char))
-                continue
-            body = segment[start:end]
-            for special in ("\\", "[", "]", "^"):
-                body = body.replace(special, "\\" + special)
-            out.append(f"[^/{body}]" if start > i else f"[{body}]")
-            i = end + 1
-        else:
-            out.append(re.escape(char))
-    return "".join(out)
-
-
-def globs_may_overlap(first: str, second: str) -> bool:
-    """Whether two globs could match the same file; False only when they provably cannot.
-
-    Compared segment by segment: two different plain names, a plain name a pattern does not
-    match, or different depths without ``**`` keep them apart; anything else may overlap.
-    """
-    a, b = compile_glob(first), compile_glob(second)
-    if a.text == b.text:
-        return True
-    left = [p for p in first.split("/") if p not in ("", ".")]
-    right = [p for p in second.split("/") if p not in ("", ".")]
-    for x, y, px, py in zip(left, right, a.segments, b.segments, strict=False):
-        if px is None or py is None:
-            return True
-        plain_x, plain_y = not _MAGIC.search(x), not _MAGIC.search(y)
-        if plain_x and plain_y and x != y:
-            return False
-        if plain_x and not plain_y and py.fullmatch(x) is None:
-            return False
-        if plain_y and not plain_x and px.fullmatch(y) is None:
-            return False
-    return len(left) == len(right)
 
 
 # -- values ------------------------------------------------------------------------------
@@ -547,7 +447,7 @@ class FileShareConnector:
 
         return TableInfo(name=table, columns=FIXED_COLUMNS, primary_key=KEY, dynamic=dynamic)
 
-    def _sidecar_kinds(self, glob: _Glob) -> dict[str, set[ColumnKind]]:
+    def _sidecar_kinds(self, glob: Glob) -> dict[str, set[ColumnKind]]:
         kinds: dict[str, set[ColumnKind]] = {}
         for rel in self._scan(glob)[0]:
             for name, raw in _File(self, rel).sidecar().items():
@@ -569,7 +469,7 @@ class FileShareConnector:
 
     # -- walking --------------------------------------------------------------------------
 
-    def _scan(self, glob: _Glob) -> tuple[list[str], list[str]]:
+    def _scan(self, glob: Glob) -> tuple[list[str], list[str]]:
         """The sorted relative paths of the files ``glob`` matches, and of escaping links."""
         self._check_root()
         records: list[str] = []
@@ -607,7 +507,7 @@ class FileShareConnector:
 
     def _classify(
         self,
-        glob: _Glob,
+        glob: Glob,
         directory: Path,
         rel_parts: tuple[str, ...],
         entry: os.DirEntry[str],
