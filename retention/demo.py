@@ -38,7 +38,7 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> DemoResult:
     """Rebuild ``workdir`` from ``source`` and run check → plan → run → export → verify."""
-    from retention.demo_data import build_demo_sources
+    from retention.demo_data import build_demo_shares, build_demo_sources
 
     source, workdir = source.resolve(), workdir.resolve()
     _prepare(source, workdir)
@@ -50,6 +50,7 @@ def run_demo(
     result = DemoResult(workdir)
 
     build_demo_sources(workdir, day)
+    build_demo_shares(workdir, day)
     init = api.init(workdir, environ)
     echo(f"demo workspace {workdir} (as of {day}); public key {init.public_key_path}")
     reports = workdir / "reports"

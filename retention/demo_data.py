@@ -23,7 +23,9 @@ index on each trigger column, which is what ``retention check`` expects of a sou
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -955,4 +957,48 @@ def build_demo_sources(catalog_root: Path, as_of: date, seed: int = 2026) -> dic
         finally:
             engine.dispose()
         built[source.connector] = path
+    return built
+
+
+#: The demo file shares, named by the connector whose default root points at them.
+DEMO_SHARES = {
+    "amkoodari-recordings": "amkoodari-recordings",
+    "sedu-atomi-documents": "sedu-atomi-documents",
+}
+_WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00"
+_PDF = b"%PDF-1.4\n% synthetic demo document\n%%EOF\n"
+
+
+def build_demo_shares(catalog_root: Path, as_of: date, seed: int = 2026) -> dict[str, Path]:
+    """(Re)create the demo file shares: interview recordings and signed PDF documents.
+
+    Recordings carry a JSON sidecar naming the interview day and the interviewee's e-mail
+    (the subject for erasure requests); documents carry their signing day in their path.
+    """
+    rng = random.Random(f"{seed}:shares")
+    built: dict[str, Path] = {}
+    for connector, name in DEMO_SHARES.items():
+        root = catalog_root / DEMO_DIR / name
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        built[connector] = root
+    recordings = built["amkoodari-recordings"] / "interviews"
+    for number in range(1, 13):
+        interviewed = date(2020, 1, 15) + timedelta(days=rng.randint(0, 600))
+        folder = recordings / str(interviewed.year)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"haastattelu-{number:03d}.wav"
+        (folder / name).write_bytes(_WAV + rng.randbytes(64))
+        sidecar = {"interviewed_on": interviewed.isoformat(),
+                   "email": f"haastateltava{number}@example.com"}  # fmt: skip
+        (folder / f"{name}.json").write_text(json.dumps(sidecar), encoding="utf-8")
+    documents = built["sedu-atomi-documents"] / "documents"
+    for number in range(1, 16):
+        signed = as_of - timedelta(days=rng.randint(0, 900))
+        folder = documents / str(signed.year)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{signed.isoformat()}-todistus-{number:04d}.pdf").write_bytes(_PDF)
+    drafts = documents / "luonnokset"
+    drafts.mkdir()
+    (drafts / "allekirjoittamaton-0001.pdf").write_bytes(_PDF)
     return built

@@ -15,7 +15,12 @@ import sqlalchemy as sa
 from retention import api, clock
 from retention.catalog import SETTINGS_FILE, BoundPolicy, Catalog, load_catalog
 from retention.clock import Duration
-from retention.demo_data import build_demo_sources, fake_henkilotunnus, henkilotunnus
+from retention.demo_data import (
+    build_demo_shares,
+    build_demo_sources,
+    fake_henkilotunnus,
+    henkilotunnus,
+)
 from retention.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,7 +42,7 @@ def copy_catalog(target: Path) -> Path:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, dict[str, Path]]:
     """A copy of the shipped catalog with its demo sources built as of AS_OF (read only)."""
     root = copy_catalog(tmp_path_factory.mktemp("catalog"))
-    built = build_demo_sources(root, AS_OF)
+    built = {**build_demo_sources(root, AS_OF), **build_demo_shares(root, AS_OF)}
     return load_catalog(root, environ={}), built
 
 
@@ -45,7 +50,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, dict[str, P
 def engines(demo: tuple[Catalog, dict[str, Path]]) -> Iterator[dict[str, sa.Engine]]:
     """One engine per shipped connector, on the URL the catalog resolves by default."""
     catalog, _ = demo
-    made = {sid: sa.create_engine(catalog.source_url(s)) for sid, s in catalog.sources.items()}
+    made = {
+        sid: sa.create_engine(catalog.source_url(s))
+        for sid, s in catalog.sources.items()
+        if s.kind == "sql"
+    }
     yield made
     for engine in made.values():
         engine.dispose()
@@ -165,11 +174,13 @@ def test_shipped_catalog_loads() -> None:
 def test_every_connector_default_points_at_a_demo_file(
     demo: tuple[Catalog, dict[str, Path]],
 ) -> None:
-    """Each shipped connector's default URL is the SQLite file the demo builder writes."""
+    """Each shipped connector's default is the SQLite file or share the demo builder writes."""
     catalog, built = demo
     assert set(built) == set(catalog.sources)
     for source_id, source in catalog.sources.items():
-        assert catalog.source_url(source) == f"sqlite:///{built[source_id].resolve()}"
+        where = str(built[source_id].resolve())
+        expected = where if source.kind == "files" else f"sqlite:///{where}"
+        assert catalog.source_url(source) == expected
 
 
 def test_every_policy_table_has_the_named_columns(
@@ -178,8 +189,9 @@ def test_every_policy_table_has_the_named_columns(
 ) -> None:
     """Every table a shipped policy names exists with its key (unique), trigger and columns."""
     catalog, _ = demo
-    for bound in catalog.policies:
+    for bound in (b for b in catalog.policies if b.policy.table is not None):
         policy = bound.policy
+        assert policy.table is not None
         inspector = sa.inspect(engines[policy.connector])
         assert inspector.has_table(policy.table), bound.name
         columns = {c["name"]: c for c in inspector.get_columns(policy.table)}
@@ -246,7 +258,7 @@ def test_every_enabled_policy_has_due_retained_and_running_records(
     record is archived as soon as it exists; those rules only need due records.
     """
     catalog, _ = demo
-    enabled = [b for b in catalog.policies if b.policy.enabled]
+    enabled = [b for b in catalog.policies if b.policy.enabled and b.policy.table is not None]
     assert enabled
     for bound in enabled:
         counts = _counts(engines[bound.policy.connector], bound)
