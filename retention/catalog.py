@@ -376,6 +376,21 @@ def _static_policy_problems(
                 "connector",
             )
         )
+    share = policy.attachments.connector if policy.attachments else None
+    if (
+        share is not None
+        and sources_complete
+        and getattr(sources.get(share), "kind", "") != "files"
+    ):
+        out.append(
+            Problem(
+                display,
+                f"attachments: connector {share!r} must be a file share (kind: files)",
+                _policy_line(doc, index, "attachments"),
+                policy.id,
+                "attachments.connector",
+            )
+        )
     return out
 
 

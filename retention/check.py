@@ -75,6 +75,8 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     named += [(f"unless[{i}].column", u.column) for i, u in enumerate(policy.unless)]
     named += [(f"match.{c}", c) for c in policy.match]
     named += [(f"anonymise.{c}", c) for c in policy.anonymise]
+    if policy.attachments is not None:
+        named += [("attachments.column", policy.attachments.column)]
     missing = False
     where = "table" if policy.table is not None else "path"
     for key, column in named:

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +32,7 @@ from retention.anonymise import Anonymiser
 from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE
-from retention.connectors.base import Change, Delete, Key, Selection
+from retention.connectors.base import Change, Connector, Delete, Key, Selection
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -209,6 +210,8 @@ class _PolicyRun:
         self.reason = "retention" if subject is None else "erasure-request"
         self.erasure = subject is not None
         self.connector = ws.connector(self.policy.connector)
+        attachments = self.policy.attachments
+        self.share = ws.connector(attachments.connector) if attachments else None
         self.destroy = destroying_step(self.policy)
         self.anonymiser = (
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
@@ -270,6 +273,7 @@ class _PolicyRun:
                     if d.record.key not in values:
                         continue  # gone since it was read: nothing to archive
                     attached = [files[d.record.key]] if d.record.key in files else []
+                    attached += self._attached_files(d)
                     writer.add(d.ref, json.loads(d.key), values[d.record.key], attached)
                     archived.append(d)
             counts.close()
@@ -302,6 +306,8 @@ class _PolicyRun:
     def _dispose(self, due: list[Decided], package: Package | None = None) -> None:
         selection = self.decider.selection
         assert selection is not None
+        if self.share is not None:  # an unsafe path stops the policy before anything changes
+            self.share.files(SHARE_WIDE, [(p,) for d in due for p in self._attached(d)])
         bodies = {d.ref: self._body(d, package) for d in due}
         recheck = json.dumps(self._recheck())
         created = utcnow()
@@ -310,7 +316,8 @@ class _PolicyRun:
                 {"run_id": self.run_id, "plan_id": self.plan_id,
                  "register": self.bound.register.id, "policy": self.policy.id,
                  "record_ref": d.ref, "key": d.key, "certificate": json.dumps(bodies[d.ref]),
-                 "recheck": recheck, "created_at": created}
+                 "recheck": recheck, "created_at": created,
+                 "attachments": json.dumps(self._attached(d)) if self.share else None}
                 for d in due
             ])  # fmt: skip
         keys = [d.record.key for d in due]
@@ -321,10 +328,16 @@ class _PolicyRun:
         after = self.connector.reread(selection, keys, self._reread_columns())
         executed_at = utcnow().isoformat()
         disposed = [d for d in due if _is_disposed(d.record.key, after, self.anonymiser)]
+        remaining: set[str] = set()
+        if self.share is not None:
+            remaining = remove_attachments(
+                self.share, [p for d in disposed for p in self._attached(d)]
+            )
         with self.ws.state.begin() as conn:
             Ledger.append(conn, [
                 {**bodies[d.ref], "executed_at": executed_at,
-                 "verified": self.connector.capabilities.reread}
+                 "verified": self.connector.capabilities.reread
+                 and not remaining.intersection(self._attached(d))}
                 for d in disposed
             ])  # fmt: skip
             conn.execute(sa.delete(intents).where(
@@ -340,6 +353,20 @@ class _PolicyRun:
             )
         )
 
+    def _attached(self, decided: Decided) -> list[str]:
+        """The relative paths of the files a row points at (none when the column is empty)."""
+        if self.policy.attachments is None:
+            return []
+        value = decided.record.values.get(self.policy.attachments.column)
+        return [str(value)] if value not in (None, "") else []
+
+    def _attached_files(self, decided: Decided) -> list[Path]:
+        paths = self._attached(decided)
+        if self.share is None or not paths:
+            return []
+        found = self.share.files(SHARE_WIDE, [(p,) for p in paths])
+        return [found[(p,)] for p in paths if (p,) in found]
+
     def _reread_columns(self) -> list[str]:
         return self.anonymiser.fields if self.anonymiser else []
 
@@ -349,6 +376,7 @@ class _PolicyRun:
             "table": self.policy.location,
             "key": list(self.policy.key),
             "anonymise": dict(self.anonymiser.strategies) if self.anonymiser else {},
+            "share": self.policy.attachments.connector if self.policy.attachments else None,
         }
 
     def _body(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
@@ -369,6 +397,22 @@ class _PolicyRun:
             "expires_on": _iso(decided.shown_expires_on),
             "legal_basis": self.policy.legal_basis,
         }
+
+
+#: Every file of a share: attachments are named by path, whatever their policy's glob.
+SHARE_WIDE = Selection(table="**", key=("path",))
+
+
+def remove_attachments(share: Connector, paths: Sequence[str]) -> set[str]:
+    """Delete files rows pointed at; return those still present afterwards."""
+    if not paths:
+        return set()
+    keys = [(p,) for p in paths]
+    try:
+        share.apply(SHARE_WIDE, keys, Delete())
+        return {str(key[0]) for key in share.reread(SHARE_WIDE, keys, [])}
+    except RetentionError:
+        return set(paths)  # not confirmed gone: the certificates say unverified
 
 
 def destroying_step(policy: Policy) -> str | None:
@@ -416,10 +460,23 @@ def reconcile(ws: Workspace, run_id: str) -> int:
         ]
         after = connector.reread(selection, keys, anonymiser.fields if anonymiser else [])
         executed_at = utcnow().isoformat()
+        disposed = [
+            r for r, k in zip(rows, keys, strict=True) if _is_disposed(k, after, anonymiser)
+        ]
+        attached = {r["id"]: json.loads(r["attachments"] or "[]") for r in disposed}
+        remaining: set[str] = set()
+        share_id = recheck.get("share")
+        if share_id is not None and share_id in ws.catalog.sources:
+            remaining = remove_attachments(
+                ws.connector(share_id), [p for paths in attached.values() for p in paths]
+            )
+        elif share_id is not None:  # the share left the catalog: its files cannot be checked
+            remaining = {p for paths in attached.values() for p in paths}
         bodies = [
             {**json.loads(r["certificate"]), "executed_at": executed_at,
-             "verified": connector.capabilities.reread}
-            for r, k in zip(rows, keys, strict=True) if _is_disposed(k, after, anonymiser)
+             "verified": connector.capabilities.reread
+             and not remaining.intersection(attached[r["id"]])}
+            for r in disposed
         ]  # fmt: skip
         with ws.state.begin() as conn:
             Ledger.append(conn, bodies)

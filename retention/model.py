@@ -136,6 +136,13 @@ class Unless(Frozen):
         return f"{self.column} = {self.equals!r}"
 
 
+class Attachments(Frozen):
+    """A column of relative paths to files on a file share that belong to each row."""
+
+    column: str
+    connector: Identifier
+
+
 class Policy(Frozen):
     """One retention rule over one table (or file tree) of one source."""
 
@@ -165,6 +172,8 @@ class Policy(Frozen):
     max_per_run: int | None = Field(default=None, ge=0)
     legal_basis: str | None = None
     enabled: StrictBool = True
+    attachments: Attachments | None = None
+    """Files a row points at: archived with it and deleted when it is disposed of."""
 
     @field_validator("key", mode="before")
     @classmethod
@@ -215,6 +224,8 @@ class Policy(Frozen):
             raise ValueError("table: give table (sql) or path (files), exactly one")
         if self.table is not None and "key" not in self.model_fields_set:
             raise ValueError("key: is missing; name the table's key column(s)")
+        if self.attachments is not None and self.table is None:
+            raise ValueError("attachments: only a table's rows can point at files")
         if self.path is not None and self.key != ("path",):
             raise ValueError("key: a file-share policy is keyed by path; leave key out")
         has_clock = bool(self.trigger) or self.retain is not None

@@ -99,7 +99,9 @@ def selection_for(
     due or not.
     """
     policy = bound.policy
-    read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), *columns)
+    attached = policy.attachments.column if policy.attachments else None
+    read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), attached,
+            *columns)  # fmt: skip
     base = Selection(
         table=policy.location,
         key=policy.key,

@@ -125,6 +125,7 @@ intents = sa.Table(
     sa.Column("key", Json, nullable=False),
     sa.Column("certificate", Json, nullable=False),  # the certificate body, minus its outcome
     sa.Column("recheck", Json, nullable=False),  # connector, table, key columns, strategies
+    sa.Column("attachments", Json),  # files on a share the row points at: deleted with it
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Index("ix_intents_policy", "register", "policy"),
 )
