@@ -117,6 +117,15 @@ class Selection:
     """A record meeting any of these is kept; :meth:`Connector.apply` re-checks them."""
 
 
+def combine_triggers(dates: Sequence[date | None], rule: str) -> date | None:
+    """A record's trigger date from several columns, as every backend must compute it:
+    ``latest`` needs all of them set and takes the last, ``earliest`` takes the first set."""
+    present = [d for d in dates if d is not None]
+    if not present or (rule == "latest" and len(present) < len(dates)):
+        return None
+    return max(present) if rule == "latest" else min(present)
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     key: Key

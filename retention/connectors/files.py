@@ -76,6 +76,7 @@ from retention.connectors.base import (
     Record,
     Selection,
     TableInfo,
+    combine_triggers,
 )
 from retention.errors import RetentionError, SourceUnavailable
 from retention.globs import Glob, compile_glob
@@ -220,14 +221,6 @@ def _matches(value: Any, wanted: Any) -> bool:
     if isinstance(wanted, tuple | list | set | frozenset):
         return any(_equal(value, w) for w in wanted)
     return _equal(value, wanted)
-
-
-def _combined(dates: list[date | None], rule: str) -> date | None:
-    """The trigger date of several columns: the latest needs all of them, the earliest any."""
-    present = [d for d in dates if d is not None]
-    if not present or (rule == "latest" and len(present) < len(dates)):
-        return None
-    return max(present) if rule == "latest" else min(present)
 
 
 def _utf8(name: str) -> bool:
@@ -572,7 +565,7 @@ class FileShareConnector:
             page.append(
                 Record(
                     key=(found.rel,),
-                    trigger=_combined(dates, selection.trigger_rule),
+                    trigger=combine_triggers(dates, selection.trigger_rule),
                     values={name: found.value(name) for name in selection.columns},
                 )
             )

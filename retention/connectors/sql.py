@@ -29,6 +29,7 @@ from retention.connectors.base import (
     Record,
     Selection,
     TableInfo,
+    combine_triggers,
 )
 from retention.errors import SourceUnavailable
 from retention.model import SqlSource
@@ -153,7 +154,7 @@ class SqlConnector:
             page = [
                 Record(
                     key=tuple(row[c.name] for c in key_cols),
-                    trigger=_combined(
+                    trigger=combine_triggers(
                         [_as_date(row[c.name]) for c in triggers], selection.trigger_rule
                     ),
                     values={name: row[name] for name in selection.columns},
@@ -282,14 +283,6 @@ def _before(column: sa.Column[Any], bound: date) -> sa.ColumnElement[bool]:
     if _kind(column.type) == "datetime":
         limit = datetime.combine(bound, time())
     return sa.and_(column.is_not(None), column < limit)
-
-
-def _combined(dates: list[date | None], rule: str) -> date | None:
-    """The trigger date of several columns: the latest needs all of them, the earliest any."""
-    present = [d for d in dates if d is not None]
-    if not present or (rule == "latest" and len(present) < len(dates)):
-        return None
-    return max(present) if rule == "latest" else min(present)
 
 
 def _after(key_cols: list[sa.Column[Any]], last: Key) -> sa.ColumnElement[bool]:
