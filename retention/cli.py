@@ -1,7 +1,8 @@
 """The ``retention`` command line: parse, call :mod:`retention.api`, print, map exit codes.
 
 Exit codes (SPEC §5): 0 success · 1 unexpected failure · 2 invalid catalog, arguments or
-input · 3 a safety valve stopped a policy · 4 some policies failed, others completed.
+input · 3 a safety valve stopped a policy · 4 some policies failed, others completed ·
+5 another run holds a lock this run needs.
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ failures into exit codes (SPEC §5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 EXIT_SUCCESS = 0
 EXIT_UNEXPECTED = 1
 EXIT_INVALID = 2
 EXIT_SAFETY_VALVE = 3
 EXIT_PARTIAL = 4
+EXIT_LOCKED = 5
 
 
 class RetentionError(Exception):
@@ -78,6 +80,19 @@ class SafetyValveTripped(RetentionError):
         super().__init__(
             f"safety valve: {due} records are due but max_per_run is {limit}; nothing was "
             "changed (review a plan, then raise max_per_run or run with a narrower scope)"
+        )
+
+
+class RunLocked(RetentionError):
+    """Another live run holds a lock this run needs; nothing was done. Try again later."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, name: str, owner: str, since: datetime) -> None:
+        self.name, self.owner, self.since = name, owner, since
+        super().__init__(
+            f"{name} is locked by another run ({owner}, since {since:%Y-%m-%d %H:%M:%S} UTC); "
+            "nothing was done: run again when it has finished"
         )
 
 

@@ -42,6 +42,7 @@ from retention.errors import (
 )
 from retention.holds import Hold
 from retention.ledger import Ledger
+from retention.locks import RunLock
 from retention.model import Policy
 from retention.plan import (
     Counts,
@@ -110,6 +111,9 @@ def enforce(
     """
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
+    names = [f"job:{job}"] if job else []
+    lock = RunLock(ws.state, [*names, *(f"policy:{p.name}" for p in policies)])
+    lock.acquire()  # RunLocked: another live run has one of them; nothing done
     run_id = new_id("R", as_of)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
@@ -123,13 +127,13 @@ def enforce(
             )
         outcome = RunOutcome(run_id, plan_id, as_of)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
-        outcome.reconciled = reconcile(ws, run_id)
+        outcome.reconciled = reconcile(ws, run_id, policies)
         active = ws.holds.active(as_of)
         for position, bound in enumerate(policies):
             result = PolicyOutcome(
                 bound.name, bound.register.id, bound.policy.id, bound.policy.action
             )
-            _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject)
+            _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject, lock)
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
@@ -165,6 +169,7 @@ def enforce(
         events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code, outcome.disposed))
         return outcome
     finally:
+        lock.release()
         structlog.contextvars.unbind_contextvars("run_id")
 
 
@@ -177,12 +182,13 @@ def _run_policy(
     active: Sequence[Hold],
     result: PolicyOutcome,
     subject: str | None = None,
+    lock: RunLock | None = None,
 ) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         return
     try:
-        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result, subject).execute()
+        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result, subject, lock).execute()
     except SafetyValveTripped as exc:
         result.status, result.message = "stopped", str(exc)
     except RetentionError as exc:  # SourceUnavailable, ArchiveFailed, ...
@@ -204,8 +210,9 @@ class _PolicyRun:
         active: Sequence[Hold],
         result: PolicyOutcome,
         subject: str | None = None,
+        lock: RunLock | None = None,
     ) -> None:
-        self.ws, self.run_id, self.plan_id = ws, run_id, plan_id
+        self.ws, self.run_id, self.plan_id, self.lock = ws, run_id, plan_id, lock
         self.bound, self.policy, self.result = bound, bound.policy, result
         self.reason = "retention" if subject is None else "erasure-request"
         self.erasure = subject is not None
@@ -347,6 +354,8 @@ class _PolicyRun:
             ))  # fmt: skip
         self.result.disposed += len(disposed)
         self.result.unchanged += len(due) - len(disposed)
+        if self.lock is not None:
+            self.lock.refresh()
         events.emit(
             events.BatchCommitted(
                 self.bound.name, len(due), len(disposed), len(due) - len(disposed)
@@ -437,10 +446,16 @@ def _is_disposed(
     return row is not None and anonymiser.is_anonymised(row)
 
 
-def reconcile(ws: Workspace, run_id: str) -> int:
-    """Finish intents of interrupted runs by re-reading the source; return certificates made."""
+def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> int:
+    """Finish intents of interrupted runs by re-reading the source; return certificates made.
+
+    Only intents of ``policies`` are touched: this run holds their locks, so whoever wrote
+    those intents is no longer running. Another policy's intents wait for a run of it.
+    """
+    mine = {(p.register.id, p.policy.id) for p in policies}
     with ws.state.connect() as conn:
-        pending = conn.execute(sa.select(intents).order_by(intents.c.id)).mappings().all()
+        stored = conn.execute(sa.select(intents).order_by(intents.c.id)).mappings().all()
+    pending = [r for r in stored if (r["register"], r["policy"]) in mine]
     if not pending:
         return 0
     certified = dropped = 0

@@ -155,6 +155,17 @@ checkpoints = sa.Table(
     sa.Column("signature", sa.Text, nullable=False),
 )
 
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("name", Name, primary_key=True),  # job:<id> or policy:<register>/<policy>
+    sa.Column("owner", Name, nullable=False),
+    sa.Column("host", Name, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", Timestamp, nullable=False),
+    sa.Column("heartbeat_at", Timestamp, nullable=False),
+)
+
 ledger_head = sa.Table(
     "ledger_head",
     metadata,

@@ -1,0 +1,107 @@
+"""One run at a time: a second run gives up cleanly, a dead holder's lock is taken over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from retention import api
+from retention.errors import EXIT_LOCKED, RunLocked
+from retention.locks import RunLock
+from retention.state import locks, utcnow
+from retention.workspace import Workspace
+from tests.conftest import AS_OF, SECRET
+
+HOLDER = """
+import sys, time
+from retention.locks import RunLock
+from retention.state import open_state
+lock = RunLock(open_state(sys.argv[1]), [sys.argv[2]])
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def hold_in_another_process(state_url: str, name: str) -> subprocess.Popen[str]:
+    """A separate process that takes ``name`` and keeps it until killed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, state_url, name], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def run_cli(catalog: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "RETENTION_SECRET": SECRET}
+    cmd = [sys.executable, "-m", "retention", "run", "--catalog", str(catalog),
+           "--as-of", AS_OF.isoformat(), "--policy", "interviewees"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+
+
+def test_a_second_run_gives_up_while_the_first_holds_the_policy(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Another live process holding the policy makes `run` exit 5, naming the lock; no change."""
+    with Workspace.open(catalog, environ) as ws:
+        state_url = ws.catalog.state_url
+    holder = hold_in_another_process(state_url, "policy:amkoodari/interviewees")
+    try:
+        blocked = run_cli(catalog)
+        assert blocked.returncode == EXIT_LOCKED, blocked.stderr
+        assert "policy:amkoodari/interviewees is locked by another run" in blocked.stderr
+        with Workspace.open(catalog, environ) as ws:
+            assert list(ws.ledger.iter_certificates()) == []
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # The holder died without releasing: its lock is stale and the next run takes it over.
+    taken = run_cli(catalog)
+    assert taken.returncode == 0, taken.stderr
+    assert "disposed of 3 records" in taken.stdout
+    with Workspace.open(catalog, environ) as ws, ws.state.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(locks)) == 0
+
+
+def test_runs_on_different_policies_do_not_block_each_other(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A lock on one policy leaves the others free to run."""
+    with Workspace.open(catalog, environ) as ws:
+        other = RunLock(ws.state, ["policy:xamk-alumni/alumni-membership"])
+        other.acquire()
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        with pytest.raises(RunLocked):
+            api.run(ws, policies=["xamk-alumni/*"], as_of=AS_OF)
+        other.release()
+    assert outcome.disposed == 3
+
+
+def test_a_lock_without_a_heartbeat_for_the_lease_is_taken_over(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A holder on another host that has gone silent past the lease loses its lock."""
+    with Workspace.open(catalog, environ) as ws:
+        with ws.state.begin() as conn:
+            old = utcnow() - timedelta(hours=1)
+            conn.execute(locks.insert().values(
+                name="policy:amkoodari/interviewees", owner="elsewhere:1:x", host="elsewhere",
+                pid=1, acquired_at=old, heartbeat_at=old,
+            ))  # fmt: skip
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        fresh = utcnow() - timedelta(seconds=30)
+        with ws.state.begin() as conn:
+            conn.execute(locks.insert().values(
+                name="job:nightly", owner="elsewhere:2:y", host="elsewhere", pid=2,
+                acquired_at=fresh, heartbeat_at=fresh,
+            ))  # fmt: skip
+        with pytest.raises(RunLocked, match="job:nightly"):
+            api.run(ws, job="nightly", as_of=AS_OF)
+    assert outcome.disposed == 3
