@@ -55,6 +55,7 @@ from retention.plan import (
     typed_subject,
 )
 from retention.state import intents, runs, utcnow
+from retention.stopping import stop_requested
 from retention.workspace import Workspace
 
 
@@ -83,7 +84,7 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         statuses = {p.status for p in self.policies}
-        if "failed" in statuses:
+        if "failed" in statuses or "interrupted" in statuses:
             return EXIT_PARTIAL
         if "stopped" in statuses:
             return EXIT_SAFETY_VALVE
@@ -133,7 +134,10 @@ def enforce(
             result = PolicyOutcome(
                 bound.name, bound.register.id, bound.policy.id, bound.policy.action
             )
-            _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject, lock)
+            if stop_requested():
+                result.status, result.message = "interrupted", "not reached: the run was stopped"
+            else:
+                _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject, lock)
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
@@ -191,10 +195,17 @@ def _run_policy(
         _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result, subject, lock).execute()
     except SafetyValveTripped as exc:
         result.status, result.message = "stopped", str(exc)
+    except _Interrupted:
+        result.status = "interrupted"
+        result.message = "stopped between batches on request; the rest waits for the next run"
     except RetentionError as exc:  # SourceUnavailable, ArchiveFailed, ...
         result.status, result.message = "failed", str(exc)
     else:
         result.status = "review" if bound.policy.action == "review" else "completed"
+
+
+class _Interrupted(Exception):
+    """A stop was requested; the batch in hand is finished and certified."""
 
 
 class _PolicyRun:
@@ -243,6 +254,9 @@ class _PolicyRun:
             due = [d for d in batch if d.decision == "expire"]
             if due and self.destroy is not None and self.policy.action != "review":
                 self._dispose(due)
+                if stop_requested():
+                    counts.close()
+                    raise _Interrupted
         counts.close()
 
     def _check_valve(self) -> None:
