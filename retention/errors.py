@@ -96,6 +96,20 @@ class RunLocked(RetentionError):
         )
 
 
+class DueShareTripped(SafetyValveTripped):
+    """Too large a share of a policy's records is due at once; nothing was changed."""
+
+    def __init__(self, policy: str, due: int, scanned: int, share: float) -> None:
+        self.policy, self.due, self.limit = policy, due, int(share * scanned)
+        RetentionError.__init__(
+            self,
+            f"safety valve: {due} of {scanned} records ({due / scanned:.0%}) are due, more than "
+            f"max_due_share {share:.0%}; nothing was changed. A broken trigger column, a wrong "
+            "date format or a wrong clock looks like this: check them, review a plan, then "
+            "raise max_due_share for this policy if the share is right",
+        )
+
+
 class SourceUnavailable(RetentionError):
     """A source system could not be reached or failed mid-run; transient by nature."""
 

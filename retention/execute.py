@@ -37,6 +37,7 @@ from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
     EXIT_SUCCESS,
+    DueShareTripped,
     RetentionError,
     SafetyValveTripped,
 )
@@ -260,16 +261,31 @@ class _PolicyRun:
         counts.close()
 
     def _check_valve(self) -> None:
+        """Refuse, changing nothing, when more is due than the policy may take in one run:
+        more than ``max_per_run`` records, or a larger share of the table than
+        ``max_due_share`` (a broken trigger column or a clock set to 2099 looks like that)."""
         limit = self.policy.max_per_run
-        if limit is None or self.decider.candidate_count() <= limit:
+        share = self.policy.max_due_share
+        if share is None:
+            share = self.ws.catalog.settings.max_due_share
+        if self.destroy is None or self.erasure:
+            share = None  # nothing destroyed, or one person's records: no share to guard
+        scanned = self.result.counts.scanned
+        candidates = self.decider.candidate_count()
+        over_limit = limit is not None and candidates > limit
+        over_share = share is not None and scanned > 0 and candidates > share * scanned
+        if not (over_limit or over_share):
             return
         counts = self.result.counts
         for batch in self.decider.batches():
             for decided in batch:
                 counts.add(decided.decision)
-        if counts.expire > limit:
+        if limit is not None and counts.expire > limit:
             counts.close()  # the report shows what was found, though nothing was done
             raise SafetyValveTripped(self.bound.name, counts.expire, limit)
+        if share is not None and scanned and counts.expire > share * scanned:
+            counts.close()
+            raise DueShareTripped(self.bound.name, counts.expire, scanned, share)
         self.result.counts = Counts(scanned=counts.scanned)
 
     def _archive(self) -> None:

@@ -44,6 +44,9 @@ class Settings(Frozen):
     signing_key: str = "keys/signing.pem"
     timezone: str = "Europe/Helsinki"
     batch_size: int = Field(default=1000, ge=1, le=50_000)
+    max_due_share: float | None = Field(default=None, gt=0, le=1)
+    """Default for every destroying policy: refuse when more than this share of its records
+    is due at once (None: no such limit)."""
 
     @field_validator("timezone")
     @classmethod
@@ -170,6 +173,8 @@ class Policy(Frozen):
     then: Literal["keep", "delete", "anonymise"] | None = None
     anonymise: dict[str, Strategy] = Field(default_factory=dict)
     max_per_run: int | None = Field(default=None, ge=0)
+    max_due_share: float | None = Field(default=None, gt=0, le=1)
+    """Refuse when more than this share of the policy's records is due at once."""
     legal_basis: str | None = None
     enabled: StrictBool = True
     attachments: Attachments | None = None

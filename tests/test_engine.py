@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -413,3 +414,20 @@ def test_hold_report_lists_what_each_hold_keeps(catalog: Path, environ: dict[str
     assert by_id[person.hold_id] == {"xamk-alumni/alumni-membership": ["6"]}
     assert by_id[register.hold_id] == {"amkoodari/interviewees": ["1", "2", "3"]}
     assert by_id[idle.hold_id] == {}
+
+
+def test_a_clock_set_to_2099_trips_the_due_share_valve(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """When far more is due at once than usual, the policy refuses and nothing changes."""
+    settings = catalog / "retention.yaml"
+    settings.write_text(settings.read_text() + "max_due_share: 0.8\n")
+    with Workspace.open(catalog, environ) as ws:
+        before = source_rows(ws)
+        outcome = api.run(ws, policies=["customer-contracts"], as_of=date(2099, 1, 1))
+        assert source_rows(ws) == before
+        assert list(ws.ledger.iter_certificates()) == []
+    stopped = outcome.policies[0]
+    assert outcome.exit_code == EXIT_SAFETY_VALVE and stopped.status == "stopped"
+    assert "3 of 3 records (100%) are due, more than max_due_share 80%" in (stopped.message or "")
+    assert stopped.counts.expire == 3
