@@ -376,6 +376,15 @@ def _static_policy_problems(
                 "connector",
             )
         )
+    kind = getattr(sources.get(policy.connector), "kind", None)
+    if kind == "sql" and policy.table is None:
+        out.append(Problem(display, f"connector {policy.connector!r} is a database: name a "
+                           "table, not a path", _policy_line(doc, index, "path"), policy.id,
+                           "path"))  # fmt: skip
+    if kind == "files" and policy.path is None:
+        out.append(Problem(display, f"connector {policy.connector!r} is a file share: give a "
+                           "path glob, not a table", _policy_line(doc, index, "table"),
+                           policy.id, "table"))  # fmt: skip
     share = policy.attachments.connector if policy.attachments else None
     if (
         share is not None

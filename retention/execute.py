@@ -246,6 +246,7 @@ class _PolicyRun:
         counts = self.result.counts
         counts.scanned = self.decider.scanned()
         self._check_valve()
+        events.emit(events.PolicyStarted(self.bound.name, self.decider.candidate_count()))
         if self.policy.action == "archive" and not self.erasure:
             self._archive()
             return
@@ -309,8 +310,7 @@ class _PolicyRun:
                 for d in due:
                     if d.record.key not in values:
                         continue  # gone since it was read: nothing to archive
-                    attached = [files[d.record.key]] if d.record.key in files else []
-                    attached += self._attached_files(d)
+                    attached = files.get(d.record.key, []) + self._attached_files(d)
                     writer.add(d.ref, json.loads(d.key), values[d.record.key], attached)
                     archived.append(d)
             counts.close()
@@ -404,7 +404,7 @@ class _PolicyRun:
         if self.share is None or not paths:
             return []
         found = self.share.files(SHARE_WIDE, [(p,) for p in paths])
-        return [found[(p,)] for p in paths if (p,) in found]
+        return [f for p in paths for f in found.get((p,), [])]
 
     def _reread_columns(self) -> list[str]:
         return self.anonymiser.fields if self.anonymiser else []

@@ -160,7 +160,11 @@ def test_mtime_trigger_on_the_boundary_day(root: Path, share: FileShareConnector
     }
     assert share.count(day_after, candidates_only=True) == 1
     assert share.count(day_after, candidates_only=False) == 2
-    assert keys(share, select(triggers=("mtime",), bound=None)) == []
+    # No bound (an erasure request): every matching file, due or not.
+    assert keys(share, select(triggers=("mtime",), bound=None)) == [
+        "interviews/late.wav",
+        "interviews/next.wav",
+    ]
 
 
 def test_sidecar_trigger_on_the_boundary_day(root: Path, share: FileShareConnector) -> None:
@@ -393,10 +397,11 @@ def test_invalid_sidecars_count_as_missing(root: Path, share: FileShareConnector
 
 
 def test_files_and_parse_key(root: Path, share: FileShareConnector) -> None:
-    """files() hands over the absolute paths of existing records; parse_key is the path."""
+    """files() hands over existing records' files with their sidecars; parse_key is the path."""
     put(root, "interviews/a.wav", {"interviewed_on": "2020-01-01"})
     found = share.files(select(), [("interviews/a.wav",), ("interviews/missing.wav",)])
-    assert found == {("interviews/a.wav",): root.resolve() / "interviews/a.wav"}
+    here = root.resolve() / "interviews"
+    assert found == {("interviews/a.wav",): [here / "a.wav", here / "a.wav.json"]}
     assert share.parse_key(WAV, ["path"], ["interviews/a.wav"]) == ("interviews/a.wav",)
 
 
@@ -608,3 +613,36 @@ def test_traversal_in_the_catalog_or_a_sidecar_link_fails_check_with_exit_2(
     assert climbing.returncode == 2
     assert "policies/001-amkoodari.yaml" in climbing.stderr and "'path'" in climbing.stderr
     assert "no '..'" in climbing.stderr
+
+
+def test_a_share_needs_a_path_and_a_database_a_table(tmp_path: Path) -> None:
+    """`table:` on a file share, or `path:` on a database, is a catalog error naming the key."""
+    catalog = write_catalog(tmp_path, "    until: 2022-06-30\n    action: delete\n")
+    policy_file = catalog / "policies/001-amkoodari.yaml"
+    policy_file.write_text(
+        policy_file.read_text()
+        .replace('path: "interviews/**/*.wav"', "table: interviews")
+        .replace("connector: share", "connector: share\n    key: path")
+    )
+    with pytest.raises(CatalogError) as caught:
+        Workspace.open(catalog, {})
+    assert [(p.policy, p.key) for p in caught.value.problems] == [("interview-recordings", "table")]
+
+
+def test_erasure_finds_a_persons_files_whatever_their_trigger(tmp_path: Path) -> None:
+    """An erasure request on a share selects the subject's files even when none is due yet."""
+    catalog = write_catalog(
+        tmp_path,
+        '    subject: "sidecar:email"\n    trigger: "sidecar:interviewed_on"\n'
+        "    retain: P10Y\n    action: delete\n",
+    )
+    share = catalog / "share"
+    put(share, "interviews/a.wav", {"interviewed_on": "2026-01-01", "email": "a@example.com"})
+    put(share, "interviews/b.wav", {"interviewed_on": "2026-01-01", "email": "b@example.com"})
+    with Workspace.open(catalog, {"RETENTION_SECRET": SECRET}) as ws:
+        outcome = api.erase(ws, "a@example.com", as_of=date(2026, 11, 22))
+    assert outcome.run is not None and outcome.run.disposed == 1
+    assert (
+        not (share / "interviews/a.wav").exists() and not (share / "interviews/a.wav.json").exists()
+    )
+    assert (share / "interviews/b.wav").exists()

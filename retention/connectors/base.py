@@ -189,8 +189,9 @@ class Connector(Protocol):
         """Read ``columns`` of the records that still exist among ``keys``."""
         ...
 
-    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, Path]:
-        """The files that belong to these records, to be archived with them."""
+    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
+        """The files that belong to these records (a share's file and its sidecar), to be
+        archived with them; records with no files are left out."""
         ...
 
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:

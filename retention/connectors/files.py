@@ -277,6 +277,12 @@ class _File:
     def is_record(self) -> bool:
         return self.stat() is not None and not self.is_sidecar()
 
+    def sidecar_path(self) -> Path | None:
+        """The sidecar file, when there is a regular one confined to the root."""
+        path = self._share.root / (self.rel + SIDECAR_SUFFIX)
+        real = self._share.confined(path)
+        return path if real is not None and real.is_file() else None
+
     def sidecar(self) -> Mapping[str, Any]:
         """The sidecar's object; empty when missing, outside the root, unreadable or invalid."""
         if self._sidecar is None:
@@ -543,10 +549,8 @@ class FileShareConnector:
             column, value = selection.subject
             if not _equal(found.value(column), value):
                 return False
-        if candidates_only and selection.triggers:
+        if candidates_only and selection.triggers and selection.bound is not None:
             bound = selection.bound
-            if bound is None:
-                return False
             dates = [found.trigger_date(name) for name in selection.triggers]
             due = [d is not None and d < bound for d in dates]
             return all(due) if selection.trigger_rule == "latest" else any(due)
@@ -609,16 +613,18 @@ class FileShareConnector:
             os.close(fd)
         return False
 
-    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, Path]:
+    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
+        """Each existing record's file, and its sidecar when it has one inside the share."""
         self._check_key(selection)
         rels = [self._safe_key(key) for key in keys]
         if rels:
             self._check_root()
-        out: dict[Key, Path] = {}
+        out: dict[Key, list[Path]] = {}
         for rel in rels:
             found = _File(self, rel)
             if found.is_record():
-                out[(rel,)] = found.path
+                sidecar = found.sidecar_path()
+                out[(rel,)] = [found.path] + ([sidecar] if sidecar is not None else [])
         return out
 
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:

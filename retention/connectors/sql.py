@@ -226,7 +226,7 @@ class SqlConnector:
         ]
         return int(conn.execute(stmt, params).rowcount)
 
-    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, Path]:
+    def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
         return {}
 
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:
