@@ -28,7 +28,7 @@ from retention.workspace import Workspace
 __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
     "chosen_policies", "erase",
-    "export", "hold_report", "init", "place_hold", "plan", "run", "verify_file",
+    "export", "hold_report", "init", "place_hold", "plan", "run", "status", "verify_file",
     "verify_ledger",
 ]  # fmt: skip
 
@@ -144,6 +144,55 @@ def hold_report(ws: Workspace, as_of: date | None = None) -> tuple[str, list[Hol
                 held = coverage[row.hold_id].records
                 held.setdefault(name, []).append(key[0] if len(key) == 1 else key)
     return result.plan_id, list(coverage.values())
+
+
+@dataclass(frozen=True)
+class Status:
+    """What an operator asks first: what ran, what it did, what is unfinished."""
+
+    runs: list[dict[str, object]]
+    pending_intents: dict[str, int]
+    locks: list[dict[str, object]]
+    certificates: int
+    last_checkpoint: dict[str, object] | None
+
+
+def status(ws: Workspace, limit: int = 10) -> Status:
+    """The last runs, intents an interrupted run left, locks held, and the ledger's end."""
+    import json
+
+    import sqlalchemy as sa
+
+    from retention.state import as_utc, intents, ledger_head, locks, runs
+
+    with ws.state.connect() as conn:
+        recent = (
+            conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit))
+            .mappings()
+            .all()
+        )
+        pending = conn.execute(
+            sa.select(intents.c.register, intents.c.policy, sa.func.count()).group_by(
+                intents.c.register, intents.c.policy
+            )
+        ).all()
+        held = conn.execute(sa.select(locks).order_by(locks.c.name)).mappings().all()
+        total = conn.scalar(sa.select(ledger_head.c.last_seq)) or 0
+    checkpoints = ws.ledger.checkpoint_rows()
+    return Status(
+        runs=[
+            {"run_id": r["run_id"], "job": r["job"], "status": r["status"],
+             "exit_code": r["exit_code"], "started_at": as_utc(r["started_at"]),
+             "finished_at": as_utc(r["finished_at"]) if r["finished_at"] else None,
+             "policies": json.loads(r["summary"]) if r["summary"] else {}}
+            for r in recent
+        ],
+        pending_intents={f"{r[0]}/{r[1]}": int(r[2]) for r in pending},
+        locks=[{"name": h["name"], "owner": h["owner"],
+                "heartbeat_at": as_utc(h["heartbeat_at"])} for h in held],
+        certificates=int(total),
+        last_checkpoint=checkpoints[-1] if checkpoints else None,
+    )  # fmt: skip
 
 
 def check(ws: Workspace) -> list[str]:

@@ -6,6 +6,7 @@ central system cannot leak personal data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from retention.logs import get_logger
@@ -26,6 +27,12 @@ class IntentsReconciled:
     run_id: str
     certified: int
     dropped: int
+
+
+@dataclass(frozen=True)
+class PolicyStarted:
+    policy: str
+    candidates: int
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class RunFinished:
 Event = (
     RunStarted
     | IntentsReconciled
+    | PolicyStarted
     | BatchCommitted
     | PackageSealed
     | PolicyFinished
@@ -82,10 +90,23 @@ Event = (
 )
 
 
+_listeners: list[Callable[[Event], None]] = []
+
+
+def subscribe(listener: Callable[[Event], None]) -> Callable[[], None]:
+    """Also hand every event to ``listener`` (a progress display); returns the unsubscriber."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener)
+
+
 def emit(event: Event) -> None:
     name = type(event).__name__
     fields = asdict(event)
     if isinstance(event, PolicyFinished) and event.status == "failed":
         _log.error(name, **fields)
+    elif isinstance(event, PolicyStarted):
+        _log.debug(name, **fields)
     else:
         _log.info(name, **fields)
+    for listener in list(_listeners):
+        listener(event)
