@@ -136,6 +136,14 @@ def _escape_problems(connector: Connector, bound: BoundPolicy) -> Iterable[Probl
 
 def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> Iterable[Problem]:
     policy = bound.policy
+    nullable = [
+        c for c in policy.key
+        if c not in info.primary_key and (col := info.column(c)) is not None and col.nullable
+    ]  # fmt: skip
+    if nullable:
+        yield Problem(bound.file, f"key column(s) {', '.join(nullable)} may be NULL: a record "
+                      "without a key cannot be named, paged or certified", policy=policy.id,
+                      key="key")  # fmt: skip
     if info.is_unique(policy.key):
         return
     duplicates = connector.duplicate_keys(policy.location, policy.key)

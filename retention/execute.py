@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from retention.anonymise import Anonymiser
 from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE
-from retention.connectors.base import Change, Connector, Delete, Key, Selection
+from retention.connectors.base import Change, Condition, Connector, Delete, Key, Selection
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -41,9 +41,10 @@ from retention.errors import (
     RetentionError,
     SafetyValveTripped,
 )
-from retention.holds import Hold
+from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
 from retention.locks import RunLock
+from retention.logs import get_logger
 from retention.model import Policy
 from retention.plan import (
     Counts,
@@ -55,6 +56,7 @@ from retention.plan import (
     store_policy_plan,
     typed_subject,
 )
+from retention.pseudonym import key_json
 from retention.state import intents, runs, utcnow
 from retention.stopping import stop_requested
 from retention.workspace import Workspace
@@ -130,8 +132,8 @@ def enforce(
         outcome = RunOutcome(run_id, plan_id, as_of)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
         outcome.reconciled = reconcile(ws, run_id, policies)
-        active = ws.holds.active(as_of)
         for position, bound in enumerate(policies):
+            active = ws.holds.active(as_of)  # read per policy: a hold placed now counts
             result = PolicyOutcome(
                 bound.name, bound.register.id, bound.policy.id, bound.policy.action
             )
@@ -205,6 +207,9 @@ def _run_policy(
         result.status = "review" if bound.policy.action == "review" else "completed"
 
 
+_log = get_logger("retention")
+
+
 class _Interrupted(Exception):
     """A stop was requested; the batch in hand is finished and certified."""
 
@@ -250,15 +255,23 @@ class _PolicyRun:
         if self.policy.action == "archive" and not self.erasure:
             self._archive()
             return
+        limit = self.policy.max_per_run
         for batch in self.decider.batches():
             for decided in batch:
                 counts.add(decided.decision)
             due = [d for d in batch if d.decision == "expire"]
             if due and self.destroy is not None and self.policy.action != "review":
+                if limit is not None and self.result.disposed + len(due) > limit:
+                    # More fell due while the run went on than its first count showed.
+                    self._dispose(due[: max(0, limit - self.result.disposed)])
+                    counts.close()
+                    raise SafetyValveTripped(self.bound.name, counts.expire, limit)
                 self._dispose(due)
                 if stop_requested():
                     counts.close()
                     raise _Interrupted
+            elif self.lock is not None:
+                self.lock.refresh()  # a long scan is a sign of life too
         counts.close()
 
     def _check_valve(self) -> None:
@@ -343,6 +356,9 @@ class _PolicyRun:
     def _dispose(self, due: list[Decided], package: Package | None = None) -> None:
         selection = self.decider.selection
         assert selection is not None
+        due = self._not_held_now(due)
+        if not due:
+            return
         if self.share is not None:  # an unsafe path stops the policy before anything changes
             self.share.files(SHARE_WIDE, [(p,) for d in due for p in self._attached(d)])
         bodies = {d.ref: self._body(d, package) for d in due}
@@ -362,14 +378,15 @@ class _PolicyRun:
             Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
         )
         self.connector.apply(selection, keys, change)
-        after = self.connector.reread(selection, keys, self._reread_columns())
+        evidence = replace(selection, subject=None)  # an erased subject may be pseudonymised
+        after = self.connector.reread(
+            evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
+        )
         executed_at = utcnow().isoformat()
         disposed = [d for d in due if _is_disposed(d.record.key, after, self.anonymiser)]
         remaining: set[str] = set()
         if self.share is not None:
-            remaining = remove_attachments(
-                self.share, [p for d in disposed for p in self._attached(d)]
-            )
+            remaining = self._remove_unshared(disposed)
         with self.ws.state.begin() as conn:
             Ledger.append(conn, [
                 {**bodies[d.ref], "executed_at": executed_at,
@@ -392,6 +409,34 @@ class _PolicyRun:
             )
         )
 
+    def _not_held_now(self, due: list[Decided]) -> list[Decided]:
+        """Drop records a hold placed since the run began now covers: holds always win."""
+        index = HoldIndex(self.ws.holds.active(self.decider.as_of), self.bound.register.id,
+                          self.policy.id)  # fmt: skip
+        kept: list[Decided] = []
+        for d in due:
+            subject = d.record.values.get(self.policy.subject) if self.policy.subject else None
+            ref = self.ws.secret.subject_ref(subject) if subject is not None else None
+            if index.find(ref, d.key) is None:
+                kept.append(d)
+            else:
+                self.result.counts.expire -= 1
+                self.result.counts.held += 1
+        return kept
+
+    def _remove_unshared(self, disposed: list[Decided]) -> set[str]:
+        """Delete the disposed rows' files that no remaining row points at; return those left."""
+        assert self.share is not None and self.policy.attachments is not None
+        column = self.policy.attachments.column
+        table = self.policy.location
+        paths = sorted({p for d in disposed for p in self._attached(d)})
+        shared = {
+            p for p in paths
+            if self.connector.count(Selection(table=table, key=self.policy.key,
+                                              match={column: p}), candidates_only=False)
+        }  # fmt: skip
+        return shared | remove_attachments(self.share, [p for p in paths if p not in shared])
+
     def _attached(self, decided: Decided) -> list[str]:
         """The relative paths of the files a row points at (none when the column is empty)."""
         if self.policy.attachments is None:
@@ -410,13 +455,21 @@ class _PolicyRun:
         return self.anonymiser.fields if self.anonymiser else []
 
     def _recheck(self) -> dict[str, Any]:
+        """What a later run needs to re-read these records exactly as this one verifies them."""
+        selection = self.decider.selection
+        assert selection is not None
         return {
             "connector": self.policy.connector,
             "table": self.policy.location,
             "key": list(self.policy.key),
             "anonymise": dict(self.anonymiser.strategies) if self.anonymiser else {},
             "share": self.policy.attachments.connector if self.policy.attachments else None,
-        }
+            "match": {k: _listed(v) for k, v in selection.match.items()},
+            "triggers": list(selection.triggers),
+            "trigger_rule": selection.trigger_rule,
+            "bound": selection.bound.isoformat() if selection.bound else None,
+            "unless": [[c.column, c.op, _listed(c.value)] for c in selection.unless],
+        }  # fmt: skip
 
     def _body(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
         return {
@@ -467,13 +520,40 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _is_disposed(
     key: Key, after: Mapping[Key, Mapping[str, Any]], anonymiser: Anonymiser | None
 ) -> bool:
+    """Gone (delete), or still selected and in its anonymised form (anonymise).
+
+    Keys are compared by their text form, so a driver's type for a key value can never make
+    a present record look absent.
+    """
+    found = {key_json(k): row for k, row in after.items()}
+    row = found.get(key_json(key))
     if anonymiser is None:
-        return key not in after
-    row = after.get(key)
+        return row is None
     return row is not None and anonymiser.is_anonymised(row)
+
+
+def _selection_from(recheck: Mapping[str, Any]) -> Selection:
+    """The selection an intent was written under, so reconciling verifies as the run did."""
+
+    def value(item: Any) -> Any:
+        return tuple(item) if isinstance(item, list) else item
+
+    return Selection(
+        table=recheck["table"],
+        key=tuple(recheck["key"]),
+        match={k: value(v) for k, v in recheck.get("match", {}).items()},
+        triggers=tuple(recheck.get("triggers", ())),
+        trigger_rule=recheck.get("trigger_rule", "latest"),
+        bound=date.fromisoformat(recheck["bound"]) if recheck.get("bound") else None,
+        unless=tuple(Condition(c, op, value(v)) for c, op, v in recheck.get("unless", ())),
+    )
 
 
 def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> int:
@@ -496,14 +576,23 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
         recheck = json.loads(recheck_text)
         if recheck["connector"] not in ws.catalog.sources:
             continue  # the connector left the catalog: keep the intents for when it returns
-        connector = ws.connector(recheck["connector"])
         anonymiser = Anonymiser(recheck["anonymise"], ws.secret) if recheck["anonymise"] else None
-        selection = Selection(table=recheck["table"], key=tuple(recheck["key"]))
-        keys = [
-            connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
-            for r in rows
-        ]
-        after = connector.reread(selection, keys, anonymiser.fields if anonymiser else [])
+        selection = _selection_from(recheck)
+        try:
+            connector = ws.connector(recheck["connector"])
+            keys = [
+                connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
+                for r in rows
+            ]
+            after = connector.reread(
+                selection, keys, anonymiser.fields if anonymiser else [],
+                selected_only=anonymiser is not None,
+            )  # fmt: skip
+        except (RetentionError, ValueError) as exc:
+            # Unreachable now, or keys it cannot restore: keep the intents for a later run.
+            _log.warning("IntentsKept", policy=rows[0]["policy"], intents=len(rows),
+                         reason=type(exc).__name__)  # fmt: skip
+            continue
         executed_at = utcnow().isoformat()
         disposed = [
             r for r, k in zip(rows, keys, strict=True) if _is_disposed(k, after, anonymiser)

@@ -255,9 +255,23 @@ class Policy(Frozen):
             raise ValueError("anonymise: must name at least one column and its strategy")
         if not anonymises and self.anonymise:
             raise ValueError("anonymise: is given but the action does not anonymise")
+        chooses = {*self.trigger, *self.match, *(u.column for u in self.unless)}
         for column in self.anonymise:
             if column in self.key:
                 raise ValueError(f"anonymise: cannot rewrite key column {column!r}")
+            if column in chooses:
+                raise ValueError(
+                    f"anonymise: cannot rewrite {column!r}: the rule reads it to choose records, "
+                    "so the change could not be verified"
+                )
+        if anonymises and self.attachments is not None:
+            if self.anonymise.get(self.attachments.column) != "erase":
+                raise ValueError(
+                    f"anonymise: erase the attachments column {self.attachments.column!r}, or "
+                    "its files would outlive the data they belong to"
+                )
+        if self.legal_basis is not None and not self.legal_basis.strip():
+            raise ValueError("legal_basis: is empty; name the basis or leave the key out")
         return self
 
     @property

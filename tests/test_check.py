@@ -25,7 +25,7 @@ policies:
      trigger: born_text, retain: P1Y, action: delete}
   - {id: strategies, connector: src, table: people, key: id, match: {code: d},
      trigger: ended_on, retain: P1Y, action: anonymise,
-     anonymise: {name: erase, short_note: redact, born_text: year, code: pseudonym}}
+     anonymise: {name: erase, short_note: redact, born_text: year, short_ref: pseudonym}}
   - {id: unique-index-key, connector: src, table: people, key: card, match: {code: e},
      trigger: ended_on, retain: P1Y, action: delete}
   - {id: fits, connector: src, table: people, key: id, match: {code: f}, subject: card,
@@ -48,6 +48,7 @@ def build(url: str) -> None:
         sa.Column("born_text", sa.String(10)),
         sa.Column("born", sa.Date),
         sa.Column("long_ref", sa.String(64)),
+        sa.Column("short_ref", sa.String(20)),
         sa.Column("ended_on", sa.Date),
     )  # fmt: skip
     engine = sa.create_engine(url)
@@ -89,7 +90,7 @@ def test_every_mismatch_with_the_source_is_reported_at_once(
     assert "NOT NULL" in by[("strategies", "anonymise.name")].message
     assert "holds 5" in by[("strategies", "anonymise.short_note")].message
     assert "year needs a DATE" in by[("strategies", "anonymise.born_text")].message
-    assert "holds 20" in by[("strategies", "anonymise.code")].message
+    assert "holds 20" in by[("strategies", "anonymise.short_ref")].message
     assert not [p for p in found if p.policy in ("unique-index-key", "fits")]
     assert len(found) == 8
 

@@ -184,9 +184,18 @@ class Connector(Protocol):
         ...
 
     def reread(
-        self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
+        self,
+        selection: Selection,
+        keys: Sequence[Key],
+        columns: Sequence[str],
+        *,
+        selected_only: bool = False,
     ) -> dict[Key, Mapping[str, Any]]:
-        """Read ``columns`` of the records that still exist among ``keys``."""
+        """Read ``columns`` of the records that still exist among ``keys``.
+
+        With ``selected_only``, only those the selection still picks (due, matching, not
+        kept by ``unless``): the evidence that an anonymising change really applied to them.
+        """
         ...
 
     def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:

@@ -580,7 +580,12 @@ class FileShareConnector:
             yield page
 
     def reread(
-        self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
+        self,
+        selection: Selection,
+        keys: Sequence[Key],
+        columns: Sequence[str],
+        *,
+        selected_only: bool = False,
     ) -> dict[Key, Mapping[str, Any]]:
         self._check_key(selection)
         rels = [self._safe_key(key) for key in keys]
@@ -592,6 +597,8 @@ class FileShareConnector:
             if self._gone(rel):
                 continue
             found = _File(self, rel)
+            if selected_only and not self._selected(found, selection, candidates_only=True):
+                continue
             values = {name: found.value(name) for name in columns if name != "path"}
             out[(rel,)] = {"path": rel, **values}
         return out

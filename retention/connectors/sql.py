@@ -8,9 +8,11 @@ the cost follows the due records rather than the table when the trigger is index
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -141,33 +143,53 @@ class SqlConnector:
         extra = [t.c[name] for name in selection.columns if name not in selection.key]
         triggers = [t.c[name] for name in selection.triggers]
         wanted = [*key_cols, *extra, *(c for c in triggers if c.name not in selection.columns)]
-        base = self._where(t, selection, candidates_only=True)
+        # A NULL key cannot be paged past or named: such rows are never candidates.
+        base = sa.and_(
+            self._where(t, selection, candidates_only=True), *(c.is_not(None) for c in key_cols)
+        )
         size = max(1, min(batch_size, self.capabilities.max_bind_params // (len(key_cols) + 1)))
         last: Key | None = None
         while True:
             where = base if last is None else sa.and_(base, _after(key_cols, last))
             query = sa.select(*wanted).where(where).order_by(*key_cols).limit(size)
             with self._failures("reading candidates"), self._connect() as conn:
-                rows = conn.execute(query).mappings().all()
+                try:
+                    rows = conn.execute(query).mappings().all()
+                except ValueError as exc:  # a stored value the driver cannot read as its type
+                    raise SourceUnavailable(
+                        f"connector {self.id}: a value in {selection.table!r} cannot be read as "
+                        f"its column's type ({type(exc).__name__}); fix the data, then run again"
+                    ) from None
             if not rows:
                 return
-            page = [
-                Record(
-                    key=tuple(row[c.name] for c in key_cols),
-                    trigger=combine_triggers(
-                        [_as_date(row[c.name]) for c in triggers], selection.trigger_rule
-                    ),
-                    values={name: row[name] for name in selection.columns},
-                )
-                for row in rows
-            ]
+            try:
+                page = [
+                    Record(
+                        key=tuple(row[c.name] for c in key_cols),
+                        trigger=combine_triggers(
+                            [_as_date(row[c.name]) for c in triggers], selection.trigger_rule
+                        ),
+                        values={name: row[name] for name in selection.columns},
+                    )
+                    for row in rows
+                ]
+            except ValueError:  # a trigger stored as text that is not a date
+                raise SourceUnavailable(
+                    f"connector {self.id}: a trigger value in {selection.table!r} is not a "
+                    "date; fix the data, then run again"
+                ) from None
             last = page[-1].key
             yield page
             if len(rows) < size:
                 return
 
     def reread(
-        self, selection: Selection, keys: Sequence[Key], columns: Sequence[str]
+        self,
+        selection: Selection,
+        keys: Sequence[Key],
+        columns: Sequence[str],
+        *,
+        selected_only: bool = False,
     ) -> dict[Key, Mapping[str, Any]]:
         if not keys:
             return {}
@@ -175,6 +197,10 @@ class SqlConnector:
         key_cols = [t.c[name] for name in selection.key]
         cols = [t.c[name] for name in columns if name not in selection.key]
         query = sa.select(*key_cols, *cols).where(_in(key_cols, keys))
+        if selected_only:
+            query = query.where(
+                self._where(t, selection, candidates_only=True), sa.not_(self._kept(t, selection))
+            )
         with self._failures("re-reading", detail=False), self._connect() as conn:
             rows = conn.execute(query).mappings().all()
         return {tuple(row[c.name] for c in key_cols): dict(row) for row in rows}
@@ -338,6 +364,11 @@ def _as_date(value: Any) -> date | None:
 
 
 def _parse(column: sa.Column[Any], text: str) -> Any:
+    """A key value back from its text form, in the column's own Python type.
+
+    A type it cannot restore exactly raises ValueError: a wrongly typed key could match
+    nothing, and "nothing matched" must never be read as "deleted".
+    """
     kind = _kind(column.type)
     if kind == "integer":
         return int(text)
@@ -345,4 +376,18 @@ def _parse(column: sa.Column[Any], text: str) -> Any:
         return date.fromisoformat(text)
     if kind == "datetime":
         return datetime.fromisoformat(text)
-    return text
+    if kind == "number":
+        return Decimal(text)
+    if kind == "boolean":
+        return text == "True"
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = None
+    if python_type is str:
+        return text
+    if python_type is uuid.UUID:
+        return uuid.UUID(text)
+    if python_type is bytes:
+        return bytes.fromhex(text)
+    raise ValueError(f"cannot restore a key of column {column.name!r} ({column.type})")
