@@ -416,7 +416,11 @@ def _job_problems(catalog: Catalog) -> list[Problem]:
 
 
 def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
-    """Two enabled policies that destroy the same rows must follow the same rule."""
+    """Two enabled policies may not destroy the same rows.
+
+    With different rules the records' fate depends on which runs first; with the same rule
+    each would certify the same disposal again. Either way it is a catalog mistake.
+    """
     out: list[Problem] = []
     destroying = [p for p in policies if p.policy.destroys and p.policy.enabled]
     for i, first in enumerate(destroying):
@@ -431,17 +435,17 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
                 continue
             if not _may_overlap(a, b):
                 continue
-            if _rule(a) != _rule(b):
-                out.append(
-                    Problem(
-                        second.file,
-                        f"destroys rows that {first.name} ({first.file}) also "
-                        "destroys, with a different rule; make their match: filters disjoint",
-                        None,
-                        second.policy.id,
-                        "match",
-                    )
+            same = "the same rule" if _rule(a) == _rule(b) else "a different rule"
+            out.append(
+                Problem(
+                    second.file,
+                    f"destroys rows that {first.name} ({first.file}) also destroys, with "
+                    f"{same}; make their match: filters disjoint",
+                    None,
+                    second.policy.id,
+                    "match",
                 )
+            )
     return out
 
 

@@ -313,6 +313,8 @@ class _PolicyRun:
             for batch in self.decider.batches():
                 for decided in batch:
                     counts.add(decided.decision)
+                if self.lock is not None:
+                    self.lock.refresh()
                 due = [d for d in batch if d.decision == "expire"]
                 if not due or selection is None:
                     continue

@@ -39,9 +39,13 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take every lock or none; RunLocked names the lock and its live holder."""
-        with self.engine.begin() as conn:
-            for name in self.names:
-                self._take(conn, name)
+        try:
+            with self.engine.begin() as conn:
+                for name in self.names:
+                    self._take(conn, name)
+        except BaseException:
+            self.release()  # a savepoint may have kept some: none means none
+            raise
 
     def _take(self, conn: sa.Connection, name: str) -> None:
         now = utcnow()
@@ -66,16 +70,23 @@ class RunLock:
             raise RunLocked(name, "another run taking over a stale lock", now)
 
     def _stale(self, host: str, pid: int, heartbeat: datetime) -> bool:
-        if host == self.host and not _alive(pid):
-            return True
+        if host == self.host:
+            return not _alive(pid)  # here we know for sure; a live process keeps its lock
         return utcnow() - heartbeat > LEASE
 
     def refresh(self) -> None:
-        """A sign of life, so a long run is never mistaken for a dead one."""
+        """A sign of life, so a long run is never mistaken for a dead one.
+
+        Raises RunLocked if a lock was taken over meanwhile (this run was presumed dead):
+        going on would let two runs work on the same records.
+        """
         with self.engine.begin() as conn:
-            conn.execute(
+            kept = conn.execute(
                 sa.update(locks).where(locks.c.owner == self.owner).values(heartbeat_at=utcnow())
-            )
+            ).rowcount
+        if kept != len(self.names):
+            raise RunLocked(", ".join(self.names), "a run that took this run's locks over",
+                            utcnow())  # fmt: skip
 
     def release(self) -> None:
         with self.engine.begin() as conn:

@@ -158,7 +158,10 @@ class Decider:
         self.as_of, self.batch_size = as_of, batch_size
         self.erasure = subject is not None
         self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
-        self.selection = selection_for(bound, as_of, columns, subject=subject)
+        self.nobody = subject is NO_SUCH_SUBJECT
+        self.selection = (
+            None if self.nobody else selection_for(bound, as_of, columns, subject=subject)
+        )
         self.selection_unless = conditions(bound.policy)
         self._all = Selection(
             table=bound.policy.location, key=bound.policy.key, match=bound.policy.match,
@@ -167,6 +170,8 @@ class Decider:
 
     def scanned(self) -> int:
         """How many records the policy governs (its match filter), due or not."""
+        if self.nobody:
+            return 0
         return self.connector.count(self._all, candidates_only=False)
 
     def candidate_count(self) -> int:
@@ -212,11 +217,18 @@ class Decider:
         return Decided(record, ref, key, "expire", expires, secret=secret)
 
 
+#: An erasure subject that cannot be a value of the policy's subject column: no records.
+NO_SUCH_SUBJECT = object()
+
+
 def typed_subject(connector: Connector, bound: BoundPolicy, subject: str | None) -> Any:
     """The subject identifier as the source stores it (a number column wants a number)."""
     if subject is None or bound.policy.subject is None:
         return None
-    (value,) = connector.parse_key(bound.policy.location, [bound.policy.subject], [subject])
+    try:
+        (value,) = connector.parse_key(bound.policy.location, [bound.policy.subject], [subject])
+    except ValueError:
+        return NO_SUCH_SUBJECT  # "010190-900A" is not a number: nobody here has it
     return value
 
 

@@ -687,18 +687,29 @@ def test_disjoint_matches_do_not_overlap(tmp_path: Path) -> None:
     assert len(catalog.policies) == 2
 
 
-def test_overlap_is_fine_with_same_rule_other_table_or_disabled(tmp_path: Path) -> None:
-    """Overlapping rows are allowed with an identical rule, another table, or one disabled."""
+def test_overlap_is_fine_on_another_table_disabled_or_review_only(tmp_path: Path) -> None:
+    """Overlapping rows are allowed on another table, or when one policy destroys nothing."""
     text = policy_file(
         "xamk-alumni",
         policy(id="a", table="contacts"),
-        policy(id="b", table="contacts", match="{type: customer}"),
         policy(id="c", table="people", retain="P5Y"),
         policy(id="d", table="contacts", retain="P9Y", enabled="false"),
         policy(id="e", table="contacts", retain="P9Y", action="review"),
     )
     catalog = load(make_catalog(tmp_path, {"policies/xamk-alumni.yaml": text}))
-    assert len(catalog.policies) == 5
+    assert len(catalog.policies) == 4
+
+
+def test_overlap_with_the_same_rule_is_refused_too(tmp_path: Path) -> None:
+    """Two copies of one rule would certify each disposal twice: also a catalog error."""
+    text = policy_file(
+        "xamk-alumni",
+        policy(id="a", table="contacts"),
+        policy(id="b", table="contacts", match="{type: customer}"),
+    )
+    problem = only_problem(make_catalog(tmp_path, {"policies/xamk-alumni.yaml": text}))
+    assert (problem.policy, problem.key) == ("b", "match")
+    assert "with the same rule" in problem.message
 
 
 # --- archive is not available yet ---------------------------------------------------------

@@ -394,16 +394,17 @@ class FileShareConnector:
         """A key's relative path, refused unless it is a canonical path inside the root."""
         text = key[0] if len(key) == 1 else None
         if not isinstance(text, str):
-            raise ShareError(f"connector {self.id}: a key is one relative path, not {key!r}")
+            raise ShareError(f"connector {self.id}: a key is one relative path")
         parts = text.split("/")
         if (
             text.startswith(("/", "\\"))
             or "\x00" in text
             or any(part in ("", ".", "..") for part in parts)
         ):
+            # The path itself is not repeated: a file name can be personal data.
             raise ShareError(
-                f"connector {self.id}: refusing key {text!r}: a key must be a relative path "
-                "inside the share, without '..'"
+                f"connector {self.id}: refusing a path that leaves the share (absolute, or "
+                "with '..'); a record must be a relative path inside the share"
             )
         return text
 
