@@ -21,15 +21,15 @@ from retention.export import ExportReport, export_certificates, verify_export
 from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.plan import Plan, make_plan
+from retention.pseudonym import key_text
 from retention.report import writable_report, write_report
 from retention.state import open_state
 from retention.workspace import Workspace
 
 __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
-    "chosen_policies", "erase",
-    "export", "hold_report", "init", "place_hold", "plan", "run", "status", "verify_file",
-    "verify_ledger",
+    "chosen_policies", "erase", "export", "hold_report", "init", "place_hold", "plan", "run",
+    "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -103,6 +103,16 @@ def place_hold(
                 f"the key of {found[0].name} has {len(columns)} column(s) "
                 f"({', '.join(columns)}): give --record once per column, in that order"
             )
+        if record:  # as the source types it: "017" names record 17 in a number column
+            connector = ws.connector(found[0].policy.connector)
+            try:
+                typed = connector.parse_key(found[0].policy.location, columns, record)
+            except ValueError:
+                raise UsageError(
+                    f"--record {' '.join(record)} is not a key of {found[0].name} "
+                    f"({', '.join(columns)})"
+                ) from None
+            record = [key_text(value) for value in typed]
     return ws.holds.place(
         reason=reason, placed_by=placed_by, secret=ws.secret if subject else None,
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
@@ -193,6 +203,38 @@ def status(ws: Workspace, limit: int = 10) -> Status:
         certificates=int(total),
         last_checkpoint=checkpoints[-1] if checkpoints else None,
     )  # fmt: skip
+
+
+def verify_archive(ws: Workspace, packages: Sequence[Path] = ()) -> dict[Path, list[str]]:
+    """Re-validate packages (BagIt fixity) and hold each against the certificates citing it:
+    same tag-manifest checksum, and a record file for every certified record."""
+    from retention.archive import TAG_MANIFEST, packages_in, verify_packages
+
+    root = ws.catalog.resolve(ws.catalog.settings.archive)
+    chosen = list(packages) or packages_in(root)
+    faults: dict[Path, list[str]] = {
+        path: [fault] if fault else [] for path, fault in verify_packages(chosen).items()
+    }
+    by_name = {path.name: path for path in chosen}
+    for cert in ws.ledger.iter_certificates():
+        archive = cert.get("archive")
+        if not archive or archive.get("package") not in by_name:
+            continue
+        path = by_name[archive["package"]]
+        manifest = path / TAG_MANIFEST
+        if manifest.is_file() and _sha256_file(manifest) != archive.get("sha256"):
+            message = "its tag manifest is not the one the certificates recorded"
+            if message not in faults[path]:
+                faults[path].append(message)
+        if not (path / "data" / "records" / f"{cert['record_ref']}.json").is_file():
+            faults[path].append(f"certified record {cert['record_ref'][:16]}… is missing")
+    return faults
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check(ws: Workspace) -> list[str]:

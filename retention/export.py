@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention import signing
 from retention.certificate import FIELDS, ChainVerifier, canonical
-from retention.errors import UsageError
+from retention.errors import LedgerError, UsageError
 from retention.state import utcnow
 from retention.workspace import Workspace
 
@@ -57,6 +57,10 @@ def export_certificates(
     if suffix not in (".jsonl", ".csv"):
         raise UsageError(f"unknown export format {out.suffix!r}: use .jsonl or .csv")
     key = ws.signing_key()
+    ledger = ws.ledger.verify(key.public_key())
+    if not ledger.ok:  # never sign what the ledger itself does not vouch for
+        raise LedgerError("the ledger does not verify, so it cannot be exported and signed:\n  "
+                          + "\n  ".join(ledger.faults))  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     chain = ChainVerifier(None, gaps=register is not None)
     certs = ws.ledger.iter_certificates(since, until, register)

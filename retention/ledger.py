@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from retention import signing
 from retention.certificate import ChainVerifier, canonical, seal
-from retention.state import GENESIS_HASH, certificates, checkpoints, ledger_head, utcnow
+from retention.state import GENESIS_HASH, certificates, checkpoints, ledger_head, runs, utcnow
 
 _PAGE = 5000
 
@@ -205,8 +205,29 @@ class Ledger:
                 f"the ledger head records seq {head_seq} but the ledger ends at seq {last_seq} "
                 "(certificates removed or added outside the engine)"
             )
-        report.unsigned = last_seq - (max(marks) if marks else 0)
+        signed_to = max(marks) if marks else 0
+        report.unsigned = last_seq - signed_to
+        if report.unsigned:
+            finished = self._finished_runs_after(signed_to)
+            if finished:
+                report.faults.append(
+                    f"certificates after seq {signed_to} belong to run(s) "
+                    f"{', '.join(sorted(finished))} that finished without a signed checkpoint "
+                    "covering them (a checkpoint removed?)"
+                )
         return report
+
+    def _finished_runs_after(self, seq: int) -> set[str]:
+        """Finished runs that own certificates after ``seq``: each run signs what it wrote."""
+        query = (
+            sa.select(runs.c.run_id)
+            .where(runs.c.finished_at.is_not(None))
+            .where(runs.c.run_id.in_(
+                sa.select(certificates.c.run_id).where(certificates.c.seq > seq).distinct()
+            ))
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return set(conn.scalars(query))
 
 
 def _start_of(day: date) -> datetime:

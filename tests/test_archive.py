@@ -193,3 +193,21 @@ def test_archive_verify_detects_a_changed_file_later(
     record = next((package / "data" / "records").iterdir())
     record.write_text(record.read_text().replace("Tradenomi", "Tohtori"))
     assert verify_packages([package])[package] is not None
+
+
+def test_archive_verify_holds_packages_to_their_certificates(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A package re-bagged without one record validates as a bag, but not against the ledger."""
+    with Workspace.open(catalog, environ) as ws:
+        outcome = api.run(ws, policies=["former-students"], as_of=AS_OF).policies[0]
+        package = catalog / "archive" / str(outcome.archived)
+        assert api.verify_archive(ws) == {package: []}
+        victim = next((package / "data" / "records").iterdir())
+        victim.unlink()
+        bag = bagit.Bag(str(package))
+        bag.save(manifests=True)  # a consistent bag again, one record short
+        assert verify_packages([package])[package] is None
+        faults = api.verify_archive(ws)[package]
+    assert any("tag manifest is not the one the certificates recorded" in f for f in faults)
+    assert any("is missing" in f for f in faults)

@@ -431,3 +431,53 @@ def test_a_clock_set_to_2099_trips_the_due_share_valve(
     assert outcome.exit_code == EXIT_SAFETY_VALVE and stopped.status == "stopped"
     assert "3 of 3 records (100%) are due, more than max_due_share 80%" in (stopped.message or "")
     assert stopped.counts.expire == 3
+
+
+def test_a_removed_checkpoint_is_detected(catalog: Path, environ: dict[str, str]) -> None:
+    """Dropping the signature of a finished run leaves its certificates exposed: a fault."""
+    from retention.state import checkpoints
+
+    with Workspace.open(catalog, environ) as ws:
+        outcome = api.run(ws, as_of=AS_OF)
+        with ws.state.begin() as conn:
+            conn.execute(sa.delete(checkpoints))
+        report = api.verify_ledger(ws)
+    assert not report.ok
+    assert any(outcome.run_id in f and "without a signed checkpoint" in f for f in report.faults)
+
+
+def test_export_refuses_to_sign_a_ledger_that_does_not_verify(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """A tampered ledger is never exported under a fresh signature."""
+    from retention.errors import LedgerError
+
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        with ws.state.begin() as conn:
+            row = conn.execute(sa.select(certificates).where(certificates.c.seq == 1)).one()
+            body = json.loads(row.body)
+            body["legal_basis"] = "forged"
+            conn.execute(
+                sa.update(certificates).where(certificates.c.seq == 1).values(body=json.dumps(body))
+            )
+        with pytest.raises(LedgerError, match="cannot be exported"):
+            api.export(ws, tmp_path / "out.jsonl", register="amkoodari")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_record_hold_names_the_record_as_the_source_types_it(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """`--record 01` on a number key holds record 1; a value that cannot be a key is refused."""
+    from retention.errors import UsageError
+
+    with Workspace.open(catalog, environ) as ws:
+        hold = api.place_hold(ws, reason="dispute", placed_by="rm", policy="alumni-membership",
+                              record=["01"])  # fmt: skip
+        with pytest.raises(UsageError, match="is not a key of"):
+            api.place_hold(ws, reason="x", placed_by="rm", policy="alumni-membership",
+                           record=["one"])  # fmt: skip
+        outcome = api.run(ws, policies=["alumni-membership"], as_of=AS_OF)
+    assert hold.record_key == '["1"]'
+    assert outcome.policies[0].counts.held == 1
