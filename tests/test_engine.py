@@ -481,3 +481,26 @@ def test_a_record_hold_names_the_record_as_the_source_types_it(
         outcome = api.run(ws, policies=["alumni-membership"], as_of=AS_OF)
     assert hold.record_key == '["1"]'
     assert outcome.policies[0].counts.held == 1
+
+
+def test_status_shows_runs_and_what_an_interrupted_run_left(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`status` lists runs with what they did, and the intents a dead run left behind."""
+    from retention.ledger import Ledger
+
+    def crash(conn: Any, bodies: Any) -> Any:
+        raise KeyboardInterrupt
+
+    with Workspace.open(catalog, environ) as ws:
+        done = api.run(ws, policies=["customer-contracts"], as_of=AS_OF)
+        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
+        with pytest.raises(KeyboardInterrupt):
+            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        found = api.status(ws)
+    runs_by_id = {r["run_id"]: r for r in found.runs}
+    assert runs_by_id[done.run_id]["status"] == "completed"
+    assert runs_by_id[done.run_id]["policies"]["xamk-alumni/customer-contracts"]["disposed"] == 2
+    assert [r["status"] for r in found.runs if r["run_id"] != done.run_id] == ["running"]
+    assert found.pending_intents == {"amkoodari/interviewees": 2}
+    assert found.locks == [] and found.certificates == 2
