@@ -1,5 +1,6 @@
-# retention: the engine with the shipped catalog. Mount your own catalog on /catalog and
-# keep /state (state database, signing key, archive) on a persistent volume.
+# retention: the engine with the shipped catalog. By default it runs the scheduler, firing
+# the jobs of /catalog/jobs on their schedules. Mount your own catalog on /catalog and keep
+# /state (state database, signing key, archive) on a persistent volume.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -30,6 +31,7 @@ ENV RETENTION_CATALOG=/catalog \
 
 USER 10001
 WORKDIR /state
-VOLUME ["/state"]
+VOLUME ["/catalog", "/state"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["retention"]
-CMD ["--help"]
+CMD ["scheduler"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -156,11 +157,79 @@ def plan(
 def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None) -> None:
     """Enforce: dispose of due records and write a certificate for each."""
     from retention import api
+    from retention.progress import progress_bars
 
-    with _workspace(catalog) as ws:
+    if job and not policies:
+        with _workspace(catalog) as ws:
+            mode = ws.catalog.job(job).mode
+        if mode != "enforce":  # exactly what the scheduler does for a dry-run/review job
+            from retention.scheduler import run_job
+
+            sys.exit(run_job(str(catalog), job))
+    with _workspace(catalog) as ws, progress_bars(sys.stderr.isatty()):
         outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
     _print_run(_console(), outcome)
     sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@catalog_option
+@click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True)
+def status(catalog: Path, limit: int) -> None:
+    """The last runs and what they did, and anything left unfinished."""
+    from rich.table import Table
+
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        found = api.status(ws, limit)
+    out = _console()
+    table = Table("run", "job", "started (UTC)", "status", "exit", "disposed", "policies")
+    live = [lock for lock in found.locks if str(lock["name"]).startswith(("job:", "policy:"))]
+    for run in found.runs:
+        policies = run["policies"]
+        assert isinstance(policies, dict)
+        state = str(run["status"])
+        if state == "running" and not live:
+            state = "interrupted (no live holder)"
+        disposed = sum(int(p.get("disposed", 0)) for p in policies.values())
+        started = run["started_at"]
+        table.add_row(
+            str(run["run_id"]),
+            str(run["job"] or ""),
+            f"{started:%Y-%m-%d %H:%M:%S}" if started else "",
+            state,
+            "" if run["exit_code"] is None else str(run["exit_code"]),
+            str(disposed),
+            _tally(str(p.get("status")) for p in policies.values()),
+        )
+    out.print(table)
+    for name, count in found.pending_intents.items():
+        out.print(f"unfinished: {count} intents of {name} wait for its next run to be reconciled")
+    for lock in found.locks:
+        out.print(f"locked: {lock['name']} by {lock['owner']}, last sign of life "
+                  f"{lock['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
+    checkpoint = found.last_checkpoint
+    signed = f", last checkpoint at seq {checkpoint['last_seq']}" if checkpoint else ""
+    out.print(f"ledger: {found.certificates} certificates{signed}")
+
+
+@cli.command()
+@catalog_option
+@click.option(
+    "--misfire-grace-time",
+    type=click.IntRange(min=1),
+    default=3600,
+    show_default=True,
+    help="Seconds a missed firing (scheduler down or busy) may be late and still run, once.",
+)
+def scheduler(catalog: Path, misfire_grace_time: int) -> None:
+    """Long-running: fire the jobs of jobs/ on their schedules; SIGHUP reloads, SIGTERM stops."""
+    from retention import logs
+    from retention.scheduler import Scheduler
+
+    logs.configure()
+    sys.exit(Scheduler(catalog, misfire_grace_time=misfire_grace_time).serve())
 
 
 @cli.group()
@@ -398,23 +467,23 @@ def archive() -> None:
 @catalog_option
 @click.argument("packages", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 def archive_verify(catalog: Path, packages: Sequence[Path]) -> None:
-    """Re-validate packages (fixity and completeness); default: every package in the archive."""
-    from retention.archive import packages_in, verify_packages
+    """Re-validate packages (fixity, completeness) and check them against the certificates
+    that cite them; default: every package in the archive."""
+    from retention import api
 
-    if not packages:
-        with _workspace(catalog) as ws:
-            root = ws.catalog.resolve(ws.catalog.settings.archive)
-        packages = packages_in(root)
-        if not packages:
-            _console().print(f"no archive packages in {root}", markup=False)
-            return
-    results = verify_packages(packages)
+    with _workspace(catalog) as ws:
+        results = api.verify_archive(ws, packages)
+        root = ws.catalog.resolve(ws.catalog.settings.archive)
     out = _console()
-    for path, fault in results.items():
-        status = "ok  " if fault is None else "FAIL"
-        out.print(f"{status} {path}" + (f": {fault}" if fault else ""), markup=False)
-    bad = sum(1 for fault in results.values() if fault)
-    out.print(f"{len(results) - bad} of {len(results)} packages valid", markup=False)
+    if not results:
+        out.print(f"no archive packages in {root}")
+        return
+    for path, faults in results.items():
+        out.print(
+            f"{'ok  ' if not faults else 'FAIL'} {path}" + "".join(f"\n     {f}" for f in faults)
+        )
+    bad = sum(1 for faults in results.values() if faults)
+    out.print(f"{len(results) - bad} of {len(results)} packages valid")
     if bad:
         sys.exit(EXIT_UNEXPECTED)
 
@@ -445,6 +514,12 @@ def demo(workdir: Path, source: Path, as_of: date | None) -> None:
     result = demo_flow.run_demo(source, workdir, as_of, echo=lambda s: out.print(s, markup=False))
     if not result.ok:
         sys.exit(EXIT_UNEXPECTED)
+
+
+def _tally(statuses: Iterable[str]) -> str:
+    """ "10 completed, 1 failed" for a run's policies."""
+    counts = Counter(statuses)
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 def _table(out: Console, title: str, rows: Sequence[PolicyPlan]) -> None:
@@ -511,7 +586,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except RetentionError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence names the failure
-        click.echo(f"unexpected failure: {type(exc).__name__}: {exc}", err=True)
+    except Exception as exc:  # the last line of defence names the kind of failure
+        # Only the kind of failure: a driver's message can quote a row's values.
+        click.echo(f"unexpected failure: {type(exc).__name__} (set RETENTION_DEBUG=1 for the "
+                   "details)", err=True)  # fmt: skip
+        if os.environ.get("RETENTION_DEBUG") == "1":
+            raise
         sys.exit(EXIT_UNEXPECTED)
     sys.exit(0)

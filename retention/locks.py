@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -35,7 +36,8 @@ class RunLock:
         self.names = sorted(set(names))
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.owner = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
+        started = _started(self.pid) or "?"
+        self.owner = f"{self.host}:{self.pid}:{started}:{uuid.uuid4().hex[:8]}"
 
     def acquire(self) -> None:
         """Take every lock or none; RunLocked names the lock and its live holder."""
@@ -61,7 +63,7 @@ class RunLock:
         if held is None:  # released in between: try once more
             conn.execute(locks.insert().values(row))
             return
-        if not self._stale(held["host"], held["pid"], as_utc(held["heartbeat_at"])):
+        if not self._stale(held["host"], held["pid"], held["owner"], as_utc(held["heartbeat_at"])):
             raise RunLocked(name, held["owner"], as_utc(held["acquired_at"]))
         taken = conn.execute(
             sa.update(locks).where(locks.c.name == name, locks.c.owner == held["owner"]).values(row)
@@ -69,9 +71,15 @@ class RunLock:
         if taken.rowcount != 1:
             raise RunLocked(name, "another run taking over a stale lock", now)
 
-    def _stale(self, host: str, pid: int, heartbeat: datetime) -> bool:
+    def _stale(self, host: str, pid: int, owner: str, heartbeat: datetime) -> bool:
         if host == self.host:
-            return not _alive(pid)  # here we know for sure; a live process keeps its lock
+            # Here we know for sure. A process now holding that pid but started at another
+            # moment is not the holder: a restarted container is PID 1 again, yet new.
+            parts = owner.split(":")
+            then, now = (parts[2] if len(parts) > 3 else "?"), _started(pid)
+            if then != "?" and now is not None and then != now:
+                return True
+            return not _alive(pid)
         return utcnow() - heartbeat > LEASE
 
     def refresh(self) -> None:
@@ -101,6 +109,16 @@ def holding(engine: Engine, names: Sequence[str]) -> Iterator[RunLock]:
         yield lock
     finally:
         lock.release()
+
+
+def _started(pid: int) -> str | None:
+    """When a process started (clock ticks since boot, Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
 
 
 def _alive(pid: int) -> bool:

@@ -44,6 +44,8 @@ class Settings(Frozen):
     signing_key: str = "keys/signing.pem"
     timezone: str = "Europe/Helsinki"
     batch_size: int = Field(default=1000, ge=1, le=50_000)
+    reports: str = "reports"
+    """Where scheduled dry runs write their reports (relative to the catalog directory)."""
     max_due_share: float | None = Field(default=None, gt=0, le=1)
     """Default for every destroying policy: refuse when more than this share of its records
     is due at once (None: no such limit)."""
@@ -264,12 +266,12 @@ class Policy(Frozen):
                     f"anonymise: cannot rewrite {column!r}: the rule reads it to choose records, "
                     "so the change could not be verified"
                 )
-        if anonymises and self.attachments is not None:
-            if self.anonymise.get(self.attachments.column) != "erase":
-                raise ValueError(
-                    f"anonymise: erase the attachments column {self.attachments.column!r}, or "
-                    "its files would outlive the data they belong to"
-                )
+        attached = self.attachments.column if self.attachments is not None else None
+        if anonymises and attached is not None and self.anonymise.get(attached) != "erase":
+            raise ValueError(
+                f"anonymise: erase the attachments column {attached!r}, or "
+                "its files would outlive the data they belong to"
+            )
         if self.legal_basis is not None and not self.legal_basis.strip():
             raise ValueError("legal_basis: is empty; name the basis or leave the key out")
         return self
@@ -332,10 +334,10 @@ class Job(Frozen):
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError(f"{value!r} is not a five-field cron expression (like '30 2 * * *')")
-        from apscheduler.triggers.cron import CronTrigger
+        from retention.scheduler import cron_trigger  # the very rules the scheduler fires by
 
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            cron_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from exc
         return value

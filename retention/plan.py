@@ -27,6 +27,7 @@ from retention.ledger import Ledger
 from retention.model import Policy
 from retention.pseudonym import Secret, key_json
 from retention.state import plan_policies, plan_records, plans, utcnow
+from retention.stopping import stop_requested
 from retention.workspace import Workspace
 
 Decision = Literal["retain", "expire", "held", "done"]
@@ -310,6 +311,8 @@ def make_plan(
         result = PolicyPlan(bound.name, bound.register.id, bound.policy.id, bound.policy.action)
         if not bound.policy.enabled:
             result.status, result.message = "skipped", "policy is disabled (enabled: false)"
+        elif stop_requested():
+            result.status, result.message = "interrupted", "not reached: the plan was stopped"
         else:
             try:
                 _plan_policy(ws, plan_id, bound, as_of, active, result, subject)

@@ -1,0 +1,674 @@
+"""``retention scheduler``: fire the jobs of ``jobs/`` on their cron schedules (APScheduler 3).
+
+Each job of the catalog becomes one APScheduler job in the ``scheduler_jobs`` table of the
+state database (so fire times survive a restart and a run missed while the scheduler was down
+is made up once, within the misfire grace time), with ``coalesce`` and one instance at a time.
+A firing calls :func:`run_job`, which is exactly what ``retention run --job J`` (``enforce``)
+or ``retention plan --job J`` (``dry-run``, ``review``) does, so system cron, a Kubernetes
+CronJob and this scheduler make the same run.
+
+Signals: SIGHUP reloads the catalog (an invalid catalog is logged and the schedule in force
+kept); SIGTERM and SIGINT ask a running enforcement to stop after its current batch
+(:mod:`retention.stopping`), wait for it, and exit 0.
+
+Cron expressions are standard five-field crontab lines, translated for APScheduler 3, which
+numbers weekdays from Monday = 0 where cron has Sunday = 0 (and 7); see :func:`cron_trigger`.
+Only one scheduler serves a state database at a time: it holds the ``scheduler`` lock there,
+and a second one waits for it (a standby), because APScheduler 3 job stores cannot be shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from apscheduler.events import EVENT_JOB_EXECUTED
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
+from apscheduler.triggers.cron import CronTrigger
+
+from retention import stopping
+from retention.catalog import Catalog, load_catalog
+from retention.errors import (
+    EXIT_LOCKED,
+    EXIT_PARTIAL,
+    EXIT_SUCCESS,
+    EXIT_UNEXPECTED,
+    CatalogError,
+    Problem,
+    RetentionError,
+    RunLocked,
+)
+from retention.locks import RunLock
+from retention.logs import get_logger
+from retention.state import locks, open_state
+
+__all__ = ["JOB_TABLE", "SCHEDULER_LOCK", "Scheduler", "cron_trigger", "run_job"]
+
+#: The APScheduler job store table in the state database.
+JOB_TABLE = "scheduler_jobs"
+#: The lock a serving scheduler holds in the state database.
+SCHEDULER_LOCK = "scheduler"
+#: Default: a firing missed by up to an hour (a restart, a busy pool) still runs, once.
+MISFIRE_GRACE_TIME = 3600
+
+_log = get_logger("retention.scheduler")
+
+
+# --------------------------------------------------------------------------------------------
+# cron → APScheduler
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: Mapping[str, int]
+
+
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # cron: 0 (and 7) = Sunday
+_FIELDS = (
+    _Field("minute", 0, 59, {}),
+    _Field("hour", 0, 23, {}),
+    _Field("day-of-month", 1, 31, {}),
+    _Field("month", 1, 12, {name: n for n, name in enumerate(_MONTHS, start=1)}),
+    _Field("day-of-week", 0, 7, {name: n for n, name in enumerate(_CRON_DAYS)}),
+)
+_ITEM = re.compile(
+    r"(?:(?P<star>\*)|(?P<start>[0-9]+|[a-z]+)(?:-(?P<end>[0-9]+|[a-z]+))?)(?:/(?P<step>[0-9]+))?"
+)
+
+
+def _value(field: _Field, token: str, expression: str) -> int:
+    value = int(token) if token.isdigit() else field.names.get(token)
+    if value is None or not field.low <= value <= field.high:
+        allowed = f"{field.low}-{field.high}"
+        if field.names:
+            allowed += f" or {', '.join(field.names)}"
+        raise ValueError(f"{expression!r}: {field.name} field: {token!r} is not one of {allowed}")
+    return value
+
+
+def _expand(field: _Field, text: str, expression: str) -> tuple[str, set[int]]:
+    """Validate one cron field; return it in APScheduler's notation and the values it covers."""
+    parts: list[str] = []
+    values: set[int] = set()
+    for item in text.split(","):
+        found = _ITEM.fullmatch(item.lower())
+        if found is None:
+            raise ValueError(
+                f"{expression!r}: {field.name} field: {item!r} is not a cron value, range, "
+                "list or step (like 5, 1-5, 1,3,5, */15 or 1-20/5)"
+            )
+        step = int(found["step"]) if found["step"] else 1
+        if step < 1:
+            raise ValueError(f"{expression!r}: {field.name} field: a step must be at least 1")
+        if found["star"]:
+            low, high = field.low, field.high
+            parts.append("*" if step == 1 else f"*/{step}")
+        else:
+            low = _value(field, found["start"], expression)
+            if found["end"] is None:
+                if found["step"]:
+                    raise ValueError(
+                        f"{expression!r}: {field.name} field: {item!r}: a step needs * or a "
+                        "range before it (like */2 or 1-31/2)"
+                    )
+                high = low
+                parts.append(str(low))
+            else:
+                high = _value(field, found["end"], expression)
+                if high < low:
+                    raise ValueError(
+                        f"{expression!r}: {field.name} field: range {item!r} runs backwards"
+                    )
+                parts.append(f"{low}-{high}" + (f"/{step}" if found["step"] else ""))
+        values.update(range(low, high + 1, step))
+    return ",".join(parts), values
+
+
+class CrontabTrigger(CronTrigger):  # type: ignore[misc]  # apscheduler has no type hints
+    """A :class:`CronTrigger` that behaves like cron on the night the clocks go back.
+
+    APScheduler 3 fires a fixed-hour job (``30 3 * * *``) twice in the repeated hour, and
+    asked for the time after a firing at exactly that firing can hand the same time back;
+    this trigger fires such a job once, at the first pass, and always moves forward. A job
+    with ``*`` in the hour field keeps firing by elapsed time through the repeated hour.
+    """
+
+    __slots__ = ()
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        hourly = str(self.fields[self.FIELD_NAMES.index("hour")]) == "*"
+        for _ in range(1000):  # a step or two at most; bounded all the same
+            behind = (
+                previous_fire_time is not None and fire is not None and (fire <= previous_fire_time)
+            )
+            if fire is None or not (behind or (not hourly and _second_pass(fire))):
+                break
+            # Search again from the next second, given in UTC so the fold is unambiguous.
+            fire = super().get_next_fire_time(None, fire.astimezone(UTC) + timedelta(seconds=1))
+        return fire
+
+
+def _second_pass(moment: datetime) -> bool:
+    """Whether ``moment`` is the second occurrence of a wall-clock time repeated by DST."""
+    wall = moment.replace(tzinfo=None)
+    first = wall.replace(tzinfo=moment.tzinfo, fold=0).utcoffset()
+    second = wall.replace(tzinfo=moment.tzinfo, fold=1).utcoffset()
+    if first is None or second is None or first <= second:
+        return False  # not repeated (or a gap: the clocks went forward)
+    return moment.utcoffset() == second
+
+
+def cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """An APScheduler trigger for a standard five-field crontab expression in ``timezone``.
+
+    Day of week follows cron: 0 and 7 are Sunday, 1 is Monday (APScheduler 3 itself counts
+    0 = Monday, so numbers are translated to day names). Cron fires when *either* day field
+    matches if both are restricted; APScheduler only when both do, so such an expression is
+    refused rather than run on the wrong days. Raises ValueError naming the field.
+    """
+    fields = expression.split()
+    if len(fields) != len(_FIELDS):
+        raise ValueError(
+            f"{expression!r} is not a five-field cron expression "
+            "(minute hour day-of-month month day-of-week, like '30 2 * * *')"
+        )
+    parsed = [_expand(spec, text, expression) for spec, text in zip(_FIELDS, fields, strict=True)]
+    (minute, _), (hour, _), (day, _), (month, _), (weekday, days) = parsed
+    if not fields[2].startswith("*") and not fields[4].startswith("*"):
+        raise ValueError(
+            f"{expression!r}: day-of-month and day-of-week fields are both restricted; cron "
+            "runs the job when either matches, which one trigger cannot express: use two jobs"
+        )
+    if weekday != "*":
+        weekday = ",".join(_CRON_DAYS[n] for n in sorted({n % 7 for n in days}))
+    try:
+        trigger: CronTrigger = CrontabTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
+        )
+    except (ValueError, LookupError) as exc:  # an unknown time zone is a LookupError
+        raise ValueError(f"{expression!r} in {timezone!r}: {exc}") from exc
+    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+        raise ValueError(f"{expression!r}: day-of-month field: no such day in the month(s) given")
+    return trigger
+
+
+# --------------------------------------------------------------------------------------------
+# one firing
+
+
+def run_job(catalog_dir: str, job_id: str) -> int:
+    """Make one run of a job, as its mode says; return the exit code, never raise.
+
+    ``enforce`` is ``retention run --job``; ``dry-run`` is ``retention plan --job`` with a JSON
+    report in ``<catalog>/reports/<job>-<YYYYMMDDTHHMMSS>.json`` (UTC); ``review`` makes the
+    same plan and logs it as awaiting approval. The catalog is read afresh for every run, and
+    ``RETENTION_SECRET`` comes from the environment.
+    """
+    from retention import api
+    from retention.workspace import Workspace
+
+    log = _log.bind(job=job_id)
+    if stopping.stop_requested():
+        log.info("JobSkipped", reason="the scheduler is stopping")
+        return EXIT_SUCCESS
+    with structlog.contextvars.bound_contextvars(job=job_id):
+        try:
+            with Workspace.open(catalog_dir) as ws:
+                mode = ws.catalog.job(job_id).mode
+                log = log.bind(mode=mode)
+                log.info("JobStarted")
+                if mode == "enforce":
+                    outcome = api.run(ws, job=job_id)
+                    log.info(
+                        "JobFinished",
+                        run_id=outcome.run_id,
+                        status=outcome.status,
+                        disposed=outcome.disposed,
+                        exit_code=outcome.exit_code,
+                    )
+                    return outcome.exit_code
+                result, written = api.plan(ws, job=job_id, report=_report_path(ws.catalog, job_id))
+                failed = [p.name for p in result.policies if p.status == "failed"]
+                code = EXIT_PARTIAL if failed else EXIT_SUCCESS
+                facts: dict[str, Any] = {
+                    "plan_id": result.plan_id,
+                    "report": str(written),
+                    "expire": sum(p.counts.expire for p in result.policies),
+                    "held": sum(p.counts.held for p in result.policies),
+                    "failed": failed,
+                    "exit_code": code,
+                }
+                if mode == "review":
+                    log.info("PlanAwaitingApproval", **facts)
+                else:
+                    log.info("JobFinished", **facts)
+                return code
+        except RunLocked as exc:
+            log.warning(
+                "JobLocked",
+                lock=exc.name,
+                owner=exc.owner,
+                message=str(exc),
+                exit_code=exc.exit_code,
+            )
+            return exc.exit_code
+        except CatalogError as exc:
+            log.error("JobFailed", problems=[str(p) for p in exc.problems], exit_code=exc.exit_code)
+            return exc.exit_code
+        except RetentionError as exc:
+            log.error(
+                "JobFailed", error=type(exc).__name__, message=str(exc), exit_code=exc.exit_code
+            )
+            return exc.exit_code
+        except Exception as exc:  # noqa: BLE001 - a scheduled run must never kill the scheduler
+            log.error(
+                "JobFailed",
+                error=type(exc).__name__,
+                message=_safe_message(exc),
+                exit_code=EXIT_UNEXPECTED,
+            )
+            return EXIT_UNEXPECTED
+
+
+def _report_path(catalog: Catalog, job_id: str) -> Path:
+    folder = catalog.resolve(catalog.settings.reports)
+    stamp = f"{job_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    path, n = folder / f"{stamp}.json", 1
+    while path.exists():  # two runs in one second: keep both reports
+        n += 1
+        path = folder / f"{stamp}-{n}.json"
+    return path
+
+
+def _safe_message(exc: Exception) -> str:
+    """An unexpected error's text, only with ``RETENTION_DEBUG=1``: a driver's message (or a
+    file path) can quote a record's values, and logs never carry those."""
+    if os.environ.get("RETENTION_DEBUG") == "1":
+        return str(exc)
+    return "details not logged (set RETENTION_DEBUG=1 to see them)"
+
+
+# --------------------------------------------------------------------------------------------
+# the scheduler
+
+
+class Scheduler:
+    """The catalog's jobs on an APScheduler 3 ``BackgroundScheduler``; :meth:`serve` runs it
+    in the foreground until SIGTERM/SIGINT, reloading on SIGHUP."""
+
+    def __init__(
+        self,
+        catalog_dir: Path | str,
+        *,
+        misfire_grace_time: int = MISFIRE_GRACE_TIME,
+        heartbeat: float = 60.0,
+        lock_retry: float = 30.0,
+    ) -> None:
+        self.catalog_dir = Path(catalog_dir).resolve()
+        self.misfire_grace_time = misfire_grace_time
+        self.heartbeat = heartbeat
+        self.lock_retry = lock_retry
+        self.catalog: Catalog | None = None
+        self._aps: Any = None
+        self._engine: sa.Engine | None = None
+        self._lock: RunLock | None = None
+        self._forward: logging.Handler | None = None
+        self._triggers: dict[str, CronTrigger] = {}
+        self._saved_logging: tuple[int, bool] = (logging.NOTSET, True)
+        self._wake = threading.Event()
+        self._reload_wanted = False
+        self._stop_wanted = False
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self, *, paused: bool = False) -> None:
+        """Load the catalog, take the scheduler lock, bring the job store in line with the
+        catalog and start firing (unless ``paused``).
+
+        CatalogError: the catalog is invalid or a schedule cannot be translated.
+        RunLocked: another scheduler serves this state database.
+        """
+        if self._aps is not None:
+            raise RuntimeError("the scheduler is already started")
+        catalog = load_catalog(self.catalog_dir)
+        triggers = _triggers(catalog)
+        _ready_to_run(catalog)
+        stopping.clear()
+        engine = open_state(catalog.state_url)
+        lock = RunLock(engine, [SCHEDULER_LOCK])
+        try:
+            lock.acquire()
+        except BaseException:
+            engine.dispose()
+            raise
+        aps = _BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(
+                    url=catalog.state_url,
+                    tablename=JOB_TABLE,
+                    engine_options={"pool_pre_ping": True},
+                )
+            },
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": self.misfire_grace_time,
+            },
+            timezone=catalog.settings.timezone,
+        )
+        aps.add_listener(self._on_executed, EVENT_JOB_EXECUTED)
+        self._aps, self._engine, self._lock = aps, engine, lock
+        try:
+            self._forward_apscheduler_logs()
+            aps.start(paused=True)
+            self._apply(catalog, triggers)
+        except BaseException:
+            self._shutdown(wait=False)
+            raise
+        self.catalog = catalog
+        if not paused:
+            aps.resume()
+        _log.info(
+            "SchedulerStarted",
+            catalog=str(catalog.root),
+            jobs=len(triggers),
+            misfire_grace_time=self.misfire_grace_time,
+            paused=paused,
+        )
+        self._log_next_runs()
+
+    def reload(self) -> bool:
+        """Re-read the catalog and bring the schedule in line; on any problem keep the old
+        schedule and return False."""
+        if self._aps is None or self.catalog is None:
+            raise RuntimeError("the scheduler is not started")
+        try:
+            catalog = load_catalog(self.catalog_dir)
+            triggers = _triggers(catalog)
+        except CatalogError as exc:
+            _log.error(
+                "ReloadRejected",
+                problems=[str(p) for p in exc.problems],
+                kept=sorted(self.catalog.jobs),
+            )
+            return False
+        except Exception as exc:  # noqa: BLE001 - a failed reload must not end the scheduler
+            _log.error("ReloadFailed", error=type(exc).__name__, message=_safe_message(exc))
+            return False
+        if catalog.state_url != self.catalog.state_url:
+            _log.warning(
+                "StateMoved",
+                message="the state database changed in retention.yaml; "
+                "the schedule stays in the old one until the scheduler is restarted",
+            )
+        try:
+            self._apply(catalog, triggers)
+        except Exception as exc:  # noqa: BLE001 - a failed reload must not end the scheduler
+            _log.error("ReloadFailed", error=type(exc).__name__, message=_safe_message(exc))
+            return False
+        self.catalog = catalog
+        _log.info("SchedulerReloaded", jobs=len(triggers))
+        self._log_next_runs()
+        return True
+
+    def stop(self) -> None:
+        """Ask a running enforcement to stop after its current batch, wait for it, shut down."""
+        stopping.request_stop()
+        if self._aps is None:
+            return
+        _log.info("SchedulerStopping", message="waiting for running jobs to finish their batch")
+        self._shutdown(wait=True)
+        _log.info("SchedulerStopped")
+
+    def _shutdown(self, *, wait: bool) -> None:
+        aps, lock, engine = self._aps, self._lock, self._engine
+        try:
+            if aps is not None and aps.running:
+                aps.shutdown(wait=wait)
+        finally:
+            self._aps = self._lock = self._engine = None
+            self._restore_apscheduler_logs()
+            if lock is not None:
+                try:
+                    lock.release()
+                except sa.exc.SQLAlchemyError as exc:
+                    _log.warning("SchedulerLockNotReleased", message=_safe_message(exc))
+            if engine is not None:
+                engine.dispose()
+
+    def next_fire_times(self) -> dict[str, datetime | None]:
+        """Each scheduled job's next fire time, from the job store."""
+        if self._aps is None:
+            return {}
+        return {job.id: job.next_run_time for job in self._aps.get_jobs()}
+
+    # -- foreground ---------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT (exit 0), reloading on SIGHUP; wait while another
+        scheduler holds the state database. CatalogError if the catalog is invalid at start."""
+        handled = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in handled}
+        try:
+            while not self._stop_wanted:
+                try:
+                    self.start()
+                    break
+                except RunLocked as exc:
+                    _log.warning(
+                        "SchedulerWaiting", lock=exc.name, owner=exc.owner, retry_in=self.lock_retry
+                    )
+                    self._wait(self.lock_retry)
+            if self._aps is None:
+                return EXIT_SUCCESS  # stopped while waiting for the lock
+            code = EXIT_SUCCESS
+            try:
+                while True:
+                    self._wait(self.heartbeat)
+                    if self._stop_wanted:
+                        break
+                    if self._reload_wanted:
+                        self._reload_wanted = False
+                        _log.info("ReloadRequested", signal="SIGHUP")
+                        self.reload()
+                    if not self._still_holding_lock():
+                        code = EXIT_LOCKED
+                        break
+            finally:
+                self.stop()
+            return code
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Only flags here: the work (and the logging) happens in serve()'s loop.
+        if signum == signal.SIGHUP:
+            self._reload_wanted = True
+        else:
+            self._stop_wanted = True
+            stopping.request_stop()  # a running batch sees it at once
+        self._wake.set()
+
+    def _wait(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _still_holding_lock(self) -> bool:
+        """Refresh the lock's heartbeat; False if another scheduler has taken it over."""
+        if self._lock is None or self._engine is None:
+            return False
+        try:
+            self._lock.refresh()
+            with self._engine.connect() as conn:
+                held = conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(locks)
+                    .where(locks.c.name == SCHEDULER_LOCK, locks.c.owner == self._lock.owner)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            _log.warning("SchedulerHeartbeatFailed", message=_safe_message(exc))
+            return True  # the database is away; the lease outlasts a short outage
+        if not held:
+            _log.error(
+                "SchedulerLockLost",
+                message="another scheduler took over the state "
+                "database; stopping so the jobs do not fire twice",
+            )
+        return bool(held)
+
+    # -- job store ----------------------------------------------------------------------------
+
+    def _apply(self, catalog: Catalog, triggers: Mapping[str, CronTrigger]) -> None:
+        """One stored job per catalog job; a job whose trigger is unchanged keeps its next
+        fire time (so a firing missed while down is still made up); the rest are removed."""
+        aps = self._aps
+        with aps.processing_held():  # no job fires between reading the store and writing it
+            stored = {job.id: job for job in aps.get_jobs()}
+            self._triggers = dict(triggers)
+            for job_id, trigger in triggers.items():
+                args = (str(catalog.root), job_id)
+                old = stored.get(job_id)
+                same = (
+                    old is not None
+                    and old.next_run_time is not None
+                    and repr(old.trigger) == repr(trigger)
+                    and tuple(old.args) == args
+                )
+                extra = {"next_run_time": old.next_run_time} if same and old is not None else {}
+                aps.add_job(
+                    run_job,
+                    trigger=trigger,
+                    args=args,
+                    id=job_id,
+                    name=job_id,
+                    replace_existing=True,
+                    coalesce=True,
+                    max_instances=1,
+                    misfire_grace_time=self.misfire_grace_time,
+                    **extra,
+                )
+            for job_id in stored.keys() - triggers.keys():
+                aps.remove_job(job_id)
+                _log.info("JobUnscheduled", job=job_id)
+
+    def _log_next_runs(self) -> None:
+        assert self.catalog is not None
+        for job_id, moment in sorted(self.next_fire_times().items()):
+            job = self.catalog.jobs.get(job_id)
+            _log.info(
+                "JobScheduled",
+                job=job_id,
+                mode=job.mode if job else None,
+                schedule=job.schedule if job else None,
+                timezone=(job.timezone or self.catalog.settings.timezone) if job else None,
+                next_run=moment.isoformat() if moment else None,
+            )
+
+    def _on_executed(self, event: Any) -> None:
+        # Runs in the executor thread; asking the job store here could deadlock with a
+        # shutdown waiting for this very thread, so the next time comes from the trigger.
+        trigger = self._triggers.get(event.job_id)
+        moment = (
+            trigger.get_next_fire_time(event.scheduled_run_time, datetime.now(UTC))
+            if trigger is not None
+            else None
+        )
+        _log.info(
+            "JobNextRun",
+            job=event.job_id,
+            exit_code=event.retval,
+            next_run=moment.isoformat() if moment else None,
+        )
+
+    def _forward_apscheduler_logs(self) -> None:
+        """APScheduler logs through ``logging`` (a missed firing, a skipped overlapping one);
+        send its warnings through structlog, so standard error stays one JSON object a line."""
+        logger = logging.getLogger("apscheduler")
+        self._forward = _ToStructlog()
+        self._saved_logging = (logger.level, logger.propagate)
+        logger.addHandler(self._forward)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+
+    def _restore_apscheduler_logs(self) -> None:
+        if self._forward is not None:
+            logger = logging.getLogger("apscheduler")
+            logger.removeHandler(self._forward)
+            logger.setLevel(self._saved_logging[0])
+            logger.propagate = self._saved_logging[1]
+            self._forward = None
+
+
+class _BackgroundScheduler(BackgroundScheduler):  # type: ignore[misc]
+    """Looks for due jobs only while running.
+
+    APScheduler 3 makes one more pass over the job store as it shuts down (and would on a
+    paused scheduler being shut down): a job due then is handed to the executor already shut
+    down, fails, and has its next fire time moved on, so it is lost instead of being made up
+    after the restart. Skipping that pass leaves it due in the store.
+    """
+
+    def processing_held(self) -> AbstractContextManager[Any]:
+        """Hold off the search for due jobs (the store lock; re-entrant for this thread)."""
+        lock: AbstractContextManager[Any] = self._jobstores_lock
+        return lock
+
+    def _process_jobs(self) -> float | None:
+        with self._jobstores_lock:  # shutdown() sets the state, then takes this lock
+            if self.state != STATE_RUNNING:
+                return None
+            wait: float | None = super()._process_jobs()
+            return wait
+
+
+class _ToStructlog(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _log.log(record.levelno, "APScheduler", logger=record.name, message=record.getMessage())
+
+
+def _ready_to_run(catalog: Catalog) -> None:
+    """Refuse to start (exit 2) without what every run will need, rather than log the same
+    failure at each firing: the secret, and for an enforce job the signing key."""
+    from retention.workspace import Workspace
+
+    ws = Workspace(catalog)
+    _ = ws.secret
+    if any(job.mode == "enforce" for job in catalog.jobs.values()):
+        ws.signing_key()
+
+
+def _triggers(catalog: Catalog) -> dict[str, CronTrigger]:
+    """A trigger per job, or one CatalogError naming every schedule that cannot be run."""
+    triggers: dict[str, CronTrigger] = {}
+    problems: list[Problem] = []
+    for job in catalog.jobs.values():
+        try:
+            triggers[job.id] = cron_trigger(job.schedule, job.timezone or catalog.settings.timezone)
+        except ValueError as exc:
+            where = catalog.files.get("job:" + job.id, "jobs/")
+            problems.append(Problem(where, str(exc), key="schedule"))
+    if problems:
+        raise CatalogError(problems)
+    return triggers
