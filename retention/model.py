@@ -334,7 +334,7 @@ class Job(Frozen):
     def _cron(cls, value: str) -> str:
         if len(value.split()) != 5:
             raise ValueError(f"{value!r} is not a five-field cron expression (like '30 2 * * *')")
-        from retention.scheduler import cron_trigger  # the very rules the scheduler fires by
+        from retention.cron import cron_trigger  # the very rules the scheduler fires by
 
         try:
             cron_trigger(value, "UTC")
