@@ -1,20 +1,30 @@
 """The state database: plans, runs, holds, intents and the certificate ledger.
 
-One SQLAlchemy Core schema that works on SQLite, PostgreSQL and MariaDB. The ledger is
-append-only by construction: the engine only ever inserts certificates, serialising
-appends through the single ``ledger_head`` row that holds the last sequence number and hash.
+One SQLAlchemy Core schema that works on SQLite, PostgreSQL and MariaDB, versioned by the
+Alembic revisions in ``retention/migrations``: a change to a table here needs a revision there.
+The ledger is append-only by construction: the engine only ever inserts certificates,
+serialising appends through the single ``ledger_head`` row that holds the last sequence number
+and hash.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+from retention import migrations
 from retention.errors import RetentionError
 
 metadata = sa.MetaData()
@@ -90,6 +100,7 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # running|completed|partial|stopped|failed
     sa.Column("exit_code", sa.Integer),
     sa.Column("summary", Json),
+    sa.Index("ix_runs_started", "started_at"),
 )
 
 holds = sa.Table(
@@ -181,21 +192,177 @@ class StateUnavailable(RetentionError):
     """The state database cannot be opened."""
 
 
+class _Refused(Exception):
+    """The database's schema is not one this engine can bring to the newest revision."""
+
+
+#: How long an opener waits while another process migrates the same database (seconds).
+MIGRATION_WAIT = 60
+_IN_PROCESS = threading.Lock()
+# First key of PostgreSQL's two-key advisory lock ("rtnS"); the second is the schema's hash.
+_PG_LOCK_CLASS = 0x72746E53
+
+
 def open_state(url: str, *, create: bool = True) -> Engine:
-    """Connect to the state database, creating missing tables (never altering old ones)."""
+    """Connect to the state database; with ``create``, bring its schema to the newest revision.
+
+    A database without our tables gets the whole schema. One made before the schema was
+    versioned (the tables, but no ``alembic_version``) is checked against revision 0001 and
+    stamped with it. Then every revision the database lacks is applied, and the
+    ``ledger_head`` row is made if missing. That happens in one transaction (where the backend
+    has transactional DDL) under a lock, so of two processes opening a new database at once
+    one migrates and the other finds it done. The revisions change the schema, not the rows.
+    """
+    engine: Engine | None = None
     try:
         engine = sa.create_engine(url, pool_pre_ping=True)
         if create:
-            metadata.create_all(engine)
-            with engine.begin() as conn:
-                if conn.scalar(sa.select(sa.func.count()).select_from(ledger_head)) == 0:
-                    conn.execute(
-                        ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH)
-                    )
-    except (sa_exc.SQLAlchemyError, ImportError) as exc:
+            _bring_to_head(engine)
+    except (sa_exc.SQLAlchemyError, ImportError, _Refused) as exc:
+        if engine is not None:
+            engine.dispose()
         safe = sa.engine.make_url(url).render_as_string(hide_password=True)
         raise StateUnavailable(f"cannot open the state database {safe}: {exc}") from exc
     return engine
+
+
+def _bring_to_head(engine: Engine) -> None:
+    with engine.connect() as conn:
+        if _current(conn) == {migrations.HEAD} and _has_ledger_head(conn):
+            return  # the usual open: up to date, so no lock, no write and no Alembic
+    # Alembic keeps the running migration in module globals (``op``, ``context``): one
+    # migration at a time in this process, then one at a time per database.
+    with _IN_PROCESS, engine.connect() as conn, _migration_lock(conn):
+        _migrate(conn)
+        if not _has_ledger_head(conn):
+            conn.execute(ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+
+
+def _migrate(conn: sa.Connection) -> None:
+    from alembic import command
+    from alembic.util.exc import CommandError
+
+    script = _script()
+    current = _current(conn)
+    unknown = sorted(current - {s.revision for s in script.walk_revisions()})
+    if unknown:
+        raise _Refused(
+            f"its schema is at revision {', '.join(unknown)}, which this version of retention "
+            f"does not know (it knows up to {', '.join(script.get_heads())}): it was migrated "
+            "by a newer retention"
+        )
+    legacy = False
+    tables = set(sa.inspect(conn).get_table_names())
+    if not current and tables:
+        baseline = _baseline_schema()
+        legacy = bool(tables & baseline.keys())  # made by the unversioned create_all of old
+        problems = _differences(conn, baseline, tables) if legacy else []
+        if problems:
+            raise _Refused(
+                "its tables predate schema versioning but are not those of revision "
+                f"{migrations.BASELINE} ({'; '.join(problems)}); nothing was changed"
+            )
+    try:
+        if legacy:
+            command.stamp(migrations.config(conn), migrations.BASELINE)
+        command.upgrade(migrations.config(conn), "head")
+    except CommandError as exc:
+        raise _Refused(str(exc)) from exc
+
+
+def _differences(
+    conn: sa.Connection, expected: dict[str, frozenset[str]], tables: set[str]
+) -> list[str]:
+    inspector = sa.inspect(conn)
+    problems = [f"table {name} is missing" for name in sorted(expected.keys() - tables)]
+    for name in sorted(expected.keys() & tables):
+        present = {column["name"] for column in inspector.get_columns(name)}
+        problems += [f"column {name}.{c} is missing" for c in sorted(expected[name] - present)]
+    return problems
+
+
+@contextmanager
+def _migration_lock(conn: sa.Connection) -> Iterator[None]:
+    """One transaction on ``conn`` holding the backend's migration lock; committed on success."""
+    dialect = conn.dialect.name
+    held_named_lock = False
+    if dialect == "sqlite":
+        # The driver begins transactions only before DML: begin one ourselves, for the DDL
+        # too, taking the database's write lock at once (a second opener waits for it).
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with conn.begin():
+            if dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif dialect == "postgresql":
+                conn.execute(
+                    sa.text(
+                        "SELECT pg_advisory_xact_lock(:lock_class, "
+                        "hashtext(coalesce(current_schema(), '')))"
+                    ),
+                    {"lock_class": _PG_LOCK_CLASS},
+                )
+            elif dialect in ("mysql", "mariadb"):
+                # DDL commits at once on MariaDB: a named lock, held until released, stands
+                # in for the transaction.
+                got = conn.scalar(
+                    sa.text(f"SELECT GET_LOCK({_MYSQL_LOCK_NAME}, :wait)"),
+                    {"wait": MIGRATION_WAIT},
+                )
+                if got != 1:
+                    raise _Refused(
+                        f"another process has been migrating it for over {MIGRATION_WAIT} s"
+                    )
+                held_named_lock = True
+            yield
+    finally:
+        if held_named_lock:
+            try:
+                conn.execute(sa.text(f"SELECT RELEASE_LOCK({_MYSQL_LOCK_NAME})"))
+                conn.rollback()
+            except sa_exc.DBAPIError:
+                conn.invalidate()  # a closed session holds no lock
+
+
+# Named locks are server-wide: one per database, within MariaDB's 64 characters.
+_MYSQL_LOCK_NAME = "CONCAT('retention-migrate-', MD5(COALESCE(DATABASE(), '')))"
+
+
+def _current(conn: sa.Connection) -> set[str]:
+    """The revisions recorded in the database (none before it is versioned)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return set()
+    return set(conn.scalars(sa.text("SELECT version_num FROM alembic_version")))
+
+
+def _has_ledger_head(conn: sa.Connection) -> bool:
+    return conn.scalar(sa.select(ledger_head.c.id).where(ledger_head.c.id == 1)) is not None
+
+
+@functools.cache
+def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(migrations.config())
+
+
+@functools.cache
+def _baseline_schema() -> dict[str, frozenset[str]]:
+    """Table -> columns of revision 0001, learnt by applying it to an in-memory database."""
+    from alembic import command
+
+    engine = sa.create_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrations.config(conn), migrations.BASELINE)
+            inspector = sa.inspect(conn)
+            return {
+                name: frozenset(column["name"] for column in inspector.get_columns(name))
+                for name in inspector.get_table_names()
+                if name != "alembic_version"
+            }
+    finally:
+        engine.dispose()
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,333 @@
+"""The state schema is versioned with Alembic, and an upgrade never loses a row of the ledger."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from retention import migrations
+from retention.ledger import Ledger
+from retention.state import (
+    GENESIS_HASH,
+    StateUnavailable,
+    holds,
+    intents,
+    ledger_head,
+    locks,
+    metadata,
+    open_state,
+    plan_policies,
+    plan_records,
+    plans,
+    runs,
+)
+from retention.testing import ScratchDatabase
+
+#: Indexes that revisions after 0001 added to the tables of ``retention.state``.
+ADDED_AFTER_BASELINE = {"ix_runs_started"}
+T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
+
+
+def legacy_metadata() -> sa.MetaData:
+    """The schema the unversioned ``metadata.create_all`` made: today's, minus later revisions."""
+    legacy = sa.MetaData()
+    for table in metadata.sorted_tables:
+        copy = table.to_metadata(legacy)
+        for index in [i for i in copy.indexes if i.name in ADDED_AFTER_BASELINE]:
+            copy.indexes.discard(index)
+    return legacy
+
+
+def upgrade(engine: sa.Engine, revision: str) -> None:
+    with engine.begin() as conn:
+        command.upgrade(migrations.config(conn), revision)
+
+
+def differences(engine: sa.Engine, target: sa.MetaData) -> list[Any]:
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), target))
+
+
+def revisions(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
+
+
+def table_names(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def reflected(engine: sa.Engine) -> dict[str, Any]:
+    """What the database reports of every table but Alembic's: types as DDL, keys, indexes."""
+    inspector = sa.inspect(engine)
+    return {
+        name: {
+            "columns": [
+                (c["name"], c["type"].compile(dialect=engine.dialect), c["nullable"], c["default"])
+                for c in inspector.get_columns(name)
+            ],
+            "primary key": inspector.get_pk_constraint(name),
+            "foreign keys": sorted(map(repr, inspector.get_foreign_keys(name))),
+            "indexes": sorted(map(repr, inspector.get_indexes(name))),
+            "unique": sorted(map(repr, inspector.get_unique_constraints(name))),
+        }
+        for name in sorted(inspector.get_table_names())
+        if name != "alembic_version"
+    }
+
+
+def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
+    """Rows in every table: plans, records, a run, a hold, an intent, certificates, a checkpoint."""
+    with engine.begin() as conn:
+        if conn.scalar(sa.select(sa.func.count()).select_from(ledger_head)) == 0:
+            conn.execute(ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+        conn.execute(plans.insert(), [
+            {"plan_id": "P20261121-00000001", "kind": "dry-run", "created_at": T0 - timedelta(1),
+             "as_of": date(2026, 11, 21), "catalog": "/catalog", "job": None,
+             "selection": '{"policies":["*"]}', "approved_by": None, "approved_at": None,
+             "comment": None},
+            {"plan_id": "P20261122-00000002", "kind": "run", "created_at": T0,
+             "as_of": date(2026, 11, 22), "catalog": "/catalog", "job": "nightly",
+             "selection": '{"job":"nightly"}', "approved_by": "Sähkö Öljynen",
+             "approved_at": T0, "comment": "hyväksytty – approved"},
+        ])  # fmt: skip
+        conn.execute(plan_policies.insert().values(
+            plan_id="P20261122-00000002", register="xamk-alumni", policy="alumni-membership",
+            position=0, action="anonymise", policy_sha256="a" * 64, legal_basis="GDPR 6(1)(f)",
+            rule="P0D from membership_ended_on, then anonymise", status="completed",
+            counts='{"expire":3}', message=None,
+        ))  # fmt: skip
+        conn.execute(plan_records.insert(), [
+            {"plan_id": "P20261122-00000002", "register": "xamk-alumni",
+             "policy": "alumni-membership", "key": f"[{i}]", "record_ref": f"{i:064x}",
+             "decision": "expire", "trigger_date": date(2019, 5, 31),
+             "expires_on": date(2019, 5, 31), "hold_id": None, "reason": None,
+             "secret": i == 3}
+            for i in (1, 2, 3)
+        ])  # fmt: skip
+        conn.execute(runs.insert().values(
+            run_id="R20261122-00000001", plan_id="P20261122-00000002", job="nightly",
+            started_at=T0, finished_at=T0 + timedelta(seconds=5), status="completed",
+            exit_code=0, summary='{"disposed":3}',
+        ))  # fmt: skip
+        conn.execute(holds.insert().values(
+            hold_id="H-1", register="xamk-alumni", policy=None, subject_ref="b" * 64,
+            record_key=None, reason="Oikeudenkäynti 2026/17", placed_by="kirjaamo",
+            placed_at=T0, until=date(2027, 12, 31), released_at=None, released_by=None,
+        ))  # fmt: skip
+        conn.execute(intents.insert().values(
+            run_id="R20261122-00000001", plan_id="P20261122-00000002", register="xamk-alumni",
+            policy="alumni-membership", record_ref="c" * 64, key="[4]",
+            certificate='{"action":"anonymised"}', recheck='{"table":"alumni"}',
+            attachments='["a/4.pdf"]', created_at=T0,
+        ))  # fmt: skip
+        conn.execute(locks.insert().values(
+            name="job:nightly", owner="R20261122-00000001", host="worker-1", pid=4242,
+            acquired_at=T0, heartbeat_at=T0 + timedelta(minutes=1),
+        ))  # fmt: skip
+        Ledger.append(conn, [
+            {"certificate_id": str(uuid.UUID(int=i)), "run_id": "R20261122-00000001",
+             "plan_id": "P20261122-00000002", "approved_by": "Sähkö Öljynen",
+             "register": "xamk-alumni", "policy": "alumni-membership",
+             "policy_sha256": "a" * 64, "record_ref": f"{i:064x}", "action": "anonymised",
+             "reason": "retention", "fields": ["first_name", "email"], "archive": None,
+             "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
+             "executed_at": (T0 + timedelta(seconds=i)).isoformat(), "verified": True,
+             "legal_basis": "GDPR 6(1)(f) – oikeutettu etu"}
+            for i in (1, 2, 3)
+        ])  # fmt: skip
+    assert Ledger(engine).checkpoint("R20261122-00000001", key) is not None
+
+
+def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in primary-key order."""
+    with engine.connect() as conn:
+        return {
+            table.name: [
+                tuple(row)
+                for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
+            for table in metadata.sorted_tables
+        }
+
+
+def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDatabase) -> None:
+    """Upgrading an empty database to head gives the schema of retention.state, difference-free."""
+    open_state(state_db.url).dispose()
+    engine = state_db.engine()
+    try:
+        assert differences(engine, metadata) == []
+        assert revisions(engine) == {migrations.HEAD}
+        heads = ScriptDirectory.from_config(migrations.config()).get_heads()
+        assert heads == [migrations.HEAD], "set migrations.HEAD to the newest revision"
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH)]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("revision", [migrations.BASELINE, "head"])
+def test_migrated_schema_is_what_create_all_makes(state_db: ScratchDatabase, revision: str) -> None:
+    """Migrating to 0001 (or head) builds what create_all of that schema builds, type for type."""
+    # compare_metadata does not compare a type's precision, so it cannot see MariaDB losing
+    # the microseconds of DATETIME(6); the database's own description of the tables can.
+    schema = legacy_metadata() if revision == migrations.BASELINE else metadata
+    engine = state_db.engine()
+    try:
+        upgrade(engine, revision)
+        assert differences(engine, schema) == []
+        migrated = reflected(engine)
+        with engine.begin() as conn:
+            command.downgrade(migrations.config(conn), "base")
+            conn.execute(sa.text("DROP TABLE alembic_version"))
+        assert table_names(engine) == set()
+        schema.create_all(engine)
+        assert migrated == reflected(engine)
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase) -> None:
+    """A database populated at 0001 keeps every row byte for byte through open_state's upgrade."""
+    key = Ed25519PrivateKey.generate()
+    engine = state_db.engine()
+    try:
+        upgrade(engine, migrations.BASELINE)
+        populate(engine, key)
+        before = snapshot(engine)
+        assert len(before["certificates"]) == 3 and len(before["checkpoints"]) == 1
+
+        open_state(state_db.url).dispose()
+
+        assert revisions(engine) == {migrations.HEAD}
+        assert snapshot(engine) == before
+        assert "ix_runs_started" in {i["name"] for i in sa.inspect(engine).get_indexes("runs")}
+        assert differences(engine, metadata) == []
+        report = Ledger(engine).verify(key.public_key())
+        assert report.ok, report.faults
+        assert (report.certificates, report.checkpoints) == (3, 1)
+    finally:
+        engine.dispose()
+
+
+def test_database_made_by_create_all_is_stamped_and_kept(state_db: ScratchDatabase) -> None:
+    """A database the old create_all made is stamped at 0001, upgraded, and keeps its rows."""
+    key = Ed25519PrivateKey.generate()
+    engine = state_db.engine()
+    try:
+        legacy_metadata().create_all(engine)
+        populate(engine, key)
+        before = snapshot(engine)
+
+        open_state(state_db.url).dispose()
+
+        assert revisions(engine) == {migrations.HEAD}
+        assert snapshot(engine) == before
+        assert differences(engine, metadata) == []
+        assert Ledger(engine).verify(key.public_key()).ok
+    finally:
+        engine.dispose()
+
+
+def test_unversioned_database_unlike_0001_is_refused_untouched(state_db: ScratchDatabase) -> None:
+    """Unversioned tables that are not revision 0001 are named in the error and left alone."""
+    engine = state_db.engine()
+    try:
+        legacy = legacy_metadata()
+        legacy.remove(legacy.tables["locks"])
+        legacy.create_all(engine)
+        with pytest.raises(
+            StateUnavailable, match=r"\(table locks is missing\); nothing was changed"
+        ):
+            open_state(state_db.url)
+        assert "alembic_version" not in table_names(engine)
+    finally:
+        engine.dispose()
+
+
+def test_database_from_a_newer_engine_is_refused(state_db: ScratchDatabase) -> None:
+    """A revision this engine does not know stops the open instead of guessing."""
+    open_state(state_db.url).dispose()
+    engine = state_db.engine()
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(StateUnavailable, match="revision 9999, which this version"):
+            open_state(state_db.url)
+    finally:
+        engine.dispose()
+
+
+def test_concurrent_first_opens_migrate_once(state_db: ScratchDatabase) -> None:
+    """Four processes opening a new database at once all succeed and leave one clean schema."""
+    # Processes, not threads: within one process open_state migrates one database at a time,
+    # and the database's own lock is what keeps separate processes apart.
+    start_at = time.time() + 3
+    script = (
+        "import sys, time; from retention.state import open_state; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+        "open_state(sys.argv[1]).dispose()"
+    )
+    openers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, state_db.url, str(start_at)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [opener.communicate(timeout=120)[1] for opener in openers]
+    assert [opener.returncode for opener in openers] == [0, 0, 0, 0], errors
+    engine = state_db.engine()
+    try:
+        with engine.connect() as conn:
+            versions = conn.scalars(sa.text("SELECT version_num FROM alembic_version")).all()
+            assert versions == [migrations.HEAD]
+            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH)]
+        assert differences(engine, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_failed_first_migration_leaves_nothing_behind(state_db: ScratchDatabase) -> None:
+    """Where DDL is transactional, a migration that fails half way is rolled back whole."""
+    if state_db.backend == "mariadb":
+        pytest.skip("MariaDB commits every DDL statement at once: there is nothing to roll back")
+    engine = state_db.engine()
+    try:
+        # An index name revision 0001 needs late, taken by an unrelated table: 0001 fails after
+        # creating most of its tables (index names are per schema on SQLite and PostgreSQL).
+        with engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE other (x INTEGER)"))
+            conn.execute(sa.text("CREATE INDEX ix_certificates_executed ON other (x)"))
+        with pytest.raises(StateUnavailable, match="ix_certificates_executed"):
+            open_state(state_db.url)
+        assert table_names(engine) == {"other"}
+    finally:
+        engine.dispose()
+
+
+def test_revisions_downgrade_to_base_and_back(state_db: ScratchDatabase) -> None:
+    """Every revision's downgrade undoes its upgrade, so the chain can be walked both ways."""
+    open_state(state_db.url).dispose()
+    engine = state_db.engine()
+    try:
+        with engine.begin() as conn:
+            command.downgrade(migrations.config(conn), "base")
+        assert table_names(engine) == {"alembic_version"}
+        upgrade(engine, "head")
+        assert differences(engine, metadata) == []
+    finally:
+        engine.dispose()
