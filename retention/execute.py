@@ -416,8 +416,9 @@ class _PolicyRun:
         index = HoldIndex(self.ws.holds.active(self.decider.as_of), self.bound.register.id,
                           self.policy.id)  # fmt: skip
         kept: list[Decided] = []
+        column = self.policy.subject if index.needs_subject else None
         for d in due:
-            subject = d.record.values.get(self.policy.subject) if self.policy.subject else None
+            subject = d.record.values.get(column) if column is not None else None
             ref = self.ws.secret.subject_ref(subject) if subject is not None else None
             if index.find(ref, d.key) is None:
                 kept.append(d)
