@@ -7,7 +7,7 @@ does the work and returns data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -28,8 +28,8 @@ from retention.workspace import Workspace
 
 __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
-    "chosen_policies", "erase", "export", "hold_report", "init", "place_hold", "plan", "run",
-    "status", "verify_archive", "verify_file", "verify_ledger",
+    "chosen_policies", "erase", "explain", "export", "hold_report", "init", "place_hold",
+    "plan", "run", "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -235,6 +235,93 @@ def _sha256_file(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one record is kept, due, held or done: what a records manager tells a person."""
+
+    policy: str
+    key: list[str]
+    rule: str
+    legal_basis: str | None
+    found: bool
+    decision: str | None
+    trigger_date: date | None
+    expires_on: date | None
+    hold: Hold | None
+    reason: str | None
+    certificate: dict[str, object] | None
+    secret: bool
+
+
+def explain(
+    ws: Workspace, policy: str, key: Sequence[str], as_of: date | None = None
+) -> Explanation:
+    """Decide one record by key as a run would, and say why."""
+    from retention.connectors.base import Record, Selection, combine_triggers
+    from retention.plan import Decider, selection_for
+
+    found = ws.catalog.select([policy])
+    if len(found) != 1:
+        raise UsageError(f"{policy!r} names {len(found)} policies; name one")
+    bound = found[0]
+    rule = bound.policy
+    day = as_of_or_today(ws, as_of)
+    connector = ws.connector(rule.connector)
+    if len(key) != len(rule.key):
+        raise UsageError(f"the key of {bound.name} has {len(rule.key)} column(s) "
+                         f"({', '.join(rule.key)}): give one value per column")  # fmt: skip
+    try:
+        typed = connector.parse_key(rule.location, rule.key, key)
+    except ValueError:
+        raise UsageError(f"{' '.join(key)} is not a key of {bound.name}") from None
+    ref = ws.secret.record_ref(rule.connector, rule.location, typed)
+    certificate = next(
+        (c for c in ws.ledger.iter_certificates() if c["record_ref"] == ref
+         and c["register"] == bound.register.id and c["policy"] == rule.id),
+        None,
+    )  # fmt: skip
+    wanted = selection_for(bound, day) or Selection(table=rule.location, key=rule.key)
+    columns = [*rule.trigger, *wanted.columns]
+    rows = connector.reread(Selection(table=rule.location, key=rule.key, match=rule.match),
+                            [typed], columns)  # fmt: skip
+    row = next(iter(rows.values()), None)
+    missing = Explanation(
+        policy=bound.name, key=list(key), rule=rule.describe_rule(),
+        legal_basis=rule.legal_basis, found=False, decision="done" if certificate else None,
+        trigger_date=None, expires_on=None, hold=None, reason=None, certificate=certificate,
+        secret=False,
+    )  # fmt: skip
+    if row is None:
+        return missing
+    trigger = combine_triggers([_day(row.get(c)) for c in rule.trigger], rule.trigger_rule)
+    active = ws.holds.active(day)
+    decider = Decider(bound, connector, ws.secret, ws.ledger, active, day,
+                      ws.catalog.settings.batch_size)  # fmt: skip
+    decided = decider.decide_one(Record(key=typed, trigger=trigger, values=row))
+    holds = {h.hold_id: h for h in active}
+    return replace(
+        missing, found=True, decision=decided.decision, secret=decided.secret,
+        trigger_date=decided.shown_trigger, expires_on=decided.shown_expires_on,
+        hold=holds.get(decided.shown_hold) if decided.shown_hold else None,
+        reason=None if decided.secret else decided.reason,
+    )  # fmt: skip
+
+
+def _day(value: object) -> date | None:
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and len(value) >= 10:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
 
 
 def check(ws: Workspace) -> list[str]:

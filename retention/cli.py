@@ -232,6 +232,45 @@ def scheduler(catalog: Path, misfire_grace_time: int) -> None:
     sys.exit(Scheduler(catalog, misfire_grace_time=misfire_grace_time).serve())
 
 
+@cli.command()
+@catalog_option
+@click.argument("policy")
+@click.argument("key", nargs=-1, required=True)
+@as_of_option
+def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) -> None:
+    """Why the record KEY (one value per key column) of POLICY is kept, due, held or done."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        found = api.explain(ws, policy, key, as_of)
+    out = _console()
+    out.print(f"{found.policy} record {' / '.join(found.key)}")
+    out.print(f"  rule: {found.rule}" + (f" ({found.legal_basis})" if found.legal_basis else ""))
+    if not found.found:
+        out.print(
+            "  not in the source"
+            + (
+                ": disposed of, see the certificate below"
+                if found.certificate
+                else ", and never certified"
+            )
+        )
+    elif found.secret:
+        out.print(f"  decision: {found.decision} (a secret person: nothing more is shown)")
+    else:
+        out.print(f"  trigger date: {found.trigger_date or 'none (the clock has not started)'}")
+        out.print(f"  first day due: {found.expires_on or '-'}")
+        out.print(f"  decision: {found.decision}" + (f" ({found.reason})" if found.reason else ""))
+        if found.hold is not None:
+            h = found.hold
+            out.print(f"  held by {h.hold_id}: {h.reason} (placed by {h.placed_by}"
+                      + (f", until {h.until}" if h.until else "") + ")")  # fmt: skip
+    if found.certificate is not None:
+        c = found.certificate
+        out.print(f"  certificate {c['certificate_id']}: {c['action']} at {c['executed_at']} "
+                  f"in run {c['run_id']}")  # fmt: skip
+
+
 @cli.group()
 def hold() -> None:
     """Legal holds: records that must not be disposed of."""

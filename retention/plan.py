@@ -193,6 +193,13 @@ class Decider:
                 self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)
             ]
 
+    def decide_one(self, record: Record) -> Decided:
+        """The decision for one record read by key, by exactly the rules a run applies."""
+        policy = self.bound.policy
+        ref = self.secret.record_ref(policy.connector, policy.location, record.key)
+        done = self.ledger.done(self.bound.register.id, policy.id, [ref])
+        return self._decide(record, ref, key_json(record.key), done)
+
     def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
         policy = self.bound.policy
         expires = record_expires_on(self.bound, record.trigger)

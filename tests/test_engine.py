@@ -504,3 +504,28 @@ def test_status_shows_runs_and_what_an_interrupted_run_left(
     assert [r["status"] for r in found.runs if r["run_id"] != done.run_id] == ["running"]
     assert found.pending_intents == {"amkoodari/interviewees": 2}
     assert found.locks == [] and found.certificates == 2
+
+
+def test_explain_tells_why_a_record_is_kept_due_held_or_done(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """explain decides one record by the run's own rules and names dates, hold and certificate."""
+    with Workspace.open(catalog, environ) as ws:
+        kept = api.explain(ws, "alumni-membership", ["3"], AS_OF)
+        due = api.explain(ws, "alumni-membership", ["1"], AS_OF)
+        secret = api.explain(ws, "alumni-membership", ["6"], AS_OF)
+        hold = api.place_hold(ws, reason="dispute", placed_by="rm",
+                              policy="customer-contracts", record=["B", "C-1"])  # fmt: skip
+        held = api.explain(ws, "customer-contracts", ["B", "C-1"], AS_OF)
+        api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        gone = api.explain(ws, "interviewees", ["2"], AS_OF)
+    assert (kept.decision, kept.trigger_date, kept.expires_on) == (
+        "retain",
+        date(2026, 11, 23),
+        date(2026, 11, 23),
+    )
+    assert (due.decision, due.expires_on) == ("expire", date(2019, 5, 31))
+    assert secret.secret and secret.decision == "expire" and secret.trigger_date is None
+    assert held.decision == "held" and held.hold is not None and held.hold.hold_id == hold.hold_id
+    assert not gone.found and gone.decision == "done"
+    assert gone.certificate is not None and gone.certificate["action"] == "deleted"
