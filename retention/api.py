@@ -277,11 +277,7 @@ def explain(
     except ValueError:
         raise UsageError(f"{' '.join(key)} is not a key of {bound.name}") from None
     ref = ws.secret.record_ref(rule.connector, rule.location, typed)
-    certificate = next(
-        (c for c in ws.ledger.iter_certificates() if c["record_ref"] == ref
-         and c["register"] == bound.register.id and c["policy"] == rule.id),
-        None,
-    )  # fmt: skip
+    certificate = ws.ledger.certificate_for(bound.register.id, rule.id, ref)
     wanted = selection_for(bound, day) or Selection(table=rule.location, key=rule.key)
     columns = [*rule.trigger, *wanted.columns]
     rows = connector.reread(Selection(table=rule.location, key=rule.key, match=rule.match),

@@ -56,6 +56,19 @@ class Ledger:
         with self.engine.connect() as conn:
             return set(conn.scalars(query))
 
+    def certificate_for(self, register: str, policy: str, ref: str) -> dict[str, Any] | None:
+        """The latest certificate of one record under one policy (by the indexed reference)."""
+        query = (
+            sa.select(certificates.c.body)
+            .where(certificates.c.register == register, certificates.c.policy == policy,
+                   certificates.c.record_ref == ref)
+            .order_by(certificates.c.seq.desc())
+            .limit(1)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            body = conn.scalar(query)
+        return None if body is None else dict(json.loads(body))
+
     @staticmethod
     def append(conn: sa.Connection, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Seal and insert ``bodies`` in order; the caller owns the transaction."""
