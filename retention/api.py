@@ -6,6 +6,7 @@ does the work and returns data.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -28,7 +29,8 @@ from retention.workspace import Workspace
 
 __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
-    "chosen_policies", "erase", "explain", "export", "hold_report", "init", "place_hold",
+    "chosen_policies", "erase", "explain", "export", "forecast", "hold_report", "init",
+    "place_hold",
     "plan", "run", "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
@@ -318,6 +320,45 @@ def _day(value: object) -> date | None:
         except ValueError:
             return None
     return None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """How many records of each policy fall due in each coming month (not yet due today)."""
+
+    as_of: date
+    months: list[str]
+    """``YYYY-MM`` labels; the first is the rest of the current month."""
+    counts: dict[str, list[int]]
+    """Policy name → records falling due in each month."""
+
+
+def forecast(ws: Workspace, months: int = 12, as_of: date | None = None) -> Forecast:
+    """Counted in the source with the same cutoffs a run uses, month by month."""
+    from dateutil.relativedelta import relativedelta
+
+    from retention.plan import selection_for
+
+    if not 1 <= months <= 120:
+        raise UsageError("--months must be between 1 and 120")
+    day = as_of_or_today(ws, as_of)
+    ends = [
+        (day.replace(day=1) + relativedelta(months=i + 1)) - relativedelta(days=1)
+        for i in range(months)
+    ]
+    counts: dict[str, list[int]] = {}
+    for bound in ws.catalog.select(["*"]):
+        if not bound.policy.enabled or bound.policy.action == "review":
+            continue
+        connector = ws.connector(bound.policy.connector)
+        totals = []
+        for when in (day, *ends):
+            selection = selection_for(bound, when)
+            totals.append(
+                0 if selection is None else connector.count(selection, candidates_only=True)
+            )
+        counts[bound.name] = [later - earlier for earlier, later in itertools.pairwise(totals)]
+    return Forecast(day, [f"{end:%Y-%m}" for end in ends], counts)
 
 
 def check(ws: Workspace) -> list[str]:

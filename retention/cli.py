@@ -271,6 +271,27 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
                   f"in run {c['run_id']}")  # fmt: skip
 
 
+@cli.command()
+@catalog_option
+@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True)
+@as_of_option
+def forecast(catalog: Path, months: int, as_of: date | None) -> None:
+    """What falls due when, per policy, in the coming months."""
+    from rich.table import Table
+
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        found = api.forecast(ws, months, as_of)
+    table = Table(title=f"Falling due after {found.as_of}")
+    table.add_column("policy")
+    for label in found.months:
+        table.add_column(label, justify="right")
+    for name, counts in found.counts.items():
+        table.add_row(name, *(str(n) if n else "·" for n in counts))
+    _console().print(table)
+
+
 @cli.group()
 def hold() -> None:
     """Legal holds: records that must not be disposed of."""

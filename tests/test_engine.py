@@ -529,3 +529,16 @@ def test_explain_tells_why_a_record_is_kept_due_held_or_done(
     assert held.decision == "held" and held.hold is not None and held.hold.hold_id == hold.hold_id
     assert not gone.found and gone.decision == "done"
     assert gone.certificate is not None and gone.certificate["action"] == "deleted"
+
+
+def test_forecast_counts_what_falls_due_month_by_month(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Records not yet due appear in the month their first due day falls in, nowhere else."""
+    with Workspace.open(catalog, environ) as ws:
+        found = api.forecast(ws, 3, AS_OF)
+    assert found.months == ["2026-11", "2026-12", "2027-01"]
+    assert found.counts["xamk-alumni/alumni-membership"] == [1, 0, 0]  # ends 2026-11-23
+    assert found.counts["xamk-alumni/customer-contracts"] == [0, 0, 1]  # due 2027-01-01
+    assert found.counts["xamk-alumni/project-contracts"] == [0, 0, 0]  # due in 2031
+    assert found.counts["amkoodari/interviewees"] == [0, 0, 0]  # all due already
