@@ -385,7 +385,8 @@ class _PolicyRun:
             evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
         )
         executed_at = utcnow().isoformat()
-        disposed = [d for d in due if _is_disposed(d.record.key, after, self.anonymiser)]
+        verdicts = _disposed_keys(keys, after, self.anonymiser)
+        disposed = [d for d, gone in zip(due, verdicts, strict=True) if gone]
         remaining: set[str] = set()
         if self.share is not None:
             remaining = self._remove_unshared(disposed)
@@ -527,19 +528,23 @@ def _listed(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _is_disposed(
-    key: Key, after: Mapping[Key, Mapping[str, Any]], anonymiser: Anonymiser | None
-) -> bool:
-    """Gone (delete), or still selected and in its anonymised form (anonymise).
+def _disposed_keys(
+    keys: Sequence[Key], after: Mapping[Key, Mapping[str, Any]], anonymiser: Anonymiser | None
+) -> list[bool]:
+    """For each key: gone (delete), or still selected and in its anonymised form (anonymise).
 
     Keys are compared by their text form, so a driver's type for a key value can never make
     a present record look absent.
     """
     found = {key_json(k): row for k, row in after.items()}
-    row = found.get(key_json(key))
-    if anonymiser is None:
-        return row is None
-    return row is not None and anonymiser.is_anonymised(row)
+    verdicts = []
+    for key in keys:
+        row = found.get(key_json(key))
+        if anonymiser is None:
+            verdicts.append(row is None)
+        else:
+            verdicts.append(row is not None and anonymiser.is_anonymised(row))
+    return verdicts
 
 
 def _selection_from(recheck: Mapping[str, Any]) -> Selection:
@@ -598,7 +603,7 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
             continue
         executed_at = utcnow().isoformat()
         disposed = [
-            r for r, k in zip(rows, keys, strict=True) if _is_disposed(k, after, anonymiser)
+            r for r, gone in zip(rows, _disposed_keys(keys, after, anonymiser), strict=True) if gone
         ]
         attached = {r["id"]: json.loads(r["attachments"] or "[]") for r in disposed}
         remaining: set[str] = set()
