@@ -159,15 +159,14 @@ def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | N
     from retention import api
     from retention.progress import progress_bars
 
-    if job and not policies:
-        with _workspace(catalog) as ws:
-            mode = ws.catalog.job(job).mode
-        if mode != "enforce":  # exactly what the scheduler does for a dry-run/review job
+    with _workspace(catalog) as ws:
+        if job and not policies and ws.catalog.job(job).mode != "enforce":
             from retention.scheduler import run_job
 
+            ws.close()  # the scheduler's run opens the catalog itself, as it does when it fires
             sys.exit(run_job(str(catalog), job))
-    with _workspace(catalog) as ws, progress_bars(sys.stderr.isatty()):
-        outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
+        with progress_bars(sys.stderr.isatty()):
+            outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
     _print_run(_console(), outcome)
     sys.exit(outcome.exit_code)
 

@@ -250,8 +250,8 @@ class _PolicyRun:
     def execute(self) -> None:
         counts = self.result.counts
         counts.scanned = self.decider.scanned()
-        self._check_valve()
-        events.emit(events.PolicyStarted(self.bound.name, self.decider.candidate_count()))
+        candidates = self._check_valve()
+        events.emit(events.PolicyStarted(self.bound.name, candidates))
         if self.policy.action == "archive" and not self.erasure:
             self._archive()
             return
@@ -274,7 +274,7 @@ class _PolicyRun:
                 self.lock.refresh()  # a long scan is a sign of life too
         counts.close()
 
-    def _check_valve(self) -> None:
+    def _check_valve(self) -> int:
         """Refuse, changing nothing, when more is due than the policy may take in one run:
         more than ``max_per_run`` records, or a larger share of the table than
         ``max_due_share`` (a broken trigger column or a clock set to 2099 looks like that)."""
@@ -289,7 +289,7 @@ class _PolicyRun:
         over_limit = limit is not None and candidates > limit
         over_share = share is not None and scanned > 0 and candidates > share * scanned
         if not (over_limit or over_share):
-            return
+            return candidates
         counts = self.result.counts
         for batch in self.decider.batches():
             for decided in batch:
@@ -301,6 +301,7 @@ class _PolicyRun:
             counts.close()
             raise DueShareTripped(self.bound.name, counts.expire, scanned, share)
         self.result.counts = Counts(scanned=counts.scanned)
+        return candidates
 
     def _archive(self) -> None:
         """Package every due record, validate the package, then run the ``then`` step."""
@@ -309,6 +310,7 @@ class _PolicyRun:
         root = self.ws.catalog.resolve(self.ws.catalog.settings.archive)
         writer = PackageWriter(root, self.bound, self.run_id)
         archived: list[Decided] = []
+        columns: list[str] | None = None
         try:
             for batch in self.decider.batches():
                 for decided in batch:
@@ -319,7 +321,8 @@ class _PolicyRun:
                 if not due or selection is None:
                     continue
                 keys = [d.record.key for d in due]
-                columns = list(self.connector.describe(self.policy.location).columns)
+                if columns is None:  # reflected once, when the first due record appears
+                    columns = list(self.connector.describe(self.policy.location).columns)
                 values = self.connector.reread(selection, keys, columns)
                 files = self.connector.files(selection, keys)
                 for d in due:
