@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 #: Fields every certificate carries, in the order SPEC §7 lists them.
 FIELDS = (
     "certificate_id", "seq", "run_id", "plan_id", "approved_by", "register", "policy",
@@ -26,7 +28,21 @@ ACTION_DONE = {"anonymise": "anonymised", "delete": "deleted", "archive": "archi
 
 
 def canonical(value: Any) -> bytes:
-    """The one byte form that is hashed and signed."""
+    """The one byte form that is hashed and signed: sorted keys, no insignificant white
+    space, UTF-8 — byte for byte what ``json.dumps(value, sort_keys=True, separators=(",",
+    ":"), ensure_ascii=False)`` gives for the strings, integers, booleans, nulls, lists and
+    objects certificates, checkpoints and manifests are made of (a test pins it). orjson
+    writes it several times faster, which matters at one certificate per record. Numbers
+    with a fraction never occur in what is signed: the two serialisers spell some of them
+    differently (``1e+16`` and ``1e16``).
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits, a str subclass: the reference form
+        return _reference(value)
+
+
+def _reference(value: Any) -> bytes:
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

@@ -31,7 +31,7 @@ from retention import events
 from retention.anonymise import Anonymiser
 from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
-from retention.certificate import ACTION_DONE
+from retention.certificate import ACTION_DONE, canonical
 from retention.connectors.base import Change, Condition, Connector, Delete, Key, Selection
 from retention.errors import (
     EXIT_PARTIAL,
@@ -373,7 +373,8 @@ class _PolicyRun:
             conn.execute(intents.insert(), [
                 {"run_id": self.run_id, "plan_id": self.plan_id,
                  "register": self.bound.register.id, "policy": self.policy.id,
-                 "record_ref": d.ref, "key": d.key, "certificate": json.dumps(bodies[d.ref]),
+                 "record_ref": d.ref, "key": d.key,
+                 "certificate": canonical(bodies[d.ref]).decode("utf-8"),
                  "recheck": recheck, "created_at": created,
                  "attachments": json.dumps(self._attached(d)) if self.share else None}
                 for d in due

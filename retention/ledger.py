@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.engine import Engine
@@ -80,28 +81,24 @@ class Ledger:
             sa.select(head.last_seq, head.last_hash).where(head.id == 1)
         ).one()
         sealed: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        moments: dict[str, datetime] = {}  # a batch shares one execution time: parse it once
         for body in bodies:
             seq += 1
             cert = seal(body, seq, previous)
             previous = cert["hash"]
             sealed.append(cert)
-        conn.execute(
-            certificates.insert(),
-            [
-                {
-                    "seq": cert["seq"],
-                    "certificate_id": cert["certificate_id"],
-                    "run_id": cert["run_id"],
-                    "register": cert["register"],
-                    "policy": cert["policy"],
-                    "record_ref": cert["record_ref"],
-                    "executed_at": datetime.fromisoformat(cert["executed_at"]),
-                    "hash": cert["hash"],
-                    "body": canonical(cert).decode("utf-8"),
-                }
-                for cert in sealed
-            ],
-        )
+            executed = cert["executed_at"]
+            moment = moments.get(executed)
+            if moment is None:
+                moment = moments[executed] = datetime.fromisoformat(executed)
+            rows.append({
+                "seq": seq, "certificate_id": cert["certificate_id"], "run_id": cert["run_id"],
+                "register": cert["register"], "policy": cert["policy"],
+                "record_ref": cert["record_ref"], "executed_at": moment, "hash": previous,
+                "body": canonical(cert).decode("utf-8"),
+            })  # fmt: skip
+        conn.execute(certificates.insert(), rows)
         conn.execute(
             sa.update(ledger_head).where(head.id == 1).values(last_seq=seq, last_hash=previous)
         )
@@ -158,7 +155,7 @@ class Ledger:
             with self.engine.connect() as conn:
                 rows = conn.execute(query.order_by(certificates.c.seq).limit(_PAGE)).all()
             for row in rows:
-                yield json.loads(row.body)
+                yield orjson.loads(row.body)
             if len(rows) < _PAGE:
                 return
             last = rows[-1].seq

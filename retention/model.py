@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     field_validator,
     model_validator,
@@ -151,6 +152,7 @@ class Attachments(Frozen):
 class Policy(Frozen):
     """One retention rule over one table (or file tree) of one source."""
 
+    _fingerprint: str | None = PrivateAttr(default=None)
     id: Identifier
     description: str | None = None
     connector: Identifier
@@ -286,11 +288,16 @@ class Policy(Frozen):
         return self.action in DESTROYING or self.then in DESTROYING
 
     def fingerprint(self) -> str:
-        """sha256 of the rule as loaded: certificates pin the exact rule they executed."""
-        body = self.model_dump(mode="json", by_alias=True)
-        body["retain"] = None if self.retain is None else str(self.retain)
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """sha256 of the rule as loaded: certificates pin the exact rule they executed.
+
+        Computed once per policy: every certificate of a run carries it.
+        """
+        if self._fingerprint is None:
+            body = self.model_dump(mode="json", by_alias=True)
+            body["retain"] = None if self.retain is None else str(self.retain)
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        return self._fingerprint
 
     def describe_rule(self) -> str:
         """The rule in a sentence, for reports and ``explain``."""

@@ -164,6 +164,7 @@ class Decider:
             None if self.nobody else selection_for(bound, as_of, columns, subject=subject)
         )
         self.selection_unless = conditions(bound.policy)
+        self._expiry: dict[date | None, date | None] = {}
         self._all = Selection(
             table=bound.policy.location, key=bound.policy.key, match=bound.policy.match,
             subject=self.selection.subject if self.selection else None,
@@ -200,9 +201,17 @@ class Decider:
         done = self.ledger.done(self.bound.register.id, policy.id, [ref])
         return self._decide(record, ref, key_json(record.key), done)
 
+    def _expires_on(self, trigger: date | None) -> date | None:
+        """Calendar arithmetic once per distinct trigger date, not once per record."""
+        try:
+            return self._expiry[trigger]
+        except KeyError:
+            expires = self._expiry[trigger] = record_expires_on(self.bound, trigger)
+            return expires
+
     def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
         policy = self.bound.policy
-        expires = record_expires_on(self.bound, record.trigger)
+        expires = self._expires_on(record.trigger)
         secret = any(is_marked(record.values.get(c)) for c in policy.secret)
         if not self.erasure and (expires is None or expires > self.as_of):
             return Decided(record, ref, key, "retain", expires, secret=secret)

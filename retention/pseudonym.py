@@ -79,9 +79,13 @@ def key_text(value: Any) -> str:
     return str(value)
 
 
+#: One encoder for every key: ``json.dumps`` with options builds a new encoder per call.
+_KEY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def key_json(key: Iterable[Any]) -> str:
     """A record key as a JSON list of strings in key-column order."""
-    return json.dumps([key_text(v) for v in key], ensure_ascii=False, separators=(",", ":"))
+    return _KEY_ENCODER.encode([key_text(v) for v in key])
 
 
 def key_display(key: Iterable[Any]) -> str | list[str]:
