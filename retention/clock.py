@@ -9,6 +9,7 @@ rule into SQL as ``trigger < bound`` instead of reading a table into Python.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -43,8 +44,9 @@ class Duration:
         parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
         return cls(years=parts["y"], months=parts["m"], days=parts["w"] * 7 + parts["d"])
 
-    @property
+    @functools.cached_property
     def delta(self) -> relativedelta:
+        """Built once: a run adds it to the trigger date of every record."""
         return relativedelta(years=self.years, months=self.months, days=self.days)
 
     def __str__(self) -> str:

@@ -540,10 +540,14 @@ def _disposed_keys(
     Keys are compared by their text form, so a driver's type for a key value can never make
     a present record look absent.
     """
-    found = {key_json(k): row for k, row in after.items()}
+    found: dict[str, Mapping[str, Any]] | None = None
     verdicts = []
     for key in keys:
-        row = found.get(key_json(key))
+        row = after.get(key)
+        if row is None and after:  # not under this key's own type: compare text forms
+            if found is None:
+                found = {key_json(k): r for k, r in after.items()}
+            row = found.get(key_json(key))
         if anonymiser is None:
             verdicts.append(row is None)
         else:

@@ -188,7 +188,8 @@ class Decider:
         policy = self.bound.policy
         for page in self.connector.candidates(self.selection, self.batch_size):
             keys = [key_json(r.key) for r in page]
-            refs = [self.secret.record_ref(policy.connector, policy.location, r.key) for r in page]
+            ref_of, connector, table = self.secret.record_ref_of, policy.connector, policy.location
+            refs = [ref_of(connector, table, k) for k in keys]
             done = self.ledger.done(self.bound.register.id, policy.id, refs)
             yield [
                 self._decide(r, ref, k, done) for r, ref, k in zip(page, refs, keys, strict=True)

@@ -48,7 +48,11 @@ class Secret:
 
     def record_ref(self, connector: str, table: str, key: Iterable[Any]) -> str:
         """Reference to one record: HMAC of ``connector/table/key`` (SPEC §7)."""
-        message = f"{connector}/{table}/{key_json(key)}".encode()
+        return self.record_ref_of(connector, table, key_json(key))
+
+    def record_ref_of(self, connector: str, table: str, key_text_json: str) -> str:
+        """:meth:`record_ref` of a key already in its :func:`key_json` form."""
+        message = f"{connector}/{table}/{key_text_json}".encode()
         h = self._record.copy()
         h.update(message)
         return h.hexdigest()
