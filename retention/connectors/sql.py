@@ -167,9 +167,12 @@ class SqlConnector:
         # reads only the due part of the index, and the cost follows the due records, not
         # the table. Otherwise page by key.
         order = key_cols
-        if len(triggers) == 1 and selection.bound is not None:
-            if triggers[0].name in self._leading_index_columns(selection.table):
-                order = [triggers[0], *key_cols]
+        if (
+            len(triggers) == 1
+            and selection.bound is not None
+            and triggers[0].name in self._leading_index_columns(selection.table)
+        ):
+            order = [triggers[0], *key_cols]
         last: tuple[Any, ...] | None = None
         while True:
             where = base if last is None else sa.and_(base, _after(order, last))
