@@ -460,8 +460,10 @@ def test_stop_waits_for_the_running_job(
 
 
 def test_run_job_enforces(catalog: Path, scheduler_env: None, captured: io.StringIO) -> None:
-    """An enforce job disposes of the due records and certifies them."""
-    assert run_job(str(catalog), "nightly") == 0
+    """An enforce job disposes of the due records and certifies them, as of the job's day:
+    Helmi's membership ends 2026-11-23, so on the 22nd she is not yet due."""
+    with freeze_time("2026-11-22 01:30:00"):
+        assert run_job(str(catalog), "nightly") == 0
     cat = load_catalog(catalog, {})
     source = sa.create_engine(cat.source_url(cat.sources["crm"]))
     state = open_state(cat.state_url)
