@@ -7,7 +7,7 @@ does the work and returns data.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -175,7 +175,7 @@ def status(ws: Workspace, limit: int = 10) -> Status:
 
     import sqlalchemy as sa
 
-    from retention.state import as_utc, intents, ledger_head, locks, runs
+    from retention.state import as_utc, intent_batches, intents, ledger_head, locks, runs
 
     with ws.state.connect() as conn:
         recent = (
@@ -183,10 +183,16 @@ def status(ws: Workspace, limit: int = 10) -> Status:
             .mappings()
             .all()
         )
-        pending = conn.execute(
-            sa.select(intents.c.register, intents.c.policy, sa.func.count()).group_by(
-                intents.c.register, intents.c.policy
-            )
+        pending = list(
+            conn.execute(
+                sa.select(intents.c.register, intents.c.policy, sa.func.count()).group_by(
+                    intents.c.register, intents.c.policy
+                )
+            ).all()
+        )
+        b = intent_batches.c
+        pending += conn.execute(
+            sa.select(b.register, b.policy, sa.func.sum(b.records)).group_by(b.register, b.policy)
         ).all()
         held = conn.execute(sa.select(locks).order_by(locks.c.name)).mappings().all()
         total = conn.scalar(sa.select(ledger_head.c.last_seq)) or 0
@@ -199,12 +205,19 @@ def status(ws: Workspace, limit: int = 10) -> Status:
              "policies": json.loads(r["summary"]) if r["summary"] else {}}
             for r in recent
         ],
-        pending_intents={f"{r[0]}/{r[1]}": int(r[2]) for r in pending},
+        pending_intents=_summed((f"{r[0]}/{r[1]}", int(r[2])) for r in pending),
         locks=[{"name": h["name"], "owner": h["owner"],
                 "heartbeat_at": as_utc(h["heartbeat_at"])} for h in held],
         certificates=int(total),
         last_checkpoint=checkpoints[-1] if checkpoints else None,
     )  # fmt: skip
+
+
+def _summed(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for name, count in pairs:
+        totals[name] = totals.get(name, 0) + count
+    return totals
 
 
 def verify_archive(ws: Workspace, packages: Sequence[Path] = ()) -> dict[Path, list[str]]:

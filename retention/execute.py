@@ -57,7 +57,7 @@ from retention.plan import (
     typed_subject,
 )
 from retention.pseudonym import key_json
-from retention.state import intents, runs, utcnow
+from retention.state import INTENTS_PER_ROW, intent_batches, intents, runs, utcnow
 from retention.stopping import stop_requested
 from retention.workspace import Workspace
 
@@ -367,18 +367,14 @@ class _PolicyRun:
         if self.share is not None:  # an unsafe path stops the policy before anything changes
             self.share.files(SHARE_WIDE, [(p,) for d in due for p in self._attached(d)])
         bodies = {d.ref: self._body(d, package) for d in due}
-        recheck = json.dumps(self._recheck())
-        created = utcnow()
+        entries = [
+            {"record_ref": d.ref, "key": d.key, "certificate": bodies[d.ref],
+             "attachments": self._attached(d) if self.share else None}
+            for d in due
+        ]  # fmt: skip
         with self.ws.state.begin() as conn:
-            conn.execute(intents.insert(), [
-                {"run_id": self.run_id, "plan_id": self.plan_id,
-                 "register": self.bound.register.id, "policy": self.policy.id,
-                 "record_ref": d.ref, "key": d.key,
-                 "certificate": canonical(bodies[d.ref]).decode("utf-8"),
-                 "recheck": recheck, "created_at": created,
-                 "attachments": json.dumps(self._attached(d)) if self.share else None}
-                for d in due
-            ])  # fmt: skip
+            written = write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
+                                    self.policy.id, self._recheck(), entries)  # fmt: skip
         keys = [d.record.key for d in due]
         change: Change = (
             Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
@@ -401,11 +397,7 @@ class _PolicyRun:
                  and not remaining.intersection(self._attached(d))}
                 for d in disposed
             ])  # fmt: skip
-            conn.execute(sa.delete(intents).where(
-                intents.c.run_id == self.run_id, intents.c.policy == self.policy.id,
-                intents.c.register == self.bound.register.id,
-                intents.c.record_ref.in_(list(bodies)),
-            ))  # fmt: skip
+            conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))
         self.result.disposed += len(disposed)
         self.result.unchanged += len(due) - len(disposed)
         if self.lock is not None:
@@ -572,6 +564,69 @@ def _selection_from(recheck: Mapping[str, Any]) -> Selection:
     )
 
 
+def write_intents(
+    conn: sa.Connection,
+    run_id: str,
+    plan_id: str,
+    register: str,
+    policy: str,
+    recheck: Mapping[str, Any],
+    entries: Sequence[Mapping[str, Any]],
+) -> list[int]:
+    """Record what is about to be disposed of, :data:`INTENTS_PER_ROW` records to a row;
+    returns the rows' ids. The caller commits before it changes the source."""
+    recheck_text = json.dumps(recheck)
+    created = utcnow()
+    ids: list[int] = []
+    for start in range(0, len(entries), INTENTS_PER_ROW):
+        chunk = entries[start : start + INTENTS_PER_ROW]
+        result = conn.execute(intent_batches.insert().values(
+            run_id=run_id, plan_id=plan_id, register=register, policy=policy,
+            records=len(chunk), intents=canonical(list(chunk)).decode("utf-8"),
+            recheck=recheck_text, created_at=created,
+        ))  # fmt: skip
+        key = result.inserted_primary_key
+        assert key is not None  # an autoincrement primary key always comes back
+        ids.append(int(key[0]))
+    return ids
+
+
+@dataclass
+class _Pending:
+    """Intents written under one recheck: a batch row, or legacy per-record rows."""
+
+    recheck: str
+    register: str
+    policy: str
+    entries: list[dict[str, Any]]
+    batch_id: int | None = None
+    legacy_ids: list[int] = field(default_factory=list)
+
+
+def _pending(ws: Workspace, mine: set[tuple[str, str]]) -> list[_Pending]:
+    found: list[_Pending] = []
+    with ws.state.connect() as conn:
+        for row in conn.execute(sa.select(intent_batches).order_by(intent_batches.c.id)):
+            if (row.register, row.policy) in mine:
+                found.append(_Pending(row.recheck, row.register, row.policy,
+                                      json.loads(row.intents), batch_id=row.id))  # fmt: skip
+        legacy: dict[tuple[str, str, str], _Pending] = {}
+        for row in conn.execute(sa.select(intents).order_by(intents.c.id)):
+            if (row.register, row.policy) not in mine:
+                continue
+            unit = legacy.setdefault(
+                (row.recheck, row.register, row.policy),
+                _Pending(row.recheck, row.register, row.policy, []),
+            )
+            unit.entries.append({
+                "record_ref": row.record_ref, "key": row.key,
+                "certificate": json.loads(row.certificate),
+                "attachments": json.loads(row.attachments) if row.attachments else None,
+            })  # fmt: skip
+            unit.legacy_ids.append(row.id)
+    return found + list(legacy.values())
+
+
 def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> int:
     """Finish intents of interrupted runs by re-reading the source; return certificates made.
 
@@ -579,21 +634,17 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
     those intents is no longer running. Another policy's intents wait for a run of it.
     """
     mine = {(p.register.id, p.policy.id) for p in policies}
-    with ws.state.connect() as conn:
-        stored = conn.execute(sa.select(intents).order_by(intents.c.id)).mappings().all()
-    pending = [r for r in stored if (r["register"], r["policy"]) in mine]
-    if not pending:
+    units = _pending(ws, mine)
+    if not units:
         return 0
     certified = dropped = 0
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for row in pending:
-        groups.setdefault(row["recheck"], []).append(dict(row))
-    for recheck_text, rows in groups.items():
-        recheck = json.loads(recheck_text)
+    for unit in units:
+        recheck = json.loads(unit.recheck)
         if recheck["connector"] not in ws.catalog.sources:
             continue  # the connector left the catalog: keep the intents for when it returns
         anonymiser = Anonymiser(recheck["anonymise"], ws.secret) if recheck["anonymise"] else None
         selection = _selection_from(recheck)
+        rows = unit.entries
         try:
             connector = ws.connector(recheck["connector"])
             keys = [
@@ -606,14 +657,14 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
             )  # fmt: skip
         except (RetentionError, ValueError) as exc:
             # Unreachable now, or keys it cannot restore: keep the intents for a later run.
-            _log.warning("IntentsKept", policy=rows[0]["policy"], intents=len(rows),
+            _log.warning("IntentsKept", policy=unit.policy, intents=len(rows),
                          reason=type(exc).__name__)  # fmt: skip
             continue
         executed_at = utcnow().isoformat()
         disposed = [
             r for r, gone in zip(rows, _disposed_keys(keys, after, anonymiser), strict=True) if gone
         ]
-        attached = {r["id"]: json.loads(r["attachments"] or "[]") for r in disposed}
+        attached = {r["record_ref"]: list(r["attachments"] or []) for r in disposed}
         remaining: set[str] = set()
         share_id = recheck.get("share")
         if share_id is not None and share_id in ws.catalog.sources:
@@ -623,14 +674,17 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
         elif share_id is not None:  # the share left the catalog: its files cannot be checked
             remaining = {p for paths in attached.values() for p in paths}
         bodies = [
-            {**json.loads(r["certificate"]), "executed_at": executed_at,
+            {**r["certificate"], "executed_at": executed_at,
              "verified": connector.capabilities.reread
-             and not remaining.intersection(attached[r["id"]])}
+             and not remaining.intersection(attached[r["record_ref"]])}
             for r in disposed
         ]  # fmt: skip
         with ws.state.begin() as conn:
             Ledger.append(conn, bodies)
-            conn.execute(sa.delete(intents).where(intents.c.id.in_([r["id"] for r in rows])))
+            if unit.batch_id is not None:
+                conn.execute(sa.delete(intent_batches).where(intent_batches.c.id == unit.batch_id))
+            if unit.legacy_ids:
+                conn.execute(sa.delete(intents).where(intents.c.id.in_(unit.legacy_ids)))
         certified += len(bodies)
         dropped += len(rows) - len(bodies)
     events.emit(events.IntentsReconciled(run_id, certified, dropped))

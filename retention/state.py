@@ -141,6 +141,36 @@ intents = sa.Table(
     sa.Index("ix_intents_policy", "register", "policy"),
 )
 
+# A batch's intents are one JSON document: larger than MariaDB's 64 KiB TEXT.
+LongJson = sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+#: How many records' intents one ``intent_batches`` row holds (about 0.7 MB of JSON).
+INTENTS_PER_ROW = 1000
+
+intent_batches = sa.Table(
+    "intent_batches",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("run_id", Id, nullable=False),
+    sa.Column("plan_id", Id, nullable=False),
+    sa.Column("register", Name, nullable=False),
+    sa.Column("policy", Name, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    # [{"record_ref", "key", "certificate": {body minus outcome}, "attachments"}, ...]
+    sa.Column("intents", LongJson, nullable=False),
+    sa.Column("recheck", Json, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_intent_batches_policy", "register", "policy"),
+)
+"""Intents written a batch at a time: one row per up to :data:`INTENTS_PER_ROW` records
+instead of one per record, which halves the rows a run writes to the state database. The
+older ``intents`` table is still read, so intents a previous version left are finished."""
+
 certificates = sa.Table(
     "certificates",
     metadata,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from retention import api
 from retention.anonymise import REDACTED
 from retention.errors import EXIT_SAFETY_VALVE, EXIT_SUCCESS
-from retention.state import certificates, intents
+from retention.state import certificates, intent_batches, intents
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET, write_catalog
 
@@ -288,6 +288,44 @@ def test_record_changed_after_reading_is_left_alone(
     assert len([c for c in certs if c["policy"] == "alumni-membership"]) == 2
 
 
+def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade must not strand what an older version's crashed run left: one intent row
+    per record in ``intents``. They are re-read and certified like batch rows."""
+    from retention.ledger import Ledger
+
+    with Workspace.open(catalog, environ) as ws:
+        original = Ledger.append
+
+        def crash(conn: Any, bodies: Any) -> Any:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
+        with pytest.raises(KeyboardInterrupt):
+            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        with ws.state.begin() as conn:  # rewrite the batch as the older version stored it
+            (batch,) = conn.execute(sa.select(intent_batches)).all()
+            conn.execute(intents.insert(), [
+                {"run_id": batch.run_id, "plan_id": batch.plan_id, "register": batch.register,
+                 "policy": batch.policy, "record_ref": entry["record_ref"], "key": entry["key"],
+                 "certificate": json.dumps(entry["certificate"]), "recheck": batch.recheck,
+                 "attachments": None, "created_at": batch.created_at}
+                for entry in json.loads(batch.intents)
+            ])  # fmt: skip
+            conn.execute(sa.delete(intent_batches))
+        assert api.status(ws).pending_intents == {"amkoodari/interviewees": 2}
+        monkeypatch.setattr(Ledger, "append", staticmethod(original))
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        certs = ledger(ws)
+        report = api.verify_ledger(ws)
+        with ws.state.connect() as conn:
+            left = conn.scalar(sa.select(sa.func.count()).select_from(intents))
+    assert outcome.reconciled == 2 and outcome.disposed == 1
+    assert len(certs) == len({c["record_ref"] for c in certs}) == 3
+    assert left == 0 and report.ok
+
+
 def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,14 +343,14 @@ def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
             api.run(ws, policies=["interviewees"], as_of=AS_OF)
         assert source_rows(ws)["interviewees"][1:] == source_rows(ws)["interviewees"][1:]
         with ws.state.connect() as conn:
-            pending = conn.scalar(sa.select(sa.func.count()).select_from(intents))
+            pending = conn.scalar(sa.select(sa.func.sum(intent_batches.c.records)))
         assert pending == 2  # batch_size 2: the first batch was applied, then the crash
         monkeypatch.setattr(Ledger, "append", staticmethod(original))
         outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
         certs = ledger(ws)
         report = api.verify_ledger(ws)
         with ws.state.connect() as conn:
-            pending = conn.scalar(sa.select(sa.func.count()).select_from(intents))
+            pending = conn.scalar(sa.select(sa.func.count()).select_from(intent_batches))
     assert outcome.reconciled == 2 and outcome.disposed == 1
     assert sorted(c["record_ref"] for c in certs) == sorted({c["record_ref"] for c in certs})
     assert len(certs) == 3 and pending == 0 and report.ok

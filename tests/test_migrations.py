@@ -37,6 +37,8 @@ from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state``.
 ADDED_AFTER_BASELINE = {"ix_runs_started"}
+#: Tables that revisions after the baseline create.
+TABLES_AFTER_BASELINE = {"intent_batches"}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
 
 
@@ -44,6 +46,8 @@ def legacy_metadata() -> sa.MetaData:
     """The schema the unversioned ``metadata.create_all`` made: today's, minus later revisions."""
     legacy = sa.MetaData()
     for table in metadata.sorted_tables:
+        if table.name in TABLES_AFTER_BASELINE:
+            continue
         copy = table.to_metadata(legacy)
         for index in [i for i in copy.indexes if i.name in ADDED_AFTER_BASELINE]:
             copy.indexes.discard(index)
@@ -152,13 +156,16 @@ def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
 
 
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order."""
+    """Every row of every table, in primary-key order (a table not made yet has none)."""
+    present = table_names(engine)
     with engine.connect() as conn:
         return {
             table.name: [
                 tuple(row)
                 for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))
             ]
+            if table.name in present
+            else []
             for table in metadata.sorted_tables
         }
 
