@@ -23,6 +23,7 @@ from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.plan import Plan, make_plan
 from retention.pseudonym import key_text
+from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
 from retention.state import open_state
 from retention.workspace import Workspace
@@ -31,7 +32,7 @@ __all__ = [
     "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
     "chosen_policies", "erase", "explain", "export", "forecast", "hold_report", "init",
     "place_hold",
-    "plan", "run", "status", "verify_archive", "verify_file", "verify_ledger",
+    "plan", "replay", "run", "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -441,6 +442,31 @@ def run(
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
     return enforce(ws, chosen_policies(ws, job, policies), day, job)
+
+
+def replay(
+    ws: Workspace,
+    since: date,
+    *,
+    policies: Sequence[str] = (),
+    dry_run: bool = False,
+) -> ReplayOutcome:
+    """After a restore from a backup: dispose again of the records certified since ``since``
+    (a UTC day, as certificates are dated) that are back; ``dry_run`` lists them instead."""
+    from datetime import UTC, datetime
+
+    from retention.replay import replay as replay_restored
+
+    _ = ws.secret
+    if not dry_run:
+        _ = ws.signing_key()
+    today = datetime.now(UTC).date()
+    if since > today:
+        raise UsageError(f"--since {since} is after today ({today}, UTC): no certificate "
+                         "was executed since then, so nothing could be found")  # fmt: skip
+    chosen = replayable(ws, policies)
+    check_sources(ws)
+    return replay_restored(ws, chosen, since, as_of_or_today(ws, None), dry_run=dry_run)
 
 
 def export(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,12 @@ FIELDS = (
     "policy_sha256", "record_ref", "action", "reason", "fields", "archive", "trigger_date",
     "expires_on", "executed_at", "verified", "legal_basis", "prev_hash", "hash",
 )  # fmt: skip
+
+#: Fields only some certificates carry, checked when present. Every certificate written
+#: before a field was added lacks it, so it can never join ``FIELDS`` (whose absence is a
+#: fault) without making older ledgers and exports fail verification.
+#: ``replaces``: the certificate a replay after a restore from a backup disposed of again.
+OPTIONAL = ("replaces",)
 
 #: Past-tense action names used in certificates.
 ACTION_DONE = {"anonymise": "anonymised", "delete": "deleted", "archive": "archived"}
@@ -81,6 +88,7 @@ class ChainVerifier:
         missing = [f for f in FIELDS if f not in cert]
         if missing:
             self.faults.append(f"{name}: missing fields {', '.join(missing)}")
+        self.faults.extend(f"{name}: {fault}" for fault in optional_faults(cert))
         if cert.get("hash") != certificate_hash(cert):
             self.faults.append(f"{name}: its content does not match its hash (altered)")
         seq = cert.get("seq")
@@ -98,3 +106,23 @@ class ChainVerifier:
             self.first_hash, self.first_seq = cert.get("hash"), seq
         self.last_hash = cert.get("hash")
         self.last_seq = seq if isinstance(seq, int) else None
+
+
+def optional_faults(cert: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the optional fields ``cert`` carries (nothing when it has none)."""
+    faults = []
+    if "replaces" in cert:
+        replaces = cert["replaces"]
+        if not isinstance(replaces, str) or not _is_uuid(replaces):
+            faults.append("replaces does not name a certificate")
+        if cert.get("reason") != "replay":
+            faults.append("replaces another certificate, but its reason is not replay")
+    return faults
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from retention.execute import RunOutcome
     from retention.plan import PolicyPlan
+    from retention.replay import ReplayRecord
     from retention.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -517,6 +518,60 @@ def erase(
     sys.exit(outcome.exit_code)
 
 
+@cli.command()
+@catalog_option
+@click.option(
+    "--since",
+    required=True,
+    callback=_parse_date,
+    help="The day (UTC) the backup was taken: certificates executed since then are checked.",
+)
+@click.option(
+    "--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be disposed of again; change nothing."
+)
+def replay(catalog: Path, since: date, policies: Sequence[str], dry_run: bool) -> None:
+    """After a restore from a backup: dispose again of records certified since --since that
+    are back, with certificates that name the ones they replace."""
+    from rich.table import Table
+
+    from retention import api
+    from retention.progress import progress_bars
+
+    with _workspace(catalog) as ws, progress_bars(sys.stderr.isatty() and not dry_run):
+        outcome = api.replay(ws, since, policies=policies, dry_run=dry_run)
+    out = _console()
+    title = f"Replay of certificates since {outcome.since}" + (
+        " (dry run: nothing changed)" if dry_run else ""
+    )
+    table = Table(title=title)
+    for name in ("policy", "status", "scanned", "restored", "disposed again", "held", "kept",
+                 "still disposed"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("policy", "status") else "right")
+    for p in outcome.policies:
+        c = p.counts
+        again = sum(r.decision == "expire" for r in p.records) if dry_run else p.disposed
+        table.add_row(p.name, p.status, str(c.scanned), str(c.restored), str(again),
+                      str(c.held), str(c.kept), str(c.still_disposed))  # fmt: skip
+    out.print(table)
+    for p in outcome.policies:
+        if p.message:
+            out.print(f"{p.name}: {p.message}", markup=False)
+        if p.unchanged:
+            out.print(f"{p.name}: {p.unchanged} restored records changed since they were read "
+                      "and were left alone")  # fmt: skip
+        for r in p.records:
+            out.print(f"{p.name} {r.key} ref {r.record_ref[:16]}: {_replayed(r)}, replacing "
+                      f"certificate {r.replaces}", markup=False)  # fmt: skip
+    if outcome.run is not None:
+        run = outcome.run
+        out.print(f"run {run.run_id}: disposed of {run.disposed} records again; "
+                  f"status {run.status} (exit {outcome.exit_code})", markup=False)  # fmt: skip
+    sys.exit(outcome.exit_code)
+
+
 @cli.group()
 def archive() -> None:
     """Archive packages (BagIt) written by archive policies."""
@@ -573,6 +628,15 @@ def demo(workdir: Path, source: Path, as_of: date | None) -> None:
     result = demo_flow.run_demo(source, workdir, as_of, echo=lambda s: out.print(s, markup=False))
     if not result.ok:
         sys.exit(EXIT_UNEXPECTED)
+
+
+def _replayed(record: ReplayRecord) -> str:
+    """What a replay dry run would do with one restored record."""
+    if record.decision == "held":
+        return "held" + (f" by {record.hold}" if record.hold else "")
+    if record.decision == "retain":
+        return "kept" + (f" ({record.reason})" if record.reason else "")
+    return "would dispose of again"
 
 
 def _tally(statuses: Iterable[str]) -> str:

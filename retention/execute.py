@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import structlog
@@ -107,11 +107,13 @@ def enforce(
     job: str | None = None,
     *,
     subject: str | None = None,
+    override: Override | None = None,
 ) -> RunOutcome:
     """Run ``policies`` for real as of ``as_of`` and close the run with a signed checkpoint.
 
     With ``subject``, an erasure request: that person's records are disposed of now, due or
-    not, and their certificates say so.
+    not, and their certificates say so. With ``override``, the records to dispose of are
+    decided by it (a replay after a restore) instead of by the schedule.
     """
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
@@ -140,7 +142,9 @@ def enforce(
             if stop_requested():
                 result.status, result.message = "interrupted", "not reached: the run was stopped"
             else:
-                _run_policy(ws, run_id, plan_id, bound, as_of, active, result, subject, lock)
+                _run_policy(
+                    ws, run_id, plan_id, bound, as_of, active, result, subject, lock, override
+                )
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
@@ -190,12 +194,15 @@ def _run_policy(
     result: PolicyOutcome,
     subject: str | None = None,
     lock: RunLock | None = None,
+    override: Override | None = None,
 ) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         return
     try:
-        _PolicyRun(ws, run_id, plan_id, bound, as_of, active, result, subject, lock).execute()
+        _PolicyRun(
+            ws, run_id, plan_id, bound, as_of, active, result, subject, lock, override
+        ).execute()
     except SafetyValveTripped as exc:
         result.status, result.message = "stopped", str(exc)
     except _Interrupted:
@@ -214,6 +221,33 @@ class _Interrupted(Exception):
     """A stop was requested; the batch in hand is finished and certified."""
 
 
+class Decisions(Protocol):
+    """What a policy run disposes of, a batch at a time: a :class:`Decider`'s decisions,
+    or those of an :class:`Override`."""
+
+    @property
+    def selection(self) -> Selection | None: ...
+    @property
+    def as_of(self) -> date: ...
+    def scanned(self) -> int: ...
+    def candidate_count(self) -> int: ...
+    def batches(self) -> Iterator[list[Decided]]: ...
+
+
+class Override(Protocol):
+    """Decisions made by something other than the schedule (a replay after a restore),
+    disposed of through the same intent → change → re-read → certificate pipeline."""
+
+    reason: str
+    """The ``reason`` its certificates give."""
+
+    def decisions(self, bound: BoundPolicy, holds: Sequence[Hold]) -> Decisions: ...
+
+    def certificate_fields(self, decided: Decided) -> Mapping[str, Any]:
+        """Fields the certificate of ``decided`` carries beyond the usual ones."""
+        ...
+
+
 class _PolicyRun:
     """One policy in one run: decide, (archive,) dispose, certify."""
 
@@ -228,10 +262,14 @@ class _PolicyRun:
         result: PolicyOutcome,
         subject: str | None = None,
         lock: RunLock | None = None,
+        override: Override | None = None,
     ) -> None:
         self.ws, self.run_id, self.plan_id, self.lock = ws, run_id, plan_id, lock
         self.bound, self.policy, self.result = bound, bound.policy, result
+        self.override = override
         self.reason = "retention" if subject is None else "erasure-request"
+        if override is not None:
+            self.reason = override.reason
         self.erasure = subject is not None
         self.connector = ws.connector(self.policy.connector)
         attachments = self.policy.attachments
@@ -241,18 +279,18 @@ class _PolicyRun:
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
-        self.decider = Decider(
+        self.decider: Decisions = Decider(
             bound, self.connector, ws.secret, ws.ledger, active, as_of,
             ws.catalog.settings.batch_size, columns,
             subject=typed_subject(self.connector, bound, subject),
-        )  # fmt: skip
+        ) if override is None else override.decisions(bound, active)  # fmt: skip
 
     def execute(self) -> None:
         counts = self.result.counts
         counts.scanned = self.decider.scanned()
         candidates = self._check_valve()
         events.emit(events.PolicyStarted(self.bound.name, candidates))
-        if self.policy.action == "archive" and not self.erasure:
+        if self.policy.action == "archive" and not self.erasure and self.override is None:
             self._archive()
             return
         limit = self.policy.max_per_run
@@ -488,6 +526,7 @@ class _PolicyRun:
             "trigger_date": _iso(decided.shown_trigger),
             "expires_on": _iso(decided.shown_expires_on),
             "legal_basis": self.policy.legal_basis,
+            **(self.override.certificate_fields(decided) if self.override else {}),
         }
 
 

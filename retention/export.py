@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention import signing
-from retention.certificate import FIELDS, ChainVerifier, canonical
+from retention.certificate import FIELDS, OPTIONAL, ChainVerifier, canonical
 from retention.errors import LedgerError, UsageError
 from retention.state import utcnow
 from retention.workspace import Workspace
@@ -71,10 +71,13 @@ def export_certificates(
                 handle.write(canonical(cert).decode("utf-8") + "\n")
         else:
             writer = csv.writer(handle)
-            writer.writerow(FIELDS)
+            writer.writerow((*FIELDS, *OPTIONAL))
             for cert in certs:
                 chain.feed(cert)
-                writer.writerow([_cell(name, cert.get(name)) for name in FIELDS])
+                writer.writerow([
+                    *(_cell(name, cert.get(name)) for name in FIELDS),
+                    *(_cell(name, cert[name]) if name in cert else "" for name in OPTIONAL),
+                ])  # fmt: skip
     first_seq, last_seq = chain.first_seq or 0, chain.last_seq or 0
     covering = [  # the signed checkpoints whose range overlaps the exported certificates
         cp
@@ -163,6 +166,9 @@ def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
         for row in reader:
             try:
                 cert = {name: _uncell(name, row[name]) for name in FIELDS}
+                # An optional field is never empty when present: an empty cell, or no such
+                # column (an export made before the field existed), means the field is absent.
+                cert.update({name: row[name] for name in OPTIONAL if row.get(name)})
             except (ValueError, KeyError, TypeError):
                 yield reader.line_num, None
             else:
