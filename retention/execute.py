@@ -267,6 +267,7 @@ class _PolicyRun:
         self.ws, self.run_id, self.plan_id, self.lock = ws, run_id, plan_id, lock
         self.bound, self.policy, self.result = bound, bound.policy, result
         self.override = override
+        self._common: dict[str, Any] | None = None
         self.reason = "retention" if subject is None else "erasure-request"
         if override is not None:
             self.reason = override.reason
@@ -510,22 +511,26 @@ class _PolicyRun:
         }  # fmt: skip
 
     def _body(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
+        if self._common is None:  # what every certificate of this policy's run shares
+            self._common = {
+                "run_id": self.run_id,
+                "plan_id": self.plan_id,
+                "approved_by": None,
+                "register": self.bound.register.id,
+                "policy": self.policy.id,
+                "policy_sha256": self.policy.fingerprint(),
+                "action": ACTION_DONE[self.destroy or self.policy.action],
+                "reason": self.reason,
+                "fields": self.anonymiser.fields if self.anonymiser else [],
+                "legal_basis": self.policy.legal_basis,
+            }
         return {
+            **self._common,
             "certificate_id": str(uuid.uuid4()),
-            "run_id": self.run_id,
-            "plan_id": self.plan_id,
-            "approved_by": None,
-            "register": self.bound.register.id,
-            "policy": self.policy.id,
-            "policy_sha256": self.policy.fingerprint(),
             "record_ref": decided.ref,
-            "action": ACTION_DONE[self.destroy or self.policy.action],
-            "reason": self.reason,
-            "fields": self.anonymiser.fields if self.anonymiser else [],
             "archive": package.evidence() if package else None,
             "trigger_date": _iso(decided.shown_trigger),
             "expires_on": _iso(decided.shown_expires_on),
-            "legal_basis": self.policy.legal_basis,
             **(self.override.certificate_fields(decided) if self.override else {}),
         }
 
