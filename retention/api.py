@@ -18,7 +18,7 @@ from retention.check import check as check_sources
 from retention.erase import ErasureOutcome, erase
 from retention.errors import UsageError
 from retention.execute import RunOutcome, enforce
-from retention.export import ExportReport, export_certificates, verify_export
+from retention.export import ExportReport, check_format, export_certificates, verify_export
 from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.plan import Plan, make_plan
@@ -476,6 +476,7 @@ def export(
     until: date | None = None,
     register: str | None = None,
 ) -> dict[str, object]:
+    check_format(out)
     if register is not None and register not in ws.catalog.registers:
         raise UsageError(
             f"no register {register!r}; the catalog has: {', '.join(ws.catalog.registers)}"

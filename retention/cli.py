@@ -419,19 +419,24 @@ def certificates() -> None:
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Export file: .jsonl or .csv; a signed .manifest.json is written beside it.",
+    help="Export file: .jsonl or .csv, or a certificate of destruction to sign: .html or .pdf "
+    "(its certificates beside it in .certificates.jsonl). A signed .manifest.json is written "
+    "beside it.",
 )
 def certificates_export(
     catalog: Path, since: date | None, until: date | None, register: str | None, out: Path
 ) -> None:
     """Export certificates with a signed manifest."""
     from retention import api
-    from retention.export import manifest_path
+    from retention.export import check_format, companion_path, manifest_path
 
+    check_format(out)  # before the workspace is opened: nothing is written for a bad name
     with _workspace(catalog) as ws:
         manifest = api.export(ws, out, since, until, register)
+    companion = f"\ncertificates: {companion_path(out)}" if "certificates" in manifest else ""
     _console().print(
-        f"exported {manifest['count']} certificates to {out}\nmanifest: {manifest_path(out)}",
+        f"exported {manifest['count']} certificates to {out}{companion}\n"
+        f"manifest: {manifest_path(out)}",
         markup=False,
     )
 

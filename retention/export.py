@@ -4,6 +4,12 @@ An export is the certificate file (``.jsonl``: one canonical certificate per lin
 ``.csv``) plus ``<file>.manifest.json``: its sha256, count, first and last hash, the signed
 ledger checkpoints that cover it, and an Ed25519 signature over the manifest. ``verify``
 needs only the two files and the public key: no state database, no source.
+
+A ``.html`` or ``.pdf`` export is a certificate of destruction for a person to sign
+(:mod:`retention.destruction`). Its certificates go to a companion
+``<file>.certificates.jsonl`` in the same canonical form as a ``.jsonl`` export, and the
+manifest signs both files' sha256 and the counts the document prints; ``verify`` re-checks
+the chain of the companion, re-counts it and reads the document's numbers back.
 """
 
 from __future__ import annotations
@@ -21,16 +27,43 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention import signing
 from retention.certificate import FIELDS, OPTIONAL, ChainVerifier, canonical
+from retention.destruction import (
+    Counts,
+    Document,
+    Tally,
+    compare,
+    history,
+    read_html_counts,
+    render_html,
+)
 from retention.errors import LedgerError, UsageError
 from retention.state import utcnow
 from retention.workspace import Workspace
 
 FORMAT = "retention-certificates/1"
+#: The manifest format of a certificate of destruction (a document plus its certificates).
+DOCUMENT_FORMAT = "retention-destruction-certificate/1"
+DATA_SUFFIXES = (".jsonl", ".csv")
+DOCUMENT_SUFFIXES = (".html", ".pdf")
 _JSON_FIELDS = {"fields", "archive", "verified", "seq"}
 
 
 def manifest_path(export: Path) -> Path:
     return export.with_name(export.name + ".manifest.json")
+
+
+def companion_path(document: Path) -> Path:
+    """Where a document export's certificates are: ``<document>.certificates.jsonl``."""
+    return document.with_name(document.name + ".certificates.jsonl")
+
+
+def check_format(out: Path) -> None:
+    """Refuse an export path of an unknown kind before anything is read or written."""
+    if out.suffix.lower() not in DATA_SUFFIXES + DOCUMENT_SUFFIXES:
+        raise UsageError(
+            f"{out}: unknown export format {out.suffix!r}: use "
+            + ", ".join(DATA_SUFFIXES + DOCUMENT_SUFFIXES)
+        )
 
 
 @dataclass
@@ -53,21 +86,24 @@ def export_certificates(
     register: str | None = None,
 ) -> dict[str, Any]:
     """Write the certificates executed between ``since`` and ``until`` (inclusive), signed."""
+    check_format(out)
     suffix = out.suffix.lower()
-    if suffix not in (".jsonl", ".csv"):
-        raise UsageError(f"unknown export format {out.suffix!r}: use .jsonl or .csv")
     key = ws.signing_key()
     ledger = ws.ledger.verify(key.public_key())
     if not ledger.ok:  # never sign what the ledger itself does not vouch for
         raise LedgerError("the ledger does not verify, so it cannot be exported and signed:\n  "
                           + "\n  ".join(ledger.faults))  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
+    exported_at = utcnow()
     chain = ChainVerifier(None, gaps=register is not None)
+    tally = Tally()
     certs = ws.ledger.iter_certificates(since, until, register)
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        if suffix == ".jsonl":
+    data = companion_path(out) if suffix in DOCUMENT_SUFFIXES else out
+    with data.open("w", encoding="utf-8", newline="") as handle:
+        if data.suffix.lower() == ".jsonl":
             for cert in certs:
                 chain.feed(cert)
+                tally.feed(cert)
                 handle.write(canonical(cert).decode("utf-8") + "\n")
         else:
             writer = csv.writer(handle)
@@ -84,9 +120,29 @@ def export_certificates(
         for cp in ws.ledger.checkpoint_rows()
         if chain.count and cp["first_seq"] <= last_seq and cp["last_seq"] >= first_seq
     ]
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "file": out.name,
+    key_id = signing.key_id(key.public_key())
+    manifest: dict[str, Any] = {"format": FORMAT, "file": out.name}
+    if suffix in DOCUMENT_SUFFIXES:
+        data_sha256 = _sha256(data)
+        run_history, approvals = history(ws, tally, since, until, register)
+        doc = Document(
+            file=out.name, companion=data.name, companion_sha256=data_sha256,
+            manifest=manifest_path(out).name, exported_at=exported_at, since=since,
+            until=until, register=register, policies=tally.rows(), runs=run_history,
+            approvals=approvals, approvers=sorted(tally.approvers.items()), count=chain.count,
+            first_seq=chain.first_seq, last_seq=chain.last_seq, first_hash=chain.first_hash,
+            last_hash=chain.last_hash, checkpoints=covering, key_id=key_id,
+        )  # fmt: skip
+        if suffix == ".pdf":
+            from retention.pdf import render_pdf
+
+            render_pdf(doc, out)
+        else:
+            render_html(doc, out)
+        manifest["format"] = DOCUMENT_FORMAT
+        manifest["certificates"] = {"file": data.name, "sha256": data_sha256}
+        manifest["counts"] = tally.counts()
+    manifest.update({
         "sha256": _sha256(out),
         "count": chain.count,
         "first_hash": chain.first_hash,
@@ -95,10 +151,10 @@ def export_certificates(
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
         "register": register,
-        "exported_at": utcnow().isoformat(),
+        "exported_at": exported_at.isoformat(),
         "checkpoints": covering,
-        "key_id": signing.key_id(key.public_key()),
-    }
+        "key_id": key_id,
+    })  # fmt: skip
     manifest["signature"] = signing.sign(key, canonical(manifest))
     manifest_path(out).write_text(
         json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -107,7 +163,11 @@ def export_certificates(
 
 
 def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
-    """Check the manifest signature, the file's checksum, every hash and every checkpoint."""
+    """Check the manifest signature, the file's checksum, every hash and every checkpoint.
+
+    For a document, also the companion file's checksum and chain, and that the counts the
+    manifest signs and the document prints are those of the certificates.
+    """
     report = ExportReport(path)
     mpath = manifest_path(path)
     try:
@@ -116,15 +176,60 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         raise UsageError(
             f"{mpath.name} is missing: an export is verified with its manifest"
         ) from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         report.faults.append(f"{mpath.name}: not valid JSON ({exc})")
+        return report
+    if not isinstance(manifest, dict):
+        report.faults.append(f"{mpath.name}: not a manifest (a JSON object)")
         return report
     body = {k: v for k, v in manifest.items() if k != "signature"}
     if not signing.verify(public_key, canonical(body), str(manifest.get("signature", ""))):
         report.faults.append(f"{mpath.name}: signature does not verify with this public key")
     if manifest.get("sha256") != _sha256(path):
         report.faults.append(f"{path.name}: content differs from the signed manifest (sha256)")
+    document = path.suffix.lower() in DOCUMENT_SUFFIXES
+    expected = DOCUMENT_FORMAT if document else FORMAT
+    if manifest.get("format") != expected:
+        report.faults.append(
+            f"{mpath.name}: format {manifest.get('format')!r}, but a {path.suffix} export "
+            f"has {expected!r}"
+        )
+        return report
+    if not document:
+        _verify_certificates(path, manifest, public_key, report)
+        return report
+    listed = manifest.get("certificates")
+    if not isinstance(listed, dict) or not isinstance(listed.get("file"), str):
+        report.faults.append(f"{mpath.name}: names no certificates file")
+        return report
+    data = path.with_name(Path(listed["file"]).name)
+    if not data.is_file():
+        report.faults.append(
+            f"{data.name} is missing: it holds the certificates this document summarises"
+        )
+        return report
+    if listed.get("sha256") != _sha256(data):
+        report.faults.append(f"{data.name}: content differs from the signed manifest (sha256)")
+    tally = _verify_certificates(data, manifest, public_key, report)
+    counts = tally.counts()
+    if manifest.get("counts") != counts:
+        report.faults.append(f"{mpath.name}: its counts are not those of {data.name}")
+    read = read_html_counts if path.suffix.lower() == ".html" else _read_pdf_counts
+    try:
+        printed = read(path)
+    except (OSError, ValueError) as exc:
+        report.faults.append(f"{path.name}: its numbers cannot be read ({exc})")
+        return report
+    report.faults.extend(f"{path.name}: {fault}" for fault in compare(printed, tally.total, counts))
+    return report
+
+
+def _verify_certificates(
+    path: Path, manifest: dict[str, Any], public_key: Ed25519PublicKey, report: ExportReport
+) -> Tally:
+    """Re-hash and chain the certificates of ``path`` against the manifest and checkpoints."""
     chain = ChainVerifier(None, gaps=manifest.get("register") is not None)
+    tally = Tally()
     marks: dict[int, dict[str, Any]] = {}
     for cp in manifest.get("checkpoints", []):
         cp_body = {k: v for k, v in cp.items() if k != "signature"}
@@ -137,6 +242,7 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
             report.faults.append(f"{path.name}: line {line} is not a readable certificate")
             continue
         chain.feed(cert)
+        tally.feed(cert)
         mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
         if mark is not None and mark.get("last_hash") != cert.get("hash"):
             report.faults.append(
@@ -151,7 +257,13 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
             f"{chain.last_hash}, the manifest says {manifest.get('count')} "
             f"ending in {manifest.get('last_hash')}"
         )
-    return report
+    return tally
+
+
+def _read_pdf_counts(path: Path) -> tuple[int | None, Counts]:
+    from retention.pdf import read_pdf_counts
+
+    return read_pdf_counts(path)
 
 
 def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:

@@ -1,0 +1,254 @@
+"""Certificates of destruction (.html, .pdf): the numbers they print, and their verification."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pypdf
+import pytest
+import sqlalchemy as sa
+from freezegun import freeze_time
+
+from retention import api, signing
+from retention.certificate import canonical
+from retention.destruction import COLUMNS, read_html_counts
+from retention.errors import UsageError
+from retention.export import companion_path, manifest_path
+from retention.pdf import latin1, read_pdf_counts
+from retention.state import plans
+from retention.workspace import Workspace
+from tests.conftest import AS_OF, SECRET, build_sources, write_catalog
+
+BASIS = "GDPR 6(1)(f) — jäsenrekisteri, säilytys § 2"  # an em dash is not Latin-1; ä and § are
+
+
+def ledger_counts(ws: Workspace, register: str | None = None) -> dict[str, dict[str, int]]:
+    """What the ledger itself says, counted the plain way, for comparison with a document."""
+    counts: dict[str, Counter[str]] = {}
+    for cert in ws.ledger.iter_certificates(register=register):
+        tally = counts.setdefault(f"{cert['register']}/{cert['policy']}", Counter())
+        tally[cert["action"]] += 1
+        tally[cert["reason"]] += 1
+        tally["total"] += 1
+    return {name: {c: tally[c] for c in COLUMNS} for name, tally in counts.items()}
+
+
+def sqlite_catalog(base: Path) -> Path:
+    """A ready SQLite catalog whose alumni policy names :data:`BASIS`."""
+    base.mkdir(parents=True, exist_ok=True)
+    source = f"sqlite:///{base / 'source.db'}"
+    build_sources(source)
+    return name_basis(write_catalog(base / "catalog", source, f"sqlite:///{base / 'state.db'}"))
+
+
+def name_basis(root: Path, legal_basis: str = BASIS) -> Path:
+    """Give the catalog's alumni policy ``legal_basis`` (with characters outside ASCII)."""
+    policies = root / "policies" / "xamk.yaml"
+    text = policies.read_text(encoding="utf-8")
+    policies.write_text(text.replace('"GDPR 6(1)(f)"', json.dumps(legal_basis)), encoding="utf-8")
+    return root
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+
+
+def resign(path: Path, key_path: Path) -> None:
+    """Re-sign a document's manifest over its current bytes, as a faulty exporter would."""
+    import hashlib
+
+    mpath = manifest_path(path)
+    manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    manifest["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    manifest["signature"] = signing.sign(signing.load_private(key_path), canonical(body))
+    mpath.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_html_and_pdf_print_the_ledgers_counts_history_and_statement(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """Both documents print the ledger's counts, every run and approval, and verify."""
+    with Workspace.open(name_basis(catalog), environ) as ws:
+        first = api.run(ws, as_of=AS_OF)
+        second = api.run(ws, as_of=AS_OF)  # disposes of nothing: still part of the history
+        with ws.state.begin() as conn:
+            conn.execute(
+                sa.update(plans)
+                .where(plans.c.plan_id == first.plan_id)
+                .values(approved_by="Tietosuojavastaava Mäki",
+                        approved_at=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
+                        comment="hyväksytty")
+            )  # fmt: skip
+        expected = ledger_counts(ws)
+        html = api.export(ws, tmp_path / "out" / "destruction.html")
+        pdf = api.export(ws, tmp_path / "out" / "destruction.pdf")
+        html_report = api.verify_file(tmp_path / "out" / "destruction.html", ws.public_key_path)
+        pdf_report = api.verify_file(tmp_path / "out" / "destruction.pdf", ws.public_key_path)
+        key_id = signing.key_id(signing.load_public(ws.public_key_path))
+    assert second.disposed == 0
+    assert expected["xamk-alumni/alumni-membership"]["anonymised"] == 3
+    assert sum(c["total"] for c in expected.values()) == 9
+    assert html_report.ok, html_report.faults
+    assert pdf_report.ok, pdf_report.faults
+    assert html["count"] == pdf["count"] == 9 and html["counts"] == pdf["counts"] == expected
+
+    doc = tmp_path / "out" / "destruction.html"
+    assert read_html_counts(doc) == (9, expected)
+    page = doc.read_text(encoding="utf-8")
+    for text in (first.run_id, second.run_id, first.plan_id, "Tietosuojavastaava Mäki",
+                 "hyväksytty", "2026-11-21 09:00:00 UTC", "@media print",
+                 "These 9 certificates", f"public key whose id is {key_id}",
+                 "retention verify destruction.html --public-key", "Signature"):  # fmt: skip
+        assert text in page, text
+    assert "<script" not in page and "http" not in page.split("<body>")[1]  # self-contained
+
+    out = tmp_path / "out" / "destruction.pdf"
+    assert out.read_bytes().startswith(b"%PDF-")
+    assert read_pdf_counts(out) == (9, expected)
+    text = " ".join(pdf_text(out).split())
+    for fragment in (
+        "Certificate of destruction", "Policy xamk-alumni/alumni-membership",
+        "Deleted Anonymised Archived Retention Erasure request Total", "0 3 0 3 0 3",
+        "GDPR 6(1)(f) - jäsenrekisteri, säilytys § 2", first.run_id, second.run_id,
+        "Tietosuojavastaava Mäki", "Total certificates: 9", "These 9 certificates",
+        f"whose id is {key_id}", "retention verify destruction.pdf --public-key",
+        "Name", "Title", "Date", "Signature",
+    ):  # fmt: skip
+        assert fragment in text, fragment
+    companion = companion_path(out)
+    lines = companion.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 9 and pdf["certificates"]["file"] == companion.name  # type: ignore[index]
+
+
+def test_register_filter_and_empty_period(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """--register keeps one register's rows; a period with no disposals still verifies as 0."""
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        expected = ledger_counts(ws, register="amkoodari")
+        one = api.export(ws, tmp_path / "one.pdf", register="amkoodari")
+        empty = api.export(ws, tmp_path / "empty.html", date(2001, 1, 1), date(2001, 12, 31))
+        reports = [api.verify_file(tmp_path / n, ws.public_key_path) for n in
+                   ("one.pdf", "empty.html")]  # fmt: skip
+    assert all(r.ok for r in reports), [r.faults for r in reports]
+    assert list(expected) == ["amkoodari/interviewees"] and one["counts"] == expected
+    assert read_pdf_counts(tmp_path / "one.pdf") == (3, expected)
+    assert "xamk-alumni" not in pdf_text(tmp_path / "one.pdf")
+    assert empty["count"] == 0 and empty["counts"] == {}
+    assert read_html_counts(tmp_path / "empty.html") == (0, {})
+    page = (tmp_path / "empty.html").read_text(encoding="utf-8")
+    assert "No records were disposed of in this period." in page
+    assert "No runs in this period." in page and "These 0 certificates" in page
+    assert companion_path(tmp_path / "empty.html").read_bytes() == b""
+
+
+def test_pdf_is_byte_for_byte_repeatable_and_latin1(tmp_path: Path) -> None:
+    """The same ledger exported at the same moment gives the same PDF (its date is the export's)."""
+    root = sqlite_catalog(tmp_path / "sq")
+    with Workspace.open(root, {"RETENTION_SECRET": SECRET}) as ws:
+        api.run(ws, as_of=AS_OF)
+        with freeze_time("2026-11-30 08:15:00"):
+            api.export(ws, tmp_path / "a" / "destruction.pdf")
+            api.export(ws, tmp_path / "b" / "destruction.pdf")
+        with freeze_time("2026-12-01 08:15:00"):
+            api.export(ws, tmp_path / "c" / "destruction.pdf")
+    a, b, c = ((tmp_path / n / "destruction.pdf").read_bytes() for n in "abc")
+    assert a == b and a != c
+    assert b"/CreationDate (D:20261130081500Z" in a
+    assert latin1("Väinö Åström — “x” ÿ 日") == 'Väinö Åström - "x" ÿ ?'
+
+
+@pytest.mark.parametrize("suffix", [".html", ".pdf"])
+def test_document_verifies_alone_in_a_fresh_directory_and_names_each_altered_file(
+    suffix: str, tmp_path: Path
+) -> None:
+    """Only the export files and the public key, no catalog: exit 0; one byte changed in the
+    document, its certificates or its manifest: exit 1 naming that file."""
+    root = sqlite_catalog(tmp_path / "sq")
+    out = tmp_path / "made" / f"destruction{suffix}"
+    with Workspace.open(root, {"RETENTION_SECRET": SECRET}) as ws:
+        api.run(ws, as_of=AS_OF)
+        api.export(ws, out)
+    auditor = tmp_path / "auditor"
+    auditor.mkdir()
+    files = [out, companion_path(out), manifest_path(out)]
+    for path in files:
+        shutil.copyfile(path, auditor / path.name)
+    shutil.copyfile(root / "keys" / "signing.pub.pem", auditor / "key.pub.pem")
+    cmd = [sys.executable, "-m", "retention", "verify", out.name, "--public-key", "key.pub.pem"]
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            cmd, cwd=auditor, env={}, capture_output=True, text=True, check=False, timeout=60
+        )
+
+    ok = verify()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"verified export {out.name}: 9 certificates, 1 checkpoints" in ok.stdout
+    assert not (auditor / "retention-state.db").exists()  # no state database was made
+    for path in files:
+        copy = auditor / path.name
+        original = copy.read_bytes()
+        at = len(original) // 2
+        copy.write_bytes(original[:at] + bytes([original[at] ^ 0x01]) + original[at + 1 :])
+        bad = verify()
+        copy.write_bytes(original)
+        assert bad.returncode == 1, (path.name, bad.stdout, bad.stderr)
+        assert f"FAIL {path.name}" in bad.stdout, (path.name, bad.stdout)
+        assert "FAILED export" in bad.stdout
+    (auditor / companion_path(out).name).unlink()
+    gone = verify()
+    assert gone.returncode == 1 and f"{companion_path(out).name} is missing" in gone.stdout
+
+
+@pytest.mark.parametrize(
+    ("suffix", "old", "new"),
+    [
+        (".html", b'data-count="anonymised">3<', b'data-count="anonymised">4<'),
+        (".pdf", b"(Total certificates: 9) Tj", b"(Total certificates: 8) Tj"),
+    ],
+)
+def test_printed_numbers_that_differ_from_the_certificates_fail_even_when_signed(
+    suffix: str, old: bytes, new: bytes, tmp_path: Path
+) -> None:
+    """A document whose printed numbers are not its certificates' fails, though it is signed."""
+    root = sqlite_catalog(tmp_path / "sq")
+    out = tmp_path / f"destruction{suffix}"
+    with Workspace.open(root, {"RETENTION_SECRET": SECRET}) as ws:
+        api.run(ws, as_of=AS_OF)
+        api.export(ws, out)
+        key_path, pub_path = ws.key_path, ws.public_key_path
+    content = out.read_bytes()
+    assert content.count(old) == 1
+    out.write_bytes(content.replace(old, new))
+    resign(out, key_path)
+    report = api.verify_file(out, pub_path)
+    assert len(report.faults) == 1, report.faults
+    fault = report.faults[0]
+    assert fault.startswith(f"{out.name}: prints")
+    assert ("anonymised 4" in fault) if suffix == ".html" else ("prints 8 certificates" in fault)
+
+
+def test_unknown_suffix_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """--out FILE.docx: exit 2 naming the file, and no file, manifest or state appears."""
+    root = sqlite_catalog(tmp_path / "sq")
+    out = tmp_path / "audit" / "destruction.docx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "retention", "certificates", "export", "--catalog", str(root),
+         "--out", str(out)],
+        cwd=tmp_path, env={}, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "destruction.docx" in proc.stderr and ".pdf" in proc.stderr
+    assert not (tmp_path / "audit").exists()
+    with Workspace.open(root, {}) as ws, pytest.raises(UsageError, match="unknown export"):
+        api.export(ws, tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()
