@@ -35,6 +35,7 @@ class Secret:
         self._record = hmac.new(key, b"record\x00", hashlib.sha256)
         self._subject = hmac.new(key, b"subject\x00", hashlib.sha256)
         self._pseudonym = hmac.new(key, b"pseudonym\x00", hashlib.sha256)
+        self._fingerprint = hmac.new(key, b"fingerprint\x00", hashlib.sha256)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Secret:
@@ -57,6 +58,13 @@ class Secret:
         """Reference to a data subject, so holds never store a person's identifier."""
         h = self._subject.copy()
         h.update(key_text(subject).encode())
+        return h.hexdigest()
+
+    def fingerprint(self, canonical: str) -> str:
+        """Keyed digest of a record's values as a plan read them, so a later run can tell
+        whether they changed without the plan storing the values themselves."""
+        h = self._fingerprint.copy()
+        h.update(canonical.encode())
         return h.hexdigest()
 
     def pseudonym(self, value: Any) -> str | None:
