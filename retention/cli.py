@@ -253,7 +253,7 @@ def plans_(catalog: Path, job: str | None, state: str | None) -> None:
         _plans_table(out, found, zone)
     else:
         for p in found:
-            out.print(" ".join(_plan_fields(p, zone)), markup=False)
+            click.echo("\t".join(_plan_fields(p, zone)))  # tab-separated: names have spaces
     if not found:
         out.print("no plans" + (f" in state {state}" if state else ""))
 

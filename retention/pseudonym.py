@@ -1,6 +1,7 @@
-"""Keyed pseudonyms: record references, subject references and ``pseudonym`` values.
+"""Keyed pseudonyms: record references, subject references, ``pseudonym`` values and the
+fingerprints of planned records.
 
-All three are HMAC-SHA256 under the installation's ``RETENTION_SECRET`` with a distinct
+All are HMAC-SHA256 under the installation's ``RETENTION_SECRET`` with a distinct
 domain prefix, so a record reference can never be confused with a pseudonymised column
 value. They are stable (the same input always gives the same output, which is what lets a
 later run recognise a record it already disposed of) and irreversible without the secret.

@@ -303,8 +303,8 @@ def test_cli_approve_plans_and_run_plan(tmp_path: Path) -> None:
     listed = on(cat, "plans")
     assert listed.returncode == 0
     (line,) = listed.stdout.splitlines()
-    assert line.startswith(f"{plan_id} pending job=- as-of={PLAN_DAY} ")
-    assert "expire=8 approved-by=-" in line
+    assert line.split("\t")[:4] == [plan_id, "pending", "job=-", f"as-of={PLAN_DAY}"]
+    assert "\texpire=8\tapproved-by=-\texpires=" in line
 
     refused = on(cat, "run", "--plan", plan_id, "--as-of", AS_OF.isoformat())
     assert refused.returncode == EXIT_INVALID and "awaits approval" in refused.stderr
@@ -330,5 +330,7 @@ def test_cli_approve_plans_and_run_plan(tmp_path: Path) -> None:
     again = on(cat, "run", "--plan", plan_id)
     assert again.returncode == EXIT_INVALID and "already executed" in again.stderr
     executed = on(cat, "plans", "--state", "executed").stdout
-    assert re.search(rf"^{plan_id} executed .* run=R\d{{8}}-[0-9a-f]{{8}}$", executed, re.M)
+    fields = executed.strip().split("\t")
+    assert fields[:2] == [plan_id, "executed"] and "approved-by=Riikka Records" in fields
+    assert re.fullmatch(r"run=R\d{8}-[0-9a-f]{8}", fields[-1])
     assert on(cat, "plans", "--state", "soon").returncode == EXIT_INVALID
