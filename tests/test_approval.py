@@ -17,6 +17,7 @@ from retention.clock import Duration
 from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
 from retention.scheduler import run_job
 from retention.state import plans
+from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 from tests.test_cli import make_catalog, on
@@ -334,3 +335,33 @@ def test_cli_approve_plans_and_run_plan(tmp_path: Path) -> None:
     assert fields[:2] == [plan_id, "executed"] and "approved-by=Riikka Records" in fields
     assert re.fullmatch(r"run=R\d{8}-[0-9a-f]{8}", fields[-1])
     assert on(cat, "plans", "--state", "soon").returncode == EXIT_INVALID
+
+
+def test_an_archive_plan_packages_only_unchanged_planned_records(
+    tmp_path: Path, source_db: ScratchDatabase, state_db: ScratchDatabase, environ: dict[str, str]
+) -> None:
+    """Archive-then-delete through a plan: a changed record is neither packaged nor deleted."""
+    from tests import test_archive
+
+    test_archive.build(source_db.url)
+    root = tmp_path / "archive-catalog"
+    for folder in ("policies", "connectors", "jobs"):
+        (root / folder).mkdir(parents=True)
+    (root / "policies" / "karelia.yaml").write_text(test_archive.POLICIES, encoding="utf-8")
+    (root / "connectors" / "src.yaml").write_text(f"id: src\nkind: sql\nurl: {source_db.url}\n")
+    (root / "retention.yaml").write_text(f"state: {state_db.url}\narchive: archive\n")
+    api.init(root, {})
+    with Workspace.open(root, environ) as ws:
+        made, _ = api.plan(ws, policies=["former-students"], as_of=AS_OF)
+        api.approve(ws, made.plan_id, by="Arkistonhoitaja")
+        with ws.connector("src").engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.text("UPDATE students SET ended_on = :d WHERE student_number = 2"),
+                         {"d": date(2021, 12, 30)})  # fmt: skip
+        outcome = api.run_plan(ws, made.plan_id, as_of=AS_OF).policies[0]
+        left = test_archive.rows(ws, "students")
+        certs = ledger(ws)
+    assert (outcome.disposed, outcome.changed) == (1, 1)
+    assert [r["student_number"] for r in left] == [2, 3]
+    assert [(c["plan_id"], c["approved_by"]) for c in certs] == [(made.plan_id, "Arkistonhoitaja")]
+    package = root / "archive" / str(outcome.archived)
+    assert len(list((package / "data" / "records").iterdir())) == 1
