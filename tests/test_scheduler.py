@@ -461,7 +461,9 @@ def test_stop_waits_for_the_running_job(
 
 def test_run_job_enforces(catalog: Path, scheduler_env: None, captured: io.StringIO) -> None:
     """An enforce job disposes of the due records and certifies them."""
-    assert run_job(str(catalog), "nightly") == 0
+    # 02:30 in Helsinki on 2026-11-22, when record 3 (ended 2026-11-23) is not yet due.
+    with freeze_time(datetime(2026, 11, 22, 0, 30, tzinfo=UTC)):
+        assert run_job(str(catalog), "nightly") == 0
     cat = load_catalog(catalog, {})
     source = sa.create_engine(cat.source_url(cat.sources["crm"]))
     state = open_state(cat.state_url)
