@@ -12,15 +12,18 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from retention import clock, signing
+from retention import approval, clock, signing
+from retention.approval import PlanState, PlanStatus
 from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
 from retention.check import check as check_sources
+from retention.clock import Duration
 from retention.erase import ErasureOutcome, erase
-from retention.errors import UsageError
+from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, UsageError
 from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, check_format, export_certificates, verify_export
 from retention.holds import Hold
 from retention.ledger import LedgerReport
+from retention.logs import get_logger
 from retention.plan import Plan, make_plan
 from retention.pseudonym import key_text
 from retention.replay import ReplayOutcome, replayable
@@ -29,10 +32,10 @@ from retention.state import open_state
 from retention.workspace import Workspace
 
 __all__ = [
-    "ErasureOutcome", "InitResult", "as_of_or_today", "check", "check_catalog",
-    "chosen_policies", "erase", "explain", "export", "forecast", "hold_report", "init",
-    "place_hold",
-    "plan", "replay", "run", "status", "verify_archive", "verify_file", "verify_ledger",
+    "ErasureOutcome", "InitResult", "ReviewOutcome", "approve", "as_of_or_today", "check",
+    "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast", "hold_report",
+    "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan", "status",
+    "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -433,11 +436,14 @@ def run(
     as_of: date | None = None,
 ) -> RunOutcome:
     """Enforce: check the catalog, then dispose of due records with certificates."""
-    if job and ws.catalog.job(job).mode != "enforce":
+    mode = ws.catalog.job(job).mode if job else "enforce"
+    if mode == "review":
         raise UsageError(
-            f"job {job!r} runs in {ws.catalog.job(job).mode} mode: use "
-            "`retention plan --job` for it"
+            f"job {job!r} runs in review mode: only approved plans of it run, with "
+            f"`retention run --job {job}` (no --policy) or `retention run --plan PLAN`"
         )
+    if mode != "enforce":
+        raise UsageError(f"job {job!r} runs in {mode} mode: use `retention plan --job` for it")
     _ = ws.secret, ws.signing_key()
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
@@ -493,3 +499,78 @@ def verify_file(path: Path, public_key: Path) -> ExportReport:
     if not path.exists():
         raise UsageError(f"no such export file: {path}")
     return verify_export(path, signing.load_public(public_key))
+
+
+def approve(
+    ws: Workspace,
+    plan_id: str,
+    *,
+    by: str,
+    comment: str | None = None,
+    cooling_off: Duration | None = None,
+) -> PlanStatus:
+    """A records manager approves a stored dry run (see :mod:`retention.approval`)."""
+    return approval.approve(ws, plan_id, by, comment, cooling_off)
+
+
+def plans(
+    ws: Workspace, *, job: str | None = None, state: PlanState | None = None
+) -> list[PlanStatus]:
+    """Stored dry-run plans, newest first, with their approval state."""
+    if job is not None:
+        ws.catalog.job(job)  # an unknown job is an error that lists the jobs
+    return approval.list_plans(ws, job, state)
+
+
+def run_plan(ws: Workspace, plan_id: str, *, as_of: date | None = None) -> RunOutcome:
+    """Execute exactly an approved plan: its records that are still due today, not held, not
+    done and unchanged since the plan; each plan once."""
+    _ = ws.secret, ws.signing_key()
+    approved = approval.runnable(ws, plan_id)
+    check_sources(ws)
+    names = set(approved.policies)
+    chosen = [b for b in ws.catalog.policies if b.name in names]
+    job = approved.job if approved.job in ws.catalog.jobs else None
+    day = as_of_or_today(ws, as_of, job)
+    return enforce(ws, chosen, day, job, approved=approved)
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """One firing of a review job: the approved plans it executed, and its new plan."""
+
+    runs: dict[str, RunOutcome]
+    """Plan id → the run that executed it."""
+    waiting: list[PlanStatus]
+    """Approved plans of the job still cooling off."""
+    plan: Plan
+    report: Path | None
+
+    @property
+    def exit_code(self) -> int:
+        codes = [r.exit_code for r in self.runs.values()]
+        if any(p.status == "failed" for p in self.plan.policies):
+            codes.append(EXIT_PARTIAL)
+        return max(codes, default=EXIT_SUCCESS)
+
+
+def review(
+    ws: Workspace, job: str, *, as_of: date | None = None, report: Path | None = None
+) -> ReviewOutcome:
+    """A ``mode: review`` job: execute its approved, runnable plans (oldest first), then make
+    a new plan for approval. Nothing else is disposed of."""
+    if ws.catalog.job(job).mode != "review":
+        raise UsageError(f"job {job!r} is not in review mode")
+    _ = ws.secret, ws.signing_key()
+    if report is not None:
+        writable_report(report)
+    log = get_logger("retention").bind(job=job)
+    runs: dict[str, RunOutcome] = {}
+    for status in reversed(approval.list_plans(ws, job, "approved")):
+        outcome = run_plan(ws, status.plan_id, as_of=as_of)
+        runs[status.plan_id] = outcome
+        log.info("PlanExecuted", plan_id=status.plan_id, run_id=outcome.run_id,
+                 status=outcome.status, disposed=outcome.disposed)  # fmt: skip
+    waiting = approval.list_plans(ws, job, "cooling-off")
+    made, written = plan(ws, job=job, as_of=as_of, report=report)
+    return ReviewOutcome(runs, waiting, made, written)

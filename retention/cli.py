@@ -22,6 +22,8 @@ from retention.errors import EXIT_INVALID, EXIT_UNEXPECTED, CatalogError, Retent
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from retention.approval import PlanStatus
+    from retention.clock import Duration
     from retention.execute import RunOutcome
     from retention.plan import PolicyPlan
     from retention.replay import ReplayRecord
@@ -48,6 +50,19 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-22") from None
+
+
+def _parse_period(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Duration | None:
+    if value is None:
+        return None
+    from retention.clock import parse_period
+
+    try:
+        return parse_period(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def catalog_option(func: F) -> F:
@@ -154,13 +169,31 @@ def plan(
 @click.option(
     "--policy", "policies", multiple=True, help="REGISTER/POLICY, id or glob; repeatable."
 )
+@click.option(
+    "--plan",
+    "plan_id",
+    help="Execute exactly this approved plan: its records still due and unchanged, once.",
+)
 @as_of_option
-def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None) -> None:
+def run(
+    catalog: Path,
+    job: str | None,
+    policies: Sequence[str],
+    plan_id: str | None,
+    as_of: date | None,
+) -> None:
     """Enforce: dispose of due records and write a certificate for each."""
     from retention import api
     from retention.progress import progress_bars
 
+    if plan_id is not None and (job or policies):
+        raise click.UsageError("--plan runs exactly the approved plan: give no --job or --policy")
     with _workspace(catalog) as ws:
+        if plan_id is not None:
+            with progress_bars(sys.stderr.isatty()):
+                outcome = api.run_plan(ws, plan_id, as_of=as_of)
+            _print_run(_console(), outcome)
+            sys.exit(outcome.exit_code)
         if job and not policies and ws.catalog.job(job).mode != "enforce":
             from retention.scheduler import run_job
 
@@ -170,6 +203,97 @@ def run(catalog: Path, job: str | None, policies: Sequence[str], as_of: date | N
             outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
     _print_run(_console(), outcome)
     sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@catalog_option
+@click.argument("plan_id", metavar="PLAN")
+@click.option("--by", "by", required=True, help="Who approves (a name, recorded as given).")
+@click.option("--comment", help="Why, or on what condition; recorded with the approval.")
+@click.option(
+    "--cooling-off",
+    callback=_parse_period,
+    help="Wait this long after approving before the plan may run ('2 days', P2D); "
+    "default: the catalog's approval_cooling_off.",
+)
+def approve(
+    catalog: Path, plan_id: str, by: str, comment: str | None, cooling_off: Duration | None
+) -> None:
+    """A records manager approves a stored dry-run plan, so `run --plan` may execute it."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        found = api.approve(ws, plan_id, by=by, comment=comment, cooling_off=cooling_off)
+        zone = ws.catalog.settings.timezone
+    out = _console()
+    out.print(f"approved plan {found.plan_id} ({found.expire} records to dispose of) by "
+              f"{found.approved_by}", markup=False)  # fmt: skip
+    if found.runnable_after is not None and found.state == "cooling-off":
+        out.print(f"cooling off: it may run from {_local(found.runnable_after, zone)}")
+    out.print(f"it expires at {_local(found.expires_at, zone)}; run it with "
+              f"`retention run --plan {found.plan_id}`", markup=False)  # fmt: skip
+
+
+@cli.command("plans")
+@catalog_option
+@click.option("--job", help="Only the plans of this job.")
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "approved", "cooling-off", "executed", "expired", "stale"]),
+    help="Only plans in this state.",
+)
+def plans_(catalog: Path, job: str | None, state: str | None) -> None:
+    """Stored dry-run plans and where each stands: pending, approved, executed, ..."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        found = api.plans(ws, job=job, state=state)  # type: ignore[arg-type]
+        zone = ws.catalog.settings.timezone
+    out = _console()
+    if out.is_terminal:
+        _plans_table(out, found, zone)
+    else:
+        for p in found:
+            click.echo("\t".join(_plan_fields(p, zone)))  # tab-separated: names have spaces
+    if not found:
+        out.print("no plans" + (f" in state {state}" if state else ""))
+
+
+def _plan_fields(p: PlanStatus, zone: str) -> list[str]:
+    """One plan as the columns of `retention plans`."""
+    if p.state == "executed":
+        detail = f"run={p.executed_run}"
+    elif p.state == "cooling-off":
+        detail = f"runnable-from={_local(p.runnable_after, zone)}"
+    elif p.state == "stale":
+        detail = "changed=" + ",".join(p.stale)
+    else:
+        detail = f"expires={_local(p.expires_at, zone)}"
+    return [
+        p.plan_id, p.state, f"job={p.job or '-'}", f"as-of={p.as_of}",
+        f"made={_local(p.created_at, zone)}", f"expire={p.expire}",
+        f"approved-by={p.approved_by or '-'}", detail,
+    ]  # fmt: skip
+
+
+def _plans_table(out: Console, found: Sequence[PlanStatus], zone: str) -> None:
+    from rich.table import Table
+
+    table = Table("plan", "state", "job", "as of", "made", "expire", "approved by", "detail")
+    for p in found:
+        fields = _plan_fields(p, zone)
+        table.add_row(*(f.split("=", 1)[-1] for f in fields[:-1]), fields[-1])
+    out.print(table)
+
+
+def _local(moment: object, zone: str) -> str:
+    """A stored UTC moment in the catalog's time zone, to the minute."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not isinstance(moment, datetime):
+        return "-"
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%dT%H:%M%z}"
 
 
 @cli.command()
@@ -692,6 +816,13 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
     _table(out, f"Run {outcome.run_id} as of {outcome.as_of}", outcome.policies)
     if outcome.reconciled:
         out.print(f"certified {outcome.reconciled} records left by an interrupted run")
+    changed = sum(p.changed for p in outcome.policies)
+    unplanned = sum(p.unplanned for p in outcome.policies)
+    if changed:
+        out.print(f"skipped {changed} planned records that changed since the plan was made "
+                  "(see the PlannedRecordChanged log lines)")  # fmt: skip
+    if unplanned:
+        out.print(f"{unplanned} due records not in the plan were left for the next plan")
     out.print(
         f"disposed of {outcome.disposed} records; status {outcome.status} "
         f"(exit {outcome.exit_code})",

@@ -57,6 +57,28 @@ class Duration:
         return text
 
 
+_PERIOD = re.compile(r"^(?P<n>\d+)\s*(?P<unit>days?|weeks?|months?|years?)$")
+
+
+def parse_period(text: str) -> Duration:
+    """A period written as ISO-8601 (``P14D``) or in words (``14 days``, ``2 weeks``,
+    ``1 month``), for settings and options that a person types; raise ValueError otherwise."""
+    words = _PERIOD.match(text.strip().lower())
+    if words is None:
+        try:
+            return Duration.parse(text)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a period: write it like '14 days', '2 weeks', '1 month' "
+                "or as ISO-8601 (P14D)"
+            ) from None
+    n, unit = int(words["n"]), words["unit"].rstrip("s")
+    return {
+        "day": Duration(days=n), "week": Duration(days=7 * n),
+        "month": Duration(months=n), "year": Duration(years=n),
+    }[unit]  # fmt: skip
+
+
 def clock_start(trigger: date, count_from: CountFrom) -> date:
     """The day the retention clock starts for a record whose trigger date is ``trigger``.
 

@@ -29,6 +29,7 @@ import structlog
 
 from retention import events
 from retention.anonymise import Anonymiser
+from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE, canonical
@@ -69,6 +70,10 @@ class PolicyOutcome(PolicyPlan):
     disposed: int = 0
     unchanged: int = 0
     """Due records the source did not change because they changed since they were read."""
+    changed: int = 0
+    """Executing an approved plan: planned records skipped because they changed since."""
+    unplanned: int = 0
+    """Executing an approved plan: due records it did not list, left for the next plan."""
 
 
 @dataclass
@@ -108,12 +113,15 @@ def enforce(
     *,
     subject: str | None = None,
     override: Override | None = None,
+    approved: ApprovedPlan | None = None,
 ) -> RunOutcome:
     """Run ``policies`` for real as of ``as_of`` and close the run with a signed checkpoint.
 
     With ``subject``, an erasure request: that person's records are disposed of now, due or
     not, and their certificates say so. With ``override``, the records to dispose of are
-    decided by it (a replay after a restore) instead of by the schedule.
+    decided by it (a replay after a restore) instead of by the schedule. With ``approved``,
+    only that plan's records that are still due and unchanged since it was made; the plan is
+    marked executed before anything.
     """
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
@@ -123,6 +131,8 @@ def enforce(
     run_id = new_id("R", as_of)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     try:
+        if approved is not None:
+            approved.claim(ws, run_id)  # UsageError: another run executed it; nothing done
         plan_id = new_id("P", as_of)
         store_plan_header(ws, plan_id, "run", as_of, [p.name for p in policies], job)
         with ws.state.begin() as conn:
@@ -132,6 +142,7 @@ def enforce(
                 )
             )
         outcome = RunOutcome(run_id, plan_id, as_of)
+        run = _Run(ws, run_id, plan_id, as_of, subject, lock, override, approved)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
         outcome.reconciled = reconcile(ws, run_id, policies)
         for position, bound in enumerate(policies):
@@ -142,9 +153,7 @@ def enforce(
             if stop_requested():
                 result.status, result.message = "interrupted", "not reached: the run was stopped"
             else:
-                _run_policy(
-                    ws, run_id, plan_id, bound, as_of, active, result, subject, lock, override
-                )
+                _run_policy(run, bound, active, result)
             store_policy_plan(ws, plan_id, position, bound, result)
             outcome.policies.append(result)
             c = result.counts
@@ -169,9 +178,10 @@ def enforce(
                 )
             )
         summary = {
-            p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict()}
+            p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
+                     **({"changed": p.changed, "unplanned": p.unplanned} if approved else {})}
             for p in outcome.policies
-        }
+        }  # fmt: skip
         with ws.state.begin() as conn:
             conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
                 finished_at=utcnow(), status=outcome.status, exit_code=outcome.exit_code,
@@ -184,25 +194,29 @@ def enforce(
         structlog.contextvars.unbind_contextvars("run_id")
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every policy of one run shares."""
+
+    ws: Workspace
+    run_id: str
+    plan_id: str
+    as_of: date
+    subject: str | None = None
+    """An erasure request's subject: that person's records, due or not."""
+    lock: RunLock | None = None
+    override: Override | None = None
+    approved: ApprovedPlan | None = None
+
+
 def _run_policy(
-    ws: Workspace,
-    run_id: str,
-    plan_id: str,
-    bound: BoundPolicy,
-    as_of: date,
-    active: Sequence[Hold],
-    result: PolicyOutcome,
-    subject: str | None = None,
-    lock: RunLock | None = None,
-    override: Override | None = None,
+    run: _Run, bound: BoundPolicy, active: Sequence[Hold], result: PolicyOutcome
 ) -> None:
     if not bound.policy.enabled:
         result.status, result.message = "skipped", "policy is disabled (enabled: false)"
         return
     try:
-        _PolicyRun(
-            ws, run_id, plan_id, bound, as_of, active, result, subject, lock, override
-        ).execute()
+        _PolicyRun(run, bound, active, result).execute()
     except SafetyValveTripped as exc:
         result.status, result.message = "stopped", str(exc)
     except _Interrupted:
@@ -252,19 +266,11 @@ class _PolicyRun:
     """One policy in one run: decide, (archive,) dispose, certify."""
 
     def __init__(
-        self,
-        ws: Workspace,
-        run_id: str,
-        plan_id: str,
-        bound: BoundPolicy,
-        as_of: date,
-        active: Sequence[Hold],
-        result: PolicyOutcome,
-        subject: str | None = None,
-        lock: RunLock | None = None,
-        override: Override | None = None,
+        self, run: _Run, bound: BoundPolicy, active: Sequence[Hold], result: PolicyOutcome
     ) -> None:
-        self.ws, self.run_id, self.plan_id, self.lock = ws, run_id, plan_id, lock
+        ws, subject, override = run.ws, run.subject, run.override
+        self.ws, self.run_id, self.plan_id, self.lock = ws, run.run_id, run.plan_id, run.lock
+        self.approved = run.approved
         self.bound, self.policy, self.result = bound, bound.policy, result
         self.override = override
         self._common: dict[str, Any] | None = None
@@ -281,7 +287,7 @@ class _PolicyRun:
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
         self.decider: Decisions = Decider(
-            bound, self.connector, ws.secret, ws.ledger, active, as_of,
+            bound, self.connector, ws.secret, ws.ledger, active, run.as_of,
             ws.catalog.settings.batch_size, columns,
             subject=typed_subject(self.connector, bound, subject),
         ) if override is None else override.decisions(bound, active)  # fmt: skip
@@ -298,7 +304,7 @@ class _PolicyRun:
         for batch in self.decider.batches():
             for decided in batch:
                 counts.add(decided.decision)
-            due = [d for d in batch if d.decision == "expire"]
+            due = self._approved_only([d for d in batch if d.decision == "expire"])
             if due and self.destroy is not None and self.policy.action != "review":
                 if limit is not None and self.result.disposed + len(due) > limit:
                     # More fell due while the run went on than its first count showed.
@@ -356,7 +362,7 @@ class _PolicyRun:
                     counts.add(decided.decision)
                 if self.lock is not None:
                     self.lock.refresh()
-                due = [d for d in batch if d.decision == "expire"]
+                due = self._approved_only([d for d in batch if d.decision == "expire"])
                 if not due or selection is None:
                     continue
                 keys = [d.record.key for d in due]
@@ -447,6 +453,15 @@ class _PolicyRun:
             )
         )
 
+    def _approved_only(self, due: list[Decided]) -> list[Decided]:
+        """Executing an approved plan: only its records, unchanged since it was made."""
+        if self.approved is None or not due:
+            return due
+        admitted = self.approved.admit(self.ws, self.bound, due)
+        self.result.changed += admitted.changed
+        self.result.unplanned += admitted.unplanned
+        return admitted.kept
+
     def _not_held_now(self, due: list[Decided]) -> list[Decided]:
         """Drop records a hold placed since the run began now covers: holds always win."""
         index = HoldIndex(self.ws.holds.active(self.decider.as_of), self.bound.register.id,
@@ -514,8 +529,8 @@ class _PolicyRun:
         if self._common is None:  # what every certificate of this policy's run shares
             self._common = {
                 "run_id": self.run_id,
-                "plan_id": self.plan_id,
-                "approved_by": None,
+                "plan_id": self.approved.plan_id if self.approved else self.plan_id,
+                "approved_by": self.approved.approved_by if self.approved else None,
                 "register": self.bound.register.id,
                 "policy": self.policy.id,
                 "policy_sha256": self.policy.fingerprint(),

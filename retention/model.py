@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from retention.clock import CountFrom, Duration
+from retention.clock import CountFrom, Duration, parse_period
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)]
 Scalar = str | int | float | bool
@@ -50,11 +50,32 @@ class Settings(Frozen):
     max_due_share: float | None = Field(default=None, gt=0, le=1)
     """Default for every destroying policy: refuse when more than this share of its records
     is due at once (None: no such limit)."""
+    plan_expires_after: Duration = Duration(days=14)
+    """A stored plan older than this can no longer be approved or executed: the source has
+    moved on since the records manager looked at it."""
+    approval_cooling_off: Duration | None = None
+    """How long after its approval a plan must wait before it may run (None: at once)."""
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return _check_zone(value)
+
+    @field_validator("plan_expires_after", "approval_cooling_off", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_period(value)
+        if value is None or isinstance(value, Duration):
+            return value
+        raise ValueError(f"expected a period like '14 days' or P14D, got {value!r}")
+
+    @field_validator("plan_expires_after")
+    @classmethod
+    def _not_zero(cls, value: Duration) -> Duration:
+        if value == Duration():
+            raise ValueError("a plan that expires at once could never be executed")
+        return value
 
 
 class SqlSource(Frozen):

@@ -1,6 +1,7 @@
-"""Keyed pseudonyms: record references, subject references and ``pseudonym`` values.
+"""Keyed pseudonyms: record references, subject references, ``pseudonym`` values and the
+fingerprints of planned records.
 
-All three are HMAC-SHA256 under the installation's ``RETENTION_SECRET`` with a distinct
+All are HMAC-SHA256 under the installation's ``RETENTION_SECRET`` with a distinct
 domain prefix, so a record reference can never be confused with a pseudonymised column
 value. They are stable (the same input always gives the same output, which is what lets a
 later run recognise a record it already disposed of) and irreversible without the secret.
@@ -35,6 +36,7 @@ class Secret:
         self._record = hmac.new(key, b"record\x00", hashlib.sha256)
         self._subject = hmac.new(key, b"subject\x00", hashlib.sha256)
         self._pseudonym = hmac.new(key, b"pseudonym\x00", hashlib.sha256)
+        self._fingerprint = hmac.new(key, b"fingerprint\x00", hashlib.sha256)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Secret:
@@ -61,6 +63,13 @@ class Secret:
         """Reference to a data subject, so holds never store a person's identifier."""
         h = self._subject.copy()
         h.update(key_text(subject).encode())
+        return h.hexdigest()
+
+    def fingerprint(self, canonical: str) -> str:
+        """Keyed digest of a record's values as a plan read them, so a later run can tell
+        whether they changed without the plan storing the values themselves."""
+        h = self._fingerprint.copy()
+        h.update(canonical.encode())
         return h.hexdigest()
 
     def pseudonym(self, value: Any) -> str | None:

@@ -3,8 +3,8 @@
 Each job of the catalog becomes one APScheduler job in the ``scheduler_jobs`` table of the
 state database (so fire times survive a restart and a run missed while the scheduler was down
 is made up once, within the misfire grace time), with ``coalesce`` and one instance at a time.
-A firing calls :func:`run_job`, which is exactly what ``retention run --job J`` (``enforce``)
-or ``retention plan --job J`` (``dry-run``, ``review``) does, so system cron, a Kubernetes
+A firing calls :func:`run_job`, which is exactly what ``retention run --job J`` (``enforce``,
+``review``) or ``retention plan --job J`` (``dry-run``) does, so system cron, a Kubernetes
 CronJob and this scheduler make the same run.
 
 Signals: SIGHUP reloads the catalog (an invalid catalog is logged and the schedule in force
@@ -75,9 +75,10 @@ def run_job(catalog_dir: str, job_id: str) -> int:
     """Make one run of a job, as its mode says; return the exit code, never raise.
 
     ``enforce`` is ``retention run --job``; ``dry-run`` is ``retention plan --job`` with a JSON
-    report in ``<catalog>/reports/<job>-<YYYYMMDDTHHMMSS>.json`` (UTC); ``review`` makes the
-    same plan and logs it as awaiting approval. The catalog is read afresh for every run, and
-    ``RETENTION_SECRET`` comes from the environment.
+    report in ``<catalog>/reports/<job>-<YYYYMMDDTHHMMSS>.json`` (UTC); ``review`` first
+    executes the job's approved plans that may run now, then makes the same plan as
+    ``dry-run`` and logs it as awaiting approval. The catalog is read afresh for every run,
+    and ``RETENTION_SECRET`` comes from the environment.
     """
     from retention import api
     from retention.workspace import Workspace
@@ -102,9 +103,21 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                         exit_code=outcome.exit_code,
                     )
                     return outcome.exit_code
-                result, written = api.plan(ws, job=job_id, report=_report_path(ws.catalog, job_id))
+                executed: dict[str, Any] = {}
+                if mode == "review":
+                    review = api.review(ws, job_id, report=_report_path(ws.catalog, job_id))
+                    result, written = review.plan, review.report
+                    executed = {"executed": {p: r.run_id for p, r in review.runs.items()},
+                                "disposed": sum(r.disposed for r in review.runs.values()),
+                                "cooling_off": [p.plan_id for p in review.waiting]}  # fmt: skip
+                    code = review.exit_code  # the worst of its runs and its new plan
+                else:
+                    result, written = api.plan(
+                        ws, job=job_id, report=_report_path(ws.catalog, job_id)
+                    )
                 failed = [p.name for p in result.policies if p.status == "failed"]
-                code = EXIT_PARTIAL if failed else EXIT_SUCCESS
+                if mode != "review":
+                    code = EXIT_PARTIAL if failed else EXIT_SUCCESS
                 facts: dict[str, Any] = {
                     "plan_id": result.plan_id,
                     "report": str(written),
@@ -112,6 +125,7 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                     "held": sum(p.counts.held for p in result.policies),
                     "failed": failed,
                     "exit_code": code,
+                    **executed,
                 }
                 if mode == "review":
                     log.info("PlanAwaitingApproval", **facts)

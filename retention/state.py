@@ -48,6 +48,8 @@ plans = sa.Table(
     sa.Column("approved_by", Name),
     sa.Column("approved_at", Timestamp),
     sa.Column("comment", sa.Text),
+    sa.Column("runnable_after", Timestamp),  # an approved plan's cooling-off ends then
+    sa.Column("executed_run", Id),  # the run that executed this approved plan (at most one)
 )
 
 plan_policies = sa.Table(
@@ -86,7 +88,11 @@ plan_records = sa.Table(
     sa.Column("hold_id", Id),
     sa.Column("reason", sa.Text),
     sa.Column("secret", sa.Boolean, nullable=False, default=False),  # reports show key only
+    # HMAC of what the decision read (trigger date, subject, secret, unless and attachment
+    # columns): executing an approved plan skips a record whose values changed since.
+    sa.Column("fingerprint", sa.String(64)),
     sa.Index("ix_plan_records_plan", "plan_id", "register", "policy", "id"),
+    sa.Index("ix_plan_records_ref", "plan_id", "register", "policy", "record_ref"),
 )
 
 runs = sa.Table(

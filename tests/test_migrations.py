@@ -36,8 +36,13 @@ from retention.state import (
 from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state``.
-ADDED_AFTER_BASELINE = {"ix_runs_started"}
-#: Tables that revisions after the baseline create.
+ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
+#: Columns that revisions after 0001 added, by table.
+COLUMNS_ADDED_AFTER_BASELINE = {
+    "plans": {"runnable_after", "executed_run"},
+    "plan_records": {"fingerprint"},
+}
+#: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {"intent_batches"}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
 
@@ -51,6 +56,8 @@ def legacy_metadata() -> sa.MetaData:
         copy = table.to_metadata(legacy)
         for index in [i for i in copy.indexes if i.name in ADDED_AFTER_BASELINE]:
             copy.indexes.discard(index)
+        for name in COLUMNS_ADDED_AFTER_BASELINE.get(table.name, ()):
+            copy._columns.remove(copy.c[name])
     return legacy
 
 
@@ -156,18 +163,30 @@ def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
 
 
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order (a table not made yet has none)."""
-    present = table_names(engine)
+    """Every row of every table, in primary-key order: the columns revision 0001 had."""
     with engine.connect() as conn:
         return {
             table.name: [
                 tuple(row)
                 for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))
             ]
-            if table.name in present
-            else []
-            for table in metadata.sorted_tables
+            for table in legacy_metadata().sorted_tables
         }
+
+
+def added_columns_are_empty(engine: sa.Engine) -> bool:
+    """Columns later revisions added hold nothing for rows written before them."""
+    with engine.connect() as conn:
+        return all(
+            conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(metadata.tables[name])
+                .where(metadata.tables[name].c[column].is_not(None))
+            )
+            == 0
+            for name, columns in COLUMNS_ADDED_AFTER_BASELINE.items()
+            for column in columns
+        )
 
 
 def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDatabase) -> None:
@@ -220,6 +239,7 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
 
         assert revisions(engine) == {migrations.HEAD}
         assert snapshot(engine) == before
+        assert added_columns_are_empty(engine)
         assert "ix_runs_started" in {i["name"] for i in sa.inspect(engine).get_indexes("runs")}
         assert differences(engine, metadata) == []
         report = Ledger(engine).verify(key.public_key())
@@ -242,6 +262,7 @@ def test_database_made_by_create_all_is_stamped_and_kept(state_db: ScratchDataba
 
         assert revisions(engine) == {migrations.HEAD}
         assert snapshot(engine) == before
+        assert added_columns_are_empty(engine)
         assert differences(engine, metadata) == []
         assert Ledger(engine).verify(key.public_key()).ok
     finally:
