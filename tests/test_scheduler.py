@@ -461,7 +461,8 @@ def test_stop_waits_for_the_running_job(
 
 def test_run_job_enforces(catalog: Path, scheduler_env: None, captured: io.StringIO) -> None:
     """An enforce job disposes of the due records and certifies them."""
-    assert run_job(str(catalog), "nightly") == 0
+    with freeze_time("2026-11-22 10:00:00"):  # AS_OF: alumnus 3's membership ends tomorrow
+        assert run_job(str(catalog), "nightly") == 0
     cat = load_catalog(catalog, {})
     source = sa.create_engine(cat.source_url(cat.sources["crm"]))
     state = open_state(cat.state_url)
