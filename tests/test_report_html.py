@@ -336,3 +336,16 @@ def test_stacked_bars_sit_on_each_other_in_proportion() -> None:
     assert first[0].height == pytest.approx(3 * first[1].height)
     (only,) = [b for b in chart.bars if b.label == "b"]
     assert only.y == pytest.approx(chart.top) and [c.total for c in chart.columns] == [4, 4]
+
+
+def test_erasure_dry_run_page_has_no_forecast(sq: SqliteCatalog, tmp_path: Path) -> None:
+    """`erase --dry-run --report x.html`: the person's due records, no schedule chart."""
+    with Workspace.open(sq.root, ENV) as ws:
+        outcome = api.erase(ws, "010190-900A", as_of=AS_OF, dry_run=True)
+        assert outcome.plan is not None
+        write_report(ws, outcome.plan.plan_id, tmp_path / "erase.html")
+    html = (tmp_path / "erase.html").read_text(encoding="utf-8")
+    assert MESSAGES["erasure_subtitle"]["en"] in html
+    assert MESSAGES["forecast_not_counted"]["en"] in html and "<rect" not in html
+    assert PageDom(html).record_rows[("due", "xamk-alumni", "alumni-membership")][0][0] == "1"
+    assert "010190-900A" not in html and "Aino" not in html
