@@ -55,7 +55,7 @@ class StackedBars:
     columns: list[Column]
     ticks: list[Tick]
     legend: list[tuple[str, str]]
-    """(series, colour) in drawing order."""
+    """(series, colour) in drawing order, for the series that have a bar."""
     maximum: int
 
 
@@ -76,7 +76,8 @@ def stacked_bars(
     width: int = 760,
     height: int = 300,
 ) -> StackedBars:
-    """Columns per label, each a stack of one bar per series (zero bars are left out)."""
+    """Columns per label, each a stack of one bar per series (zero bars are left out, and a
+    series that is zero throughout has no colour in the legend)."""
     left, right, top, bottom = 64, width - 12, 24, height - 56
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
     step = nice_step(max(totals, default=0) or 1)
@@ -84,7 +85,8 @@ def stacked_bars(
     scale = (bottom - top) / maximum
     slot = (right - left) / max(1, len(labels))
     bar_width = slot * 0.62
-    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(series)}
+    shown = [name for name, values in series.items() if any(v > 0 for v in values)]
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(shown)}
     bars: list[Bar] = []
     columns: list[Column] = []
     for i, label in enumerate(labels):

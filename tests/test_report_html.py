@@ -327,7 +327,8 @@ def test_nice_steps_are_round() -> None:
 
 def test_stacked_bars_sit_on_each_other_in_proportion() -> None:
     """Each column's bars stack from the axis up, heights proportional to their values."""
-    chart = stacked_bars(["a", "b"], {"r1": [3, 0], "r2": [1, 4]})
+    chart = stacked_bars(["a", "b"], {"r0": [0, 0], "r1": [3, 0], "r2": [1, 4]})
+    assert [name for name, _ in chart.legend] == ["r1", "r2"]
     assert chart.maximum == 4 and [t.value for t in chart.ticks] == [0, 1, 2, 3, 4]
     first = [b for b in chart.bars if b.label == "a"]
     assert [(b.series, b.value) for b in first] == [("r1", 3), ("r2", 1)]
@@ -349,3 +350,23 @@ def test_erasure_dry_run_page_has_no_forecast(sq: SqliteCatalog, tmp_path: Path)
     assert MESSAGES["forecast_not_counted"]["en"] in html and "<rect" not in html
     assert PageDom(html).record_rows[("due", "xamk-alumni", "alumni-membership")][0][0] == "1"
     assert "010190-900A" not in html and "Aino" not in html
+
+
+def test_record_rows_page_through_the_state_database_and_stop_at_the_limit(
+    sq: SqliteCatalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read two rows a query, the rows come whole and in order; a limit stops mid-page."""
+    from retention import report
+
+    with Workspace.open(sq.root, ENV) as ws:
+        plan, _ = api.plan(ws, as_of=AS_OF)
+        every = [r["key"] for r, _ in report.plan_rows(ws, plan.plan_id, "xamk-alumni",
+                                                       "alumni-membership")]  # fmt: skip
+        monkeypatch.setattr(report, "_PAGE", 2)
+        paged = [r["key"] for r, _ in report.plan_rows(ws, plan.plan_id, "xamk-alumni",
+                                                       "alumni-membership")]  # fmt: skip
+        limited = list(report.plan_rows(ws, plan.plan_id, "xamk-alumni", "alumni-membership",
+                                        ["expire"], limit=3))  # fmt: skip
+    assert every == paged == ["1", "2", "6"]
+    assert [(r["key"], secret) for r, secret in limited] == [("1", False), ("2", False),
+                                                             ("6", True)]  # fmt: skip
