@@ -6,7 +6,6 @@ does the work and returns data.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -21,6 +20,7 @@ from retention.erase import ErasureOutcome, erase
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, UsageError
 from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, check_format, export_certificates, verify_export
+from retention.forecast import Forecast, count_due
 from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.logs import get_logger
@@ -28,14 +28,15 @@ from retention.plan import Plan, make_plan
 from retention.pseudonym import key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
+from retention.report_html import report_language
 from retention.state import open_state
 from retention.workspace import Workspace
 
 __all__ = [
-    "ErasureOutcome", "InitResult", "ReviewOutcome", "approve", "as_of_or_today", "check",
-    "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast", "hold_report",
-    "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan", "status",
-    "verify_archive", "verify_file", "verify_ledger",
+    "ErasureOutcome", "Forecast", "InitResult", "ReviewOutcome", "approve", "as_of_or_today",
+    "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
+    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan",
+    "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -339,43 +340,12 @@ def _day(value: object) -> date | None:
     return None
 
 
-@dataclass(frozen=True)
-class Forecast:
-    """How many records of each policy fall due in each coming month (not yet due today)."""
-
-    as_of: date
-    months: list[str]
-    """``YYYY-MM`` labels; the first is the rest of the current month."""
-    counts: dict[str, list[int]]
-    """Policy name → records falling due in each month."""
-
-
 def forecast(ws: Workspace, months: int = 12, as_of: date | None = None) -> Forecast:
     """Counted in the source with the same cutoffs a run uses, month by month."""
-    from dateutil.relativedelta import relativedelta
-
-    from retention.plan import selection_for
-
     if not 1 <= months <= 120:
         raise UsageError("--months must be between 1 and 120")
     day = as_of_or_today(ws, as_of)
-    ends = [
-        (day.replace(day=1) + relativedelta(months=i + 1)) - relativedelta(days=1)
-        for i in range(months)
-    ]
-    counts: dict[str, list[int]] = {}
-    for bound in ws.catalog.select(["*"]):
-        if not bound.policy.enabled or bound.policy.action == "review":
-            continue
-        connector = ws.connector(bound.policy.connector)
-        totals = []
-        for when in (day, *ends):
-            selection = selection_for(bound, when)
-            totals.append(
-                0 if selection is None else connector.count(selection, candidates_only=True)
-            )
-        counts[bound.name] = [later - earlier for earlier, later in itertools.pairwise(totals)]
-    return Forecast(day, [f"{end:%Y-%m}" for end in ends], counts)
+    return count_due(ws, ws.catalog.select(["*"]), months, day)
 
 
 def check(ws: Workspace) -> list[str]:
@@ -416,16 +386,31 @@ def plan(
     policies: Sequence[str] = (),
     as_of: date | None = None,
     report: Path | None = None,
+    lang: str | None = None,
+    more_reports: Sequence[Path] = (),
 ) -> tuple[Plan, Path | None]:
-    """Dry run: check, decide, store the plan, write the report; no source is changed."""
+    """Dry run: check, decide, store the plan, write the report; no source is changed.
+
+    ``more_reports`` are further reports of the same plan (an HTML page and the CSV that lists
+    every record); ``lang`` is the HTML page's language.
+    """
     _ = ws.secret
-    if report is not None:
-        writable_report(report)
+    paths = [*([report] if report is not None else []), *more_reports]
+    for path in paths:
+        writable_report(path)
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise UsageError("--report names the same file twice")
+    if lang is not None:
+        if not any(p.suffix.lower() == ".html" for p in paths):
+            raise UsageError("--lang is the language of an .html report: give --report FILE.html")
+        report_language(ws, lang)
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
     result = make_plan(ws, chosen_policies(ws, job, policies), day, job)
-    written = write_report(ws, result.plan_id, report) if report is not None else None
-    return result, written
+    for path in paths:
+        others = [p for p in paths if p != path and p.suffix.lower() != ".html"]
+        write_report(ws, result.plan_id, path, lang=lang, companions=others)
+    return result, paths[0] if paths else None
 
 
 def run(

@@ -143,20 +143,35 @@ def check(catalog: Path) -> None:
 @as_of_option
 @click.option(
     "--report",
+    "reports",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report: .json, .csv or .html.",
+    help="Write the report: .json, .csv or .html; repeat for several of the same plan.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "fi"]),
+    help="Language of an .html report (default: report_language in retention.yaml, else en).",
 )
 def plan(
-    catalog: Path, job: str | None, policies: Sequence[str], as_of: date | None, report: Path | None
+    catalog: Path,
+    job: str | None,
+    policies: Sequence[str],
+    as_of: date | None,
+    reports: Sequence[Path],
+    lang: str | None,
 ) -> None:
     """Dry run: decide every record, store the plan, change nothing."""
     from retention import api
 
     with _workspace(catalog) as ws:
-        result, written = api.plan(ws, job=job, policies=policies, as_of=as_of, report=report)
+        result, _ = api.plan(
+            ws, job=job, policies=policies, as_of=as_of, report=reports[0] if reports else None,
+            lang=lang, more_reports=reports[1:],
+        )  # fmt: skip
     out = _console()
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
-    if written:
+    for written in reports:
         out.print(f"report: {written}", markup=False)
     failed = [p for p in result.policies if p.status == "failed"]
     if failed:

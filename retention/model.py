@@ -47,6 +47,8 @@ class Settings(Frozen):
     batch_size: int = Field(default=1000, ge=1, le=50_000)
     reports: str = "reports"
     """Where scheduled dry runs write their reports (relative to the catalog directory)."""
+    report_language: Literal["en", "fi"] = "en"
+    """The language of HTML plan reports when ``--lang`` is not given."""
     max_due_share: float | None = Field(default=None, gt=0, le=1)
     """Default for every destroying policy: refuse when more than this share of its records
     is due at once (None: no such limit)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from retention.errors import UsageError
 from retention.plan import load_plan
-from retention.state import plan_records
+from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
 
 FORMATS = (".json", ".csv", ".html")
@@ -37,7 +38,19 @@ def writable_report(path: Path) -> None:
         raise UsageError(f"cannot write the report to {path}")
 
 
-def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
+def write_report(
+    ws: Workspace,
+    plan_id: str,
+    path: Path,
+    *,
+    lang: str | None = None,
+    companions: Sequence[Path] = (),
+) -> Path:
+    """Write the stored plan ``plan_id`` to ``path`` in the format its extension names.
+
+    ``lang`` chooses the HTML page's language; ``companions`` are other reports of the same
+    plan (the JSON or CSV that list every record), which the HTML page points to.
+    """
     writable_report(path)
     suffix = path.suffix.lower()
     header, policies = load_plan(ws, plan_id)
@@ -53,7 +66,20 @@ def write_report(ws: Workspace, plan_id: str, path: Path) -> Path:
     elif suffix == ".csv":
         _write_csv(ws, path, plan_id, summary)
     else:
-        _write_html(ws, path, meta, summary)
+        from retention.report_html import render
+
+        page = {
+            **meta,
+            "created_at": f"{as_utc(header.created_at).astimezone(UTC):%Y-%m-%d %H:%M}",
+            "job": header.job,
+            "approved_by": header.approved_by,
+            "approved_at": (
+                f"{as_utc(header.approved_at).astimezone(UTC):%Y-%m-%d}"
+                if header.approved_at
+                else None
+            ),
+        }
+        render(ws, path, page, summary, lang=lang, companions=companions)
     return path
 
 
@@ -68,40 +94,63 @@ def _policy_summary(row: Any) -> dict[str, Any]:
 
 def records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator[dict[str, Any]]:
     """The plan's ``expire`` and ``held`` records of one policy, in decision order."""
-    last = 0
+    for record, _secret in plan_rows(ws, plan_id, register, policy):
+        yield record
+
+
+def plan_rows(
+    ws: Workspace,
+    plan_id: str,
+    register: str,
+    policy: str,
+    decisions: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Stored records of one policy as report rows, with whether the person is secret.
+
+    Read a page at a time, so a policy of millions of rows streams in flat memory. A secret
+    person's row keeps the key and decision only. ``decisions`` narrows to those decisions;
+    ``limit`` stops after that many rows.
+    """
+    last, left = 0, limit
     c = plan_records.c
-    while True:
+    while left is None or left > 0:
+        page = _PAGE if left is None else min(_PAGE, left)
         query = (
             sa.select(
                 c.id, c.key, c.decision, c.trigger_date, c.expires_on, c.hold_id, c.reason, c.secret
             )
             .where(c.plan_id == plan_id, c.register == register, c.policy == policy, c.id > last)
             .order_by(c.id)
-            .limit(_PAGE)
+            .limit(page)
         )
+        if decisions is not None:
+            query = query.where(c.decision.in_(list(decisions)))
         with ws.state.connect() as conn:
             rows = conn.execute(query).all()
         for row in rows:
             key = json.loads(row.key)
+            shown = key[0] if len(key) == 1 else key
             if row.secret:  # a secret person: the key and the decision, nothing more
                 yield {
-                    "key": key[0] if len(key) == 1 else key,
-                    "decision": row.decision,
-                    "trigger_date": None,
-                    "expires_on": None,
-                    "hold": None,
-                    "reason": None,
-                }
+                    "key": shown, "decision": row.decision, "trigger_date": None,
+                    "expires_on": None, "hold": None, "reason": None,
+                }, True  # fmt: skip
                 continue
-            yield {
-                "key": key[0] if len(key) == 1 else key,
-                "decision": row.decision,
-                "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
-                "expires_on": row.expires_on.isoformat() if row.expires_on else None,
-                "hold": row.hold_id,
-                "reason": row.reason,
-            }
-        if len(rows) < _PAGE:
+            yield (
+                {
+                    "key": shown,
+                    "decision": row.decision,
+                    "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
+                    "expires_on": row.expires_on.isoformat() if row.expires_on else None,
+                    "hold": row.hold_id,
+                    "reason": row.reason,
+                },
+                False,
+            )
+        if left is not None:
+            left -= len(rows)
+        if len(rows) < page:
             return
         last = rows[-1].id
 
@@ -156,22 +205,3 @@ def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, 
                         record["reason"] or "",
                     ]
                 )
-
-
-def _write_html(
-    ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
-) -> None:
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(
-        loader=PackageLoader("retention", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-    )
-    template = env.get_template("plan.html.j2")
-    sections = [
-        {**item, "records": records(ws, meta["plan_id"], item["register"], item["policy"])}
-        for item in summary
-    ]
-    with path.open("w", encoding="utf-8") as out:
-        for chunk in template.generate(meta=meta, policies=sections):
-            out.write(chunk)
