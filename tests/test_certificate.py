@@ -87,3 +87,23 @@ def test_key_json_is_the_json_list_of_key_texts(key: list[Any]) -> None:
     except UnicodeEncodeError:
         return
     assert key_json(key) == expected
+
+
+def test_certificate_ids_are_version_7_uuids_that_grow_with_time() -> None:
+    import uuid
+    from datetime import UTC, datetime
+
+    from freezegun import freeze_time
+
+    from retention.certificate import new_certificate_id
+
+    with freeze_time("2026-11-22 01:00:00"):
+        early = [new_certificate_id() for _ in range(50)]
+    with freeze_time("2026-11-22 01:00:01"):
+        late = new_certificate_id()
+    parsed = [uuid.UUID(text) for text in [*early, late]]
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(early)) == 50  # random below the millisecond
+    assert max(early) < late  # the text form sorts by time, so the index grows at its end
+    millis = parsed[-1].int >> 80
+    assert datetime.fromtimestamp(millis / 1000, UTC) == datetime(2026, 11, 22, 1, 0, 1, tzinfo=UTC)
