@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from retention.catalog import BoundPolicy, Catalog
+from retention.certificate import canonical
 from retention.clock import Duration
 from retention.connectors.base import Record
 from retention.errors import UsageError
@@ -58,13 +59,12 @@ def decision_columns(policy: Policy) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in read if c))
 
 
-def record_fingerprint(secret: Secret, policy: Policy, record: Record) -> str:
-    """HMAC of a record's trigger date and decision columns, in canonical text form."""
-    values = {c: _canonical(record.values.get(c)) for c in decision_columns(policy)}
+def record_fingerprint(secret: Secret, columns: Sequence[str], record: Record) -> str:
+    """HMAC of a record's trigger date and decision columns (``decision_columns`` of its
+    policy, worked out once by the caller), in canonical text form."""
+    values = {c: _canonical(record.values.get(c)) for c in columns}
     body = {"trigger": _canonical(record.trigger), "values": values}
-    return secret.fingerprint(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    )
+    return secret.fingerprint(canonical(body).decode("utf-8"))
 
 
 def _canonical(value: Any) -> str | None:
@@ -306,11 +306,11 @@ class ApprovedPlan:
             planned: dict[str, str | None] = {row[0]: row[1] for row in conn.execute(query)}
         kept: list[Decided] = []
         changed = unplanned = 0
+        columns = decision_columns(bound.policy)
         for decided in due:
             if decided.ref not in planned:
                 unplanned += 1  # due since the plan was made: it waits for the next plan
-            elif planned[decided.ref] != record_fingerprint(ws.secret, bound.policy,
-                                                            decided.record):  # fmt: skip
+            elif planned[decided.ref] != record_fingerprint(ws.secret, columns, decided.record):
                 changed += 1
                 _log.warning("PlannedRecordChanged", plan_id=self.plan_id, policy=bound.name,
                              record_ref=decided.ref)  # fmt: skip

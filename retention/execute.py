@@ -435,10 +435,10 @@ class _PolicyRun:
         if self.share is not None:
             remaining = self._remove_unshared(disposed)
         with self.ws.state.begin() as conn:
+            reread = self.connector.capabilities.reread
             Ledger.append(conn, [
                 {**bodies[d.ref], "executed_at": executed_at,
-                 "verified": self.connector.capabilities.reread
-                 and not remaining.intersection(self._attached(d))}
+                 "verified": reread and not (remaining and remaining & set(self._attached(d)))}
                 for d in disposed
             ])  # fmt: skip
             conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))

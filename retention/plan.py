@@ -19,7 +19,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from retention import clock
-from retention.approval import record_fingerprint
+from retention.approval import decision_columns, record_fingerprint
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Condition, Connector, Record, Selection
 from retention.errors import RetentionError
@@ -356,6 +356,7 @@ def _plan_policy(
         subject=typed_subject(connector, bound, subject),
     )  # fmt: skip
     result.counts.scanned = decider.scanned()
+    fingerprinted = decision_columns(bound.policy)
     for batch in decider.batches():
         rows = []
         for decided in batch:
@@ -367,7 +368,7 @@ def _plan_policy(
                     "key": decided.key, "record_ref": decided.ref, "decision": decided.decision,
                     "trigger_date": decided.record.trigger, "expires_on": decided.expires_on,
                     "hold_id": decided.hold, "reason": decided.reason, "secret": decided.secret,
-                    "fingerprint": record_fingerprint(ws.secret, bound.policy, decided.record),
+                    "fingerprint": record_fingerprint(ws.secret, fingerprinted, decided.record),
                 })  # fmt: skip
         if rows:
             with ws.state.begin() as conn:

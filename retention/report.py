@@ -155,21 +155,24 @@ def plan_rows(
         last = rows[-1].id
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def _write_json(
     ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
 ) -> None:
-    dump = json.dumps
+    dump = _ENCODER.encode  # one encoder for every record: json.dumps makes one per call
     with path.open("w", encoding="utf-8") as out:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
         out.write(', "policies": [')
         for i, item in enumerate(summary):
             out.write(",\n " if i else "\n ")
-            out.write(dump(item, ensure_ascii=False)[:-1] + ', "records": [')
+            out.write(dump(item)[:-1] + ', "records": [')
             for j, record in enumerate(
                 records(ws, meta["plan_id"], item["register"], item["policy"])
             ):
                 out.write(",\n  " if j else "\n  ")
-                out.write(dump(record, ensure_ascii=False))
+                out.write(dump(record))
             out.write("]}")
         out.write("]}\n")
 
