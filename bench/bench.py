@@ -88,7 +88,7 @@ def _days_after(dialect: str, start: date, days: sa.ColumnElement[Any]) -> sa.Co
     if dialect == "sqlite":
         modifier = sa.literal("+") + sa.cast(days, sa.String) + sa.literal(" days")
         return sa.func.date(sa.literal(start.isoformat()), modifier)
-    return sa.cast(sa.literal(start), sa.Date) + days
+    return sa.cast(sa.literal(start), sa.Date) + sa.cast(days, sa.Integer)  # date + integer
 
 
 def generated_rows(dialect: str, rows: int, due: float) -> sa.Select[Any]:
@@ -104,8 +104,8 @@ def generated_rows(dialect: str, rows: int, due: float) -> sa.Select[Any]:
         person = sa.literal("P") + sa.func.printf("%09d", i)
         source: Any = seq
     else:
-        series = sa.func.generate_series(1, rows).table_valued("i")
-        i = series.c.i
+        series = sa.func.generate_series(1, rows).table_valued("i").render_derived(name="seq")
+        i = sa.cast(series.c.i, sa.BigInteger)  # i * 104729 outgrows 32 bits at 10M rows
         person = sa.literal("P") + sa.func.lpad(sa.cast(i, sa.String), 9, "0")
         source = series
     is_due = (i * 7919) % 10000 < int(due * 10000)
