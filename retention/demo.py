@@ -18,10 +18,12 @@ from retention import api, clock
 from retention.archive import packages_in, verify_packages
 from retention.catalog import SETTINGS_FILE, load_catalog
 from retention.errors import UsageError
+from retention.report import write_report
 from retention.workspace import Workspace
 
 MARKER = ".retention-demo"
 SECRET_FILE = ".demo-secret"  # noqa: S105 - a file name, not a secret
+DEMO_APPROVER = "Demo Records Manager"
 
 
 @dataclass
@@ -57,14 +59,12 @@ def run_demo(
     with Workspace(load_catalog(workdir, environ), environ) as ws:
         notes = api.check(ws)
         echo(f"check: catalog valid, {len(notes)} policies fit their sources")
-        plan, _ = api.plan(ws, as_of=day, report=reports / "plan.json")
-        for suffix in ("html", "csv"):
-            path = reports / f"plan.{suffix}"
-            from retention.report import write_report
-
-            write_report(ws, plan.plan_id, path)
-            result.files[f"plan.{suffix}"] = path
-        result.files["plan.json"] = reports / "plan.json"
+        plan, _ = api.plan(ws, as_of=day, report=reports / "plan.json",
+                           more_reports=[reports / "plan.html", reports / "plan.csv"])  # fmt: skip
+        write_report(ws, plan.plan_id, reports / "plan.fi.html", lang="fi",
+                     companions=[reports / "plan.csv"])  # fmt: skip
+        for name in ("plan.json", "plan.html", "plan.fi.html", "plan.csv"):
+            result.files[name] = reports / name
         due = sum(p.counts.expire for p in plan.policies)
         echo(f"plan {plan.plan_id}: {due} records due")
         for p in plan.policies:
@@ -73,22 +73,25 @@ def run_demo(
                 f"  {p.name:45} {p.action:9} {p.status:9} scanned {c.scanned:4}  expire "
                 f"{c.expire:4}  retain {c.retain:4}  held {c.held:3}  done {c.done:3}"
             )
-        outcome = api.run(ws, as_of=day)
+        api.approve(ws, plan.plan_id, by=DEMO_APPROVER, comment="demo: reviewed plan.html")
+        echo(f"approve {plan.plan_id}: by {DEMO_APPROVER}")
+        outcome = api.run_plan(ws, plan.plan_id, as_of=day)
         echo(
-            f"run {outcome.run_id}: disposed of {outcome.disposed} records "
-            f"(status {outcome.status})"
+            f"run --plan {plan.plan_id} ({outcome.run_id}): disposed of {outcome.disposed} "
+            f"records (status {outcome.status})"
         )
         again = api.run(ws, as_of=day)
         echo(
             f"second run {again.run_id}: disposed of {again.disposed} records (nothing left to do)"
         )
-        for suffix in ("jsonl", "csv"):
+        for suffix in ("jsonl", "csv", "html", "pdf"):
             path = reports / f"certificates.{suffix}"
             manifest = api.export(ws, path)
             result.files[f"certificates.{suffix}"] = path
-        echo(f"export: {manifest['count']} certificates, signed manifest beside each file")
+        echo(f"export: {manifest['count']} certificates, signed manifest beside each file; "
+             "certificates.html/.pdf is the certificate of destruction to sign")  # fmt: skip
         ledger = api.verify_ledger(ws)
-        exported = api.verify_file(reports / "certificates.jsonl", ws.public_key_path)
+        exported = api.verify_file(reports / "certificates.pdf", ws.public_key_path)
         archive_root = ws.catalog.resolve(ws.catalog.settings.archive)
     packages = verify_packages(packages_in(archive_root))
     bad_packages = [path for path, fault in packages.items() if fault]
