@@ -22,7 +22,15 @@ from sqlalchemy.engine import Engine
 
 from retention import signing
 from retention.certificate import ChainVerifier, canonical, seal
-from retention.state import GENESIS_HASH, certificates, checkpoints, ledger_head, runs, utcnow
+from retention.state import (
+    GENESIS_HASH,
+    bulk_insert,
+    certificates,
+    checkpoints,
+    ledger_head,
+    runs,
+    utcnow,
+)
 
 _PAGE = 5000
 
@@ -98,7 +106,7 @@ class Ledger:
                 "record_ref": cert["record_ref"], "executed_at": moment, "hash": previous,
                 "body": canonical(cert).decode("utf-8"),
             })  # fmt: skip
-        conn.execute(certificates.insert(), rows)
+        bulk_insert(conn, certificates, rows)
         conn.execute(
             sa.update(ledger_head).where(head.id == 1).values(last_seq=seq, last_hash=previous)
         )

@@ -27,7 +27,7 @@ from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
 from retention.model import Policy
 from retention.pseudonym import Secret, key_json
-from retention.state import plan_policies, plan_records, plans, utcnow
+from retention.state import bulk_insert, plan_policies, plan_records, plans, utcnow
 from retention.stopping import stop_requested
 from retention.workspace import Workspace
 
@@ -372,7 +372,7 @@ def _plan_policy(
                 })  # fmt: skip
         if rows:
             with ws.state.begin() as conn:
-                conn.execute(plan_records.insert(), rows)
+                bulk_insert(conn, plan_records, rows)
     result.counts.close()
 
 

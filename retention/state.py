@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -399,6 +399,32 @@ def _baseline_schema() -> dict[str, frozenset[str]]:
             }
     finally:
         engine.dispose()
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in the caller's transaction.
+
+    On PostgreSQL through psycopg this is one ``COPY ... FROM STDIN``, two to three times
+    faster than the driver's pipelined executemany for the ledger and plan records; identifiers
+    are quoted by the dialect and values travel as data, never as SQL text. Elsewhere it is the
+    driver's executemany (SQLite's is native; PyMySQL's already batches into multi-row VALUES).
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        quote = conn.dialect.identifier_preparer
+        statement = (
+            f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+            "FROM STDIN"
+        )
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+        return
+    conn.execute(table.insert(), list(rows))
 
 
 def utcnow() -> datetime:
