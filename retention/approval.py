@@ -33,6 +33,7 @@ from retention.errors import UsageError
 from retention.logs import get_logger
 from retention.model import Policy
 from retention.pseudonym import Secret, key_text
+from retention.sql_sets import one_of
 from retention.state import as_utc, plan_policies, plan_records, plans, utcnow
 from retention.workspace import Workspace
 
@@ -299,7 +300,8 @@ class ApprovedPlan:
         c = plan_records.c
         query = sa.select(c.record_ref, c.fingerprint).where(
             c.plan_id == self.plan_id, c.register == bound.register.id,
-            c.policy == bound.policy.id, c.record_ref.in_([d.ref for d in due]),
+            c.policy == bound.policy.id,
+            one_of(c.record_ref, [d.ref for d in due], ws.state.dialect.name),
             c.decision == "expire",
         )  # fmt: skip
         with ws.state.connect() as conn:

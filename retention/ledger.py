@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from retention import signing
 from retention.certificate import ChainVerifier, canonical, seal
+from retention.sql_sets import one_of
 from retention.state import (
     GENESIS_HASH,
     bulk_insert,
@@ -60,7 +61,7 @@ class Ledger:
         query = sa.select(certificates.c.record_ref).where(
             certificates.c.register == register,
             certificates.c.policy == policy,
-            certificates.c.record_ref.in_(list(refs)),
+            one_of(certificates.c.record_ref, refs, self.engine.dialect.name),
         )
         with self.engine.connect() as conn:
             return set(conn.scalars(query))

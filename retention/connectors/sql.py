@@ -35,6 +35,7 @@ from retention.connectors.base import (
 )
 from retention.errors import SourceUnavailable
 from retention.model import SqlSource
+from retention.sql_sets import one_of
 
 _BIND_LIMITS = {"sqlite": 32_000, "postgresql": 30_000, "mysql": 30_000, "mariadb": 30_000}
 
@@ -221,7 +222,7 @@ class SqlConnector:
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
         cols = [t.c[name] for name in columns if name not in selection.key]
-        query = sa.select(*key_cols, *cols).where(_in(key_cols, keys))
+        query = sa.select(*key_cols, *cols).where(self._in(key_cols, keys))
         if selected_only:
             query = query.where(
                 self._where(t, selection, candidates_only=True), sa.not_(self._kept(t, selection))
@@ -242,7 +243,7 @@ class SqlConnector:
         )
         with self._failures("applying the change", detail=False), self.engine.begin() as conn:
             if isinstance(change, Delete):
-                stmt = sa.delete(t).where(_in(key_cols, keys), still_selected)
+                stmt = sa.delete(t).where(self._in(key_cols, keys), still_selected)
                 return int(conn.execute(stmt).rowcount)
             return self._anonymise(conn, t, key_cols, still_selected, keys, change)
 
@@ -256,7 +257,9 @@ class SqlConnector:
         change: Anonymise,
     ) -> int:
         if not change.per_record:
-            stmt = sa.update(t).where(_in(key_cols, keys), still_selected).values(change.constant)
+            stmt = (
+                sa.update(t).where(self._in(key_cols, keys), still_selected).values(change.constant)
+            )
             return int(conn.execute(stmt).rowcount)
         # Values differ per record: one executemany, keyed by bound parameters whose names
         # cannot collide with column names.
@@ -311,6 +314,9 @@ class SqlConnector:
             clauses.append(either(*due))
         return sa.and_(sa.true(), *clauses)
 
+    def _in(self, key_cols: list[sa.Column[Any]], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
+        return _in(key_cols, keys, self.engine.dialect.name)
+
     def _kept(self, t: sa.Table, selection: Selection) -> sa.ColumnElement[bool]:
         """Rows meeting any ``unless`` condition; NULL never meets a condition."""
         tests: list[sa.ColumnElement[bool]] = []
@@ -345,9 +351,11 @@ def _after(key_cols: list[sa.Column[Any]], last: Sequence[Any]) -> sa.ColumnElem
     return sa.or_(*terms)
 
 
-def _in(key_cols: list[sa.Column[Any]], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
+def _in(
+    key_cols: list[sa.Column[Any]], keys: Sequence[Key], dialect: str
+) -> sa.ColumnElement[bool]:
     if len(key_cols) == 1:
-        return key_cols[0].in_([k[0] for k in keys])
+        return one_of(key_cols[0], [k[0] for k in keys], dialect)
     return sa.tuple_(*key_cols).in_([tuple(k) for k in keys])
 
 
