@@ -3,7 +3,8 @@
 For each batch of decisions the order is fixed, so that no crash can leave a record
 disposed of without a certificate, or a certificate for a disposal that did not happen:
 
-1. write an *intent* per record to the state database and commit it;
+1. write an *intent* per record to the state database (a row per up to 1,000 of them)
+   and commit it;
 2. apply the change in one source transaction, whose WHERE clause re-checks that every
    record is still due and still matches;
 3. re-read the records from the source;
