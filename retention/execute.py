@@ -673,16 +673,23 @@ class _Pending:
 
 
 def _pending(ws: Workspace, mine: set[tuple[str, str]]) -> list[_Pending]:
+    """The intents of these (register, policy) pairs, read by the indexes on both tables:
+    other policies' batches, with their bodies, stay in the database."""
+
+    def of_mine(table: sa.Table) -> sa.ColumnElement[bool]:
+        c = table.c
+        return sa.or_(*(sa.and_(c.register == r, c.policy == p) for r, p in sorted(mine)))
+
     found: list[_Pending] = []
+    if not mine:
+        return found
     with ws.state.connect() as conn:
-        for row in conn.execute(sa.select(intent_batches).order_by(intent_batches.c.id)):
-            if (row.register, row.policy) in mine:
-                found.append(_Pending(row.recheck, row.register, row.policy,
-                                      json.loads(row.intents), batch_id=row.id))  # fmt: skip
+        batches = sa.select(intent_batches).where(of_mine(intent_batches))
+        for row in conn.execute(batches.order_by(intent_batches.c.id)):
+            found.append(_Pending(row.recheck, row.register, row.policy,
+                                  json.loads(row.intents), batch_id=row.id))  # fmt: skip
         legacy: dict[tuple[str, str, str], _Pending] = {}
-        for row in conn.execute(sa.select(intents).order_by(intents.c.id)):
-            if (row.register, row.policy) not in mine:
-                continue
+        for row in conn.execute(sa.select(intents).where(of_mine(intents)).order_by(intents.c.id)):
             unit = legacy.setdefault(
                 (row.recheck, row.register, row.policy),
                 _Pending(row.recheck, row.register, row.policy, []),
