@@ -13,14 +13,14 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from retention.state import as_utc, plans, runs
+from retention.state import as_utc, plans, runs, start_of_utc_day
 from retention.workspace import Workspace
 
 #: The printed columns of every register/policy row, in order; ``total`` counts every action.
@@ -181,9 +181,9 @@ def history(
     found: dict[str, Any] = {}
     query = sa.select(runs)
     if since is not None:
-        query = query.where(r.started_at >= _start_of(since))
+        query = query.where(r.started_at >= start_of_utc_day(since))
     if until is not None:
-        query = query.where(r.started_at < _start_of(until + timedelta(days=1)))
+        query = query.where(r.started_at < start_of_utc_day(until + timedelta(days=1)))
     with ws.state.connect() as conn:
         for row in conn.execute(query).mappings():
             if register is None or _touches(row["summary"], register):
@@ -321,7 +321,3 @@ def _touches(summary: str | None, register: str) -> bool:
 def _chunks(values: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from retention.state import (
     checkpoints,
     ledger_head,
     runs,
+    start_of_utc_day,
     utcnow,
 )
 
@@ -65,6 +66,33 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return set(conn.scalars(query))
+
+    def latest_since(
+        self, register: str, policy: str, refs: Sequence[str], since: date
+    ) -> dict[str, str]:
+        """For each of ``refs`` certified since ``since`` (UTC), the id of its latest
+        certificate under this policy: one query on the (register, policy, record_ref) index."""
+        if not refs:
+            return {}
+        c = certificates.c
+        query = (
+            sa.select(c.record_ref, c.certificate_id)
+            .where(c.register == register, c.policy == policy,
+                   one_of(c.record_ref, refs, self.engine.dialect.name),
+                   c.executed_at >= start_of_utc_day(since))
+            .order_by(c.seq)
+        )  # fmt: skip
+        with self.engine.connect() as conn:
+            return {row.record_ref: row.certificate_id for row in conn.execute(query)}
+
+    def certified_since(self, register: str, policy: str, since: date) -> int:
+        """How many records of one policy have a certificate executed since ``since`` (UTC)."""
+        c = certificates.c
+        query = sa.select(sa.func.count(sa.distinct(c.record_ref))).where(
+            c.register == register, c.policy == policy, c.executed_at >= start_of_utc_day(since)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.scalar(query) or 0)
 
     def certificate_for(self, register: str, policy: str, ref: str) -> dict[str, Any] | None:
         """The latest certificate of one record under one policy (by the indexed reference)."""
@@ -154,10 +182,10 @@ class Ledger:
                 certificates.c.seq > last
             )
             if since is not None:
-                query = query.where(certificates.c.executed_at >= _start_of(since))
+                query = query.where(certificates.c.executed_at >= start_of_utc_day(since))
             if until is not None:
                 query = query.where(
-                    certificates.c.executed_at < _start_of(until + timedelta(days=1))
+                    certificates.c.executed_at < start_of_utc_day(until + timedelta(days=1))
                 )
             if register is not None:
                 query = query.where(certificates.c.register == register)
@@ -247,7 +275,3 @@ class Ledger:
         )  # fmt: skip
         with self.engine.connect() as conn:
             return set(conn.scalars(query))
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)

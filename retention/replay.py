@@ -21,11 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import date
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from retention.anonymise import Anonymiser
 from retention.catalog import BoundPolicy
@@ -33,9 +30,9 @@ from retention.connectors.base import Connector, Record, Selection
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, RetentionError, UsageError
 from retention.execute import RunOutcome, destroying_step, enforce
 from retention.holds import Hold, HoldIndex
+from retention.ledger import Ledger
 from retention.plan import Decided, Decision, conditions, is_marked, record_expires_on
 from retention.pseudonym import Secret, key_json
-from retention.state import certificates
 from retention.workspace import Workspace
 
 REASON = "replay"
@@ -75,14 +72,14 @@ class ReplayDecisions:
         bound: BoundPolicy,
         connector: Connector,
         secret: Secret,
-        state: Engine,
+        ledger: Ledger,
         holds: Sequence[Hold],
         as_of: date,
         since: date,
         batch_size: int,
     ) -> None:
         policy = bound.policy
-        self.bound, self.connector, self.secret, self.state = bound, connector, secret, state
+        self.bound, self.connector, self.secret, self.ledger = bound, connector, secret, ledger
         self.as_of, self.since, self.batch_size = as_of, since, batch_size
         self.holds = HoldIndex(holds, bound.register.id, policy.id)
         self.unless = conditions(policy)
@@ -107,8 +104,8 @@ class ReplayDecisions:
 
     def candidate_count(self) -> int:
         """At most this many records can be restored: those certified since D."""
-        return certified_since(self.state, self.bound.register.id, self.bound.policy.id,
-                               self.since)  # fmt: skip
+        return self.ledger.certified_since(self.bound.register.id, self.bound.policy.id,
+                                           self.since)  # fmt: skip
 
     def batches(self) -> Iterator[list[Decided]]:
         """One batch per page of governed records (an empty one when none was restored)."""
@@ -118,7 +115,7 @@ class ReplayDecisions:
         for page in self.connector.candidates(self.selection, self.batch_size):
             self.counts.scanned += len(page)
             refs = [self.secret.record_ref(policy.connector, policy.location, r.key) for r in page]
-            latest = latest_since(self.state, self.bound.register.id, policy.id, refs, self.since)
+            latest = self.ledger.latest_since(self.bound.register.id, policy.id, refs, self.since)
             batch: list[Decided] = []
             for record, ref in zip(page, refs, strict=True):
                 original = latest.get(ref)
@@ -155,40 +152,6 @@ class ReplayDecisions:
         return ReplayDecided(record, ref, key, "expire", expires, secret=secret, replaces=original)
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def latest_since(
-    state: Engine, register: str, policy: str, refs: Sequence[str], since: date
-) -> dict[str, str]:
-    """For each of ``refs`` certified since ``since`` (UTC), the id of its latest certificate.
-
-    One query on the ledger's (register, policy, record_ref) index, as ``Ledger.done``.
-    """
-    if not refs:
-        return {}
-    c = certificates.c
-    query = (
-        sa.select(c.record_ref, c.certificate_id)
-        .where(c.register == register, c.policy == policy, c.record_ref.in_(list(refs)),
-               c.executed_at >= _start_of(since))
-        .order_by(c.seq)
-    )  # fmt: skip
-    with state.connect() as conn:
-        return {row.record_ref: row.certificate_id for row in conn.execute(query)}
-
-
-def certified_since(state: Engine, register: str, policy: str, since: date) -> int:
-    """How many records of one policy have a certificate executed since ``since`` (UTC)."""
-    c = certificates.c
-    query = sa.select(sa.func.count(sa.distinct(c.record_ref))).where(
-        c.register == register, c.policy == policy, c.executed_at >= _start_of(since)
-    )
-    with state.connect() as conn:
-        return int(conn.scalar(query) or 0)
-
-
 class Replay:
     """What a replay run hands the engine: restored records, certified as replays."""
 
@@ -200,7 +163,7 @@ class Replay:
 
     def decisions(self, bound: BoundPolicy, holds: Sequence[Hold]) -> ReplayDecisions:
         made = ReplayDecisions(
-            bound, self.ws.connector(bound.policy.connector), self.ws.secret, self.ws.state,
+            bound, self.ws.connector(bound.policy.connector), self.ws.secret, self.ws.ledger,
             holds, self.as_of, self.since, self.ws.catalog.settings.batch_size,
         )  # fmt: skip
         self.made[bound.name] = made

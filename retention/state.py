@@ -13,7 +13,7 @@ import functools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -429,6 +429,11 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def start_of_utc_day(day: date) -> datetime:
+    """Midnight UTC of ``day``: how ``--since``/``--until`` days bound stored timestamps."""
+    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def as_utc(value: Any) -> datetime:
