@@ -101,9 +101,7 @@ def selection_for(
     due or not.
     """
     policy = bound.policy
-    attached = policy.attachments.column if policy.attachments else None
-    read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), attached,
-            *columns)  # fmt: skip
+    read = (*decision_columns(policy), *columns)
     base = Selection(
         table=policy.location,
         key=policy.key,

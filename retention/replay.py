@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 
 from retention.anonymise import Anonymiser
+from retention.approval import decision_columns
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Connector, Record, Selection
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, RetentionError, UsageError
@@ -85,9 +86,7 @@ class ReplayDecisions:
         self.unless = conditions(policy)
         step = destroying_step(policy)
         self.anonymiser = Anonymiser(policy.anonymise, secret) if step == "anonymise" else None
-        attached = policy.attachments.column if policy.attachments else None
-        read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), attached,
-                *(self.anonymiser.fields if self.anonymiser else ()))  # fmt: skip
+        read = (*decision_columns(policy), *(self.anonymiser.fields if self.anonymiser else ()))
         # No due cutoff: a restored record is disposed of because it was, due today or not
         # (an erasure request's record never was). The change still re-checks match/unless.
         self.selection: Selection | None = Selection(
