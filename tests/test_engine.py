@@ -293,6 +293,7 @@ def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
 ) -> None:
     """An upgrade must not strand what an older version's crashed run left: one intent row
     per record in ``intents``. They are re-read and certified like batch rows."""
+    from retention.execute import _intent_entries
     from retention.ledger import Ledger
 
     with Workspace.open(catalog, environ) as ws:
@@ -311,7 +312,7 @@ def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
                  "policy": batch.policy, "record_ref": entry["record_ref"], "key": entry["key"],
                  "certificate": json.dumps(entry["certificate"]), "recheck": batch.recheck,
                  "attachments": None, "created_at": batch.created_at}
-                for entry in json.loads(batch.intents)
+                for entry in _intent_entries(batch.intents)
             ])  # fmt: skip
             conn.execute(sa.delete(intent_batches))
         assert api.status(ws).pending_intents == {"amkoodari/interviewees": 2}
@@ -324,6 +325,42 @@ def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
     assert outcome.reconciled == 2 and outcome.disposed == 1
     assert len(certs) == len({c["record_ref"] for c in certs}) == 3
     assert left == 0 and report.ok
+
+
+def test_intent_rows_holding_whole_certificates_per_record_are_still_finished(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch rows written before shared certificate fields were stored once hold a list of
+    records with whole certificates; they are re-read and certified alike, field for field."""
+    from retention.ledger import Ledger
+
+    with Workspace.open(catalog, environ) as ws:
+        original = Ledger.append
+
+        def crash(conn: Any, bodies: Any) -> Any:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
+        with pytest.raises(KeyboardInterrupt):
+            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        with ws.state.begin() as conn:
+            (batch,) = conn.execute(sa.select(intent_batches)).all()
+            stored = json.loads(batch.intents)
+            whole = [{**entry, "certificate": {**stored["common"], **entry["certificate"]}}
+                     for entry in stored["records"]]  # fmt: skip
+            conn.execute(sa.update(intent_batches).values(intents=json.dumps(whole)))
+        monkeypatch.setattr(Ledger, "append", staticmethod(original))
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        certs = ledger(ws)
+        report = api.verify_ledger(ws)
+    assert outcome.reconciled == 2 and outcome.disposed == 1
+    reconciled = {c["record_ref"]: c for c in certs if c["certificate_id"] in
+                  {e["certificate"]["certificate_id"] for e in whole}}  # fmt: skip
+    assert len(reconciled) == 2 and report.ok
+    for entry in whole:  # each certificate is the body its intent promised, sealed
+        cert = reconciled[entry["record_ref"]]
+        assert {k: cert[k] for k in entry["certificate"]} == entry["certificate"]
+        assert cert["policy"] == "interviewees" and cert["run_id"] == stored["common"]["run_id"]
 
 
 def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
