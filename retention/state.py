@@ -187,7 +187,8 @@ certificates = sa.Table(
     sa.Column("policy", Name, nullable=False),
     sa.Column("record_ref", sa.String(64), nullable=False),
     sa.Column("executed_at", Timestamp, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    # Not unique: `retention verify` recomputes every hash; an index on it only slowed inserts.
+    sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", Json, nullable=False),
     sa.Index("ix_certificates_record", "register", "policy", "record_ref"),
     sa.Index("ix_certificates_executed", "executed_at"),
