@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-from retention import migrations
+from retention import migrations, sql_many
 from retention.errors import RetentionError
 
 metadata = sa.MetaData()
@@ -187,7 +187,8 @@ certificates = sa.Table(
     sa.Column("policy", Name, nullable=False),
     sa.Column("record_ref", sa.String(64), nullable=False),
     sa.Column("executed_at", Timestamp, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    # Not unique: `retention verify` recomputes every hash; an index on it only slowed inserts.
+    sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", Json, nullable=False),
     sa.Index("ix_certificates_record", "register", "policy", "record_ref"),
     sa.Index("ix_certificates_executed", "executed_at"),
@@ -407,7 +408,8 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str
     On PostgreSQL through psycopg this is one ``COPY ... FROM STDIN``, two to three times
     faster than the driver's pipelined executemany for the ledger and plan records; identifiers
     are quoted by the dialect and values travel as data, never as SQL text. Elsewhere it is the
-    driver's executemany (SQLite's is native; PyMySQL's already batches into multi-row VALUES).
+    driver's executemany (SQLite's is native, fed converted tuples by :mod:`retention.sql_many`;
+    PyMySQL's already batches into multi-row VALUES).
     """
     if not rows:
         return
@@ -424,7 +426,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str
             for row in rows:
                 copy.write_row([row[c] for c in columns])
         return
-    conn.execute(table.insert(), list(rows))
+    sql_many.executemany(conn, table.insert(), rows)
 
 
 def utcnow() -> datetime:

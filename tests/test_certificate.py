@@ -107,3 +107,42 @@ def test_certificate_ids_are_version_7_uuids_that_grow_with_time() -> None:
     assert max(early) < late  # the text form sorts by time, so the index grows at its end
     millis = parsed[-1].int >> 80
     assert datetime.fromtimestamp(millis / 1000, UTC) == datetime(2026, 11, 22, 1, 0, 1, tzinfo=UTC)
+
+
+def test_certificate_ids_are_canonical_uuid_text_with_74_random_bits() -> None:
+    """Every id parses back to the same text, carries the version and variant, the time it was
+    made in its first 48 bits, and randomness in each of the 74 other bits."""
+    import uuid
+    from datetime import timedelta
+    from itertools import pairwise
+
+    from freezegun import freeze_time
+
+    from retention.certificate import new_certificate_id
+
+    ids: list[str] = []
+    # Off the millisecond boundaries: freezegun's clock goes through a float.
+    with freeze_time("2026-11-22 01:00:00.000200") as clock:
+        for _ in range(2000):
+            ids.append(new_certificate_id())
+            clock.tick(timedelta(microseconds=500))  # two ids a millisecond, then the next
+    parsed = [uuid.UUID(text) for text in ids]
+    assert [str(u) for u in parsed] == ids  # lower case, hyphens where RFC 9562 puts them
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(ids)) == len(ids)
+    start = 1_795_309_200_000  # 2026-11-22T01:00:00Z in Unix milliseconds
+    assert [u.int >> 80 for u in parsed] == [start + i // 2 for i in range(len(ids))]
+    # Ids of later milliseconds sort after earlier ones, as text as well as as numbers.
+    firsts = ids[::2]
+    assert all(a[:13] < b[:13] for a, b in pairwise(firsts))
+    # Each random bit is set in some ids and clear in others: none is stuck or copied.
+    random_mask = (1 << 128) - 1 ^ (0xFFFF_FFFF_FFFF << 80 | 0xF << 76 | 0b11 << 62)
+    set_anywhere = clear_anywhere = 0
+    for u in parsed:
+        set_anywhere |= u.int & random_mask
+        clear_anywhere |= ~u.int & random_mask
+    assert set_anywhere == clear_anywhere == random_mask
+    # Two bits never agree in every id (one random digit used twice would make them agree).
+    bits = [b for b in range(128) if random_mask >> b & 1]
+    columns = {b: sum(1 << i for i, u in enumerate(parsed) if u.int >> b & 1) for b in bits}
+    assert len(set(columns.values())) == len(bits)

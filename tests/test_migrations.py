@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from retention.ledger import Ledger
 from retention.state import (
     GENESIS_HASH,
     StateUnavailable,
+    certificates,
     holds,
     intents,
     ledger_head,
@@ -44,6 +46,8 @@ COLUMNS_ADDED_AFTER_BASELINE = {
 }
 #: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {"intent_batches"}
+#: Unique constraints (their columns, by table) that revisions after 0001 dropped.
+UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
 
 
@@ -58,6 +62,8 @@ def legacy_metadata() -> sa.MetaData:
             copy.indexes.discard(index)
         for name in COLUMNS_ADDED_AFTER_BASELINE.get(table.name, ()):
             copy._columns.remove(copy.c[name])
+        for columns in UNIQUE_DROPPED_AFTER_BASELINE.get(table.name, ()):
+            copy.append_constraint(sa.UniqueConstraint(*columns))
     return legacy
 
 
@@ -189,6 +195,12 @@ def added_columns_are_empty(engine: sa.Engine) -> bool:
         )
 
 
+def certificate_uniques(engine: sa.Engine) -> list[list[str]]:
+    """The column lists of the unique constraints the database reports on certificates."""
+    found = sa.inspect(engine).get_unique_constraints("certificates")
+    return sorted(list(u["column_names"]) for u in found)
+
+
 def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDatabase) -> None:
     """Upgrading an empty database to head gives the schema of retention.state, difference-free."""
     open_state(state_db.url).dispose()
@@ -245,6 +257,18 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         report = Ledger(engine).verify(key.public_key())
         assert report.ok, report.faults
         assert (report.certificates, report.checkpoints) == (3, 1)
+        # 0005 dropped the constraint on hash and rebuilt SQLite's table: the other indexes
+        # and the unique certificate_id are still there, and still enforced.
+        assert certificate_uniques(engine) == [["certificate_id"]]
+        indexes = sa.inspect(engine).get_indexes("certificates")
+        assert {i["name"] for i in indexes if not i["unique"]} == {
+            "ix_certificates_record",
+            "ix_certificates_executed",
+        }
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(certificates).where(certificates.c.seq == 3)).one()
+            with pytest.raises(sa.exc.IntegrityError):
+                conn.execute(certificates.insert().values({**row._asdict(), "seq": 4}))
     finally:
         engine.dispose()
 
@@ -264,6 +288,7 @@ def test_database_made_by_create_all_is_stamped_and_kept(state_db: ScratchDataba
         assert snapshot(engine) == before
         assert added_columns_are_empty(engine)
         assert differences(engine, metadata) == []
+        assert certificate_uniques(engine) == [["certificate_id"]]
         assert Ledger(engine).verify(key.public_key()).ok
     finally:
         engine.dispose()
@@ -357,5 +382,25 @@ def test_revisions_downgrade_to_base_and_back(state_db: ScratchDatabase) -> None
         assert table_names(engine) == {"alembic_version"}
         upgrade(engine, "head")
         assert differences(engine, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_each_downgrade_restores_the_schema_before_its_revision(state_db: ScratchDatabase) -> None:
+    """Upgrading one revision and downgrading it again leaves the database as it was, type for
+    type and constraint for constraint (names included, where the database has them)."""
+    script = ScriptDirectory.from_config(migrations.config())
+    chain = [s.revision for s in reversed(list(script.walk_revisions()))]
+    engine = state_db.engine()
+    try:
+        upgrade(engine, chain[0])
+        for before, after in itertools.pairwise(chain):
+            schema = reflected(engine)
+            upgrade(engine, after)
+            assert reflected(engine) != schema, f"revision {after} changed nothing"
+            with engine.begin() as conn:
+                command.downgrade(migrations.config(conn), before)
+            assert reflected(engine) == schema, f"downgrading {after}"
+            upgrade(engine, after)
     finally:
         engine.dispose()

@@ -35,6 +35,7 @@ from retention.connectors.base import (
 )
 from retention.errors import SourceUnavailable
 from retention.model import SqlSource
+from retention.sql_many import executemany
 from retention.sql_sets import one_of
 
 _BIND_LIMITS = {"sqlite": 32_000, "postgresql": 30_000, "mysql": 30_000, "mariadb": 30_000}
@@ -278,7 +279,7 @@ class SqlConnector:
             for key in keys
             if key in change.per_record
         ]
-        return int(conn.execute(stmt, params).rowcount)
+        return executemany(conn, stmt, params)
 
     def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
         return {}
