@@ -239,8 +239,12 @@ class SqlConnector:
             return 0
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
+        # An executemany (values per record) cannot expand a list parameter: lists are then
+        # written as one bound parameter per value.
+        fixed = isinstance(change, Anonymise) and bool(change.per_record)
         still_selected = sa.and_(
-            self._where(t, selection, candidates_only=True), sa.not_(self._kept(t, selection))
+            self._where(t, selection, candidates_only=True, fixed_lists=fixed),
+            sa.not_(self._kept(t, selection, fixed_lists=fixed)),
         )
         with self._failures("applying the change", detail=False), self.engine.begin() as conn:
             if isinstance(change, Delete):
@@ -300,12 +304,14 @@ class SqlConnector:
             raise SourceUnavailable(f"connector {self.id}: cannot connect: {exc.orig}") from exc
 
     def _where(
-        self, t: sa.Table, selection: Selection, *, candidates_only: bool
+        self, t: sa.Table, selection: Selection, *, candidates_only: bool, fixed_lists: bool = False
     ) -> sa.ColumnElement[bool]:
         clauses: list[sa.ColumnElement[bool]] = []
         for name, value in selection.match.items():
             column = t.c[name]
-            clauses.append(column.in_(value) if isinstance(value, tuple) else column == value)
+            clauses.append(
+                _one_of(column, value, fixed_lists) if isinstance(value, tuple) else column == value
+            )
         if selection.subject is not None:
             column_name, value = selection.subject
             clauses.append(t.c[column_name] == value)
@@ -318,7 +324,9 @@ class SqlConnector:
     def _in(self, key_cols: list[sa.Column[Any]], keys: Sequence[Key]) -> sa.ColumnElement[bool]:
         return _in(key_cols, keys, self.engine.dialect.name)
 
-    def _kept(self, t: sa.Table, selection: Selection) -> sa.ColumnElement[bool]:
+    def _kept(
+        self, t: sa.Table, selection: Selection, *, fixed_lists: bool = False
+    ) -> sa.ColumnElement[bool]:
         """Rows meeting any ``unless`` condition; NULL never meets a condition."""
         tests: list[sa.ColumnElement[bool]] = []
         for condition in selection.unless:
@@ -326,13 +334,20 @@ class SqlConnector:
             if condition.op == "eq":
                 test = column == condition.value
             elif condition.op == "in":
-                test = column.in_(list(condition.value))
+                test = _one_of(column, condition.value, fixed_lists)
             elif _kind(column.type) == "string":
                 test = column != ""
             else:
                 test = sa.true()
             tests.append(sa.and_(column.is_not(None), test))
         return sa.or_(sa.false(), *tests)
+
+
+def _one_of(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
+    """``column IN values``: one expanding parameter, or (``fixed``) a parameter per value."""
+    if fixed:
+        return column.in_([sa.literal(v, column.type) for v in values])
+    return column.in_(list(values))
 
 
 def _before(column: sa.Column[Any], bound: date) -> sa.ColumnElement[bool]:
