@@ -34,6 +34,7 @@ import orjson
 import sqlalchemy as sa
 
 from retention import api, logs
+from retention.sql_many import executemany
 from retention.testing import quote_url, scratch_database
 from retention.workspace import Workspace
 
@@ -198,7 +199,8 @@ def lean_loop(engine: sa.Engine, table: sa.Table, action: str, batch: int) -> tu
     """The least a certifying disposal can do, as a floor for the engine: keyset batches of
     due rows by the trigger index, a keyed HMAC reference and (anonymise) pseudonym per row,
     the batch changed in one statement (anonymise: one executemany), a JSON certificate per
-    row chained by sha256 and bulk-inserted, one transaction per batch. No intents, no
+    row chained by sha256 and bulk-inserted, one transaction per batch; executemany through
+    the same driver-level path the engine uses. No intents, no
     re-read, no decisions beyond the cutoff, no holds: what the engine adds for its
     guarantees is the difference. Returns (rows, seconds)."""
     md = sa.MetaData()
@@ -239,7 +241,7 @@ def lean_loop(engine: sa.Engine, table: sa.Table, action: str, batch: int) -> tu
             if action == "delete":
                 conn.execute(change, {"ids": [r.id for r in rows]})
             else:
-                conn.execute(change, [
+                executemany(conn, change, [
                     {"_id": r.id, "_p": _keyed(key, r.person_id),
                      "_b": date(r.birth_date.year, 1, 1)} for r in rows
                 ])  # fmt: skip
@@ -257,7 +259,7 @@ def lean_loop(engine: sa.Engine, table: sa.Table, action: str, batch: int) -> tu
                 out.append({"seq": seq, "certificate_id": body["certificate_id"],
                             "record_ref": body["record_ref"], "executed_at": now,
                             "hash": previous, "body": text.decode()})  # fmt: skip
-            conn.execute(certs.insert(), out)
+            executemany(conn, certs.insert(), out)
             done += len(rows)
     return done, time.perf_counter() - start
 
