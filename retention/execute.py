@@ -419,6 +419,8 @@ class _PolicyRun:
             for d in due
         ]  # fmt: skip
         with self.ws.state.begin() as conn:
+            if self.lock is not None:  # still ours, checked where the batch is committed to
+                self.lock.refresh(conn)
             written = write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
                                     self.policy.id, self._recheck(), entries, common)  # fmt: skip
         keys = [d.record.key for d in due]
@@ -446,8 +448,6 @@ class _PolicyRun:
             conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))
         self.result.disposed += len(disposed)
         self.result.unchanged += len(due) - len(disposed)
-        if self.lock is not None:
-            self.lock.refresh()
         events.emit(
             events.BatchCommitted(
                 self.bound.name, len(due), len(disposed), len(due) - len(disposed)

@@ -82,16 +82,20 @@ class RunLock:
             return not _alive(pid)
         return utcnow() - heartbeat > LEASE
 
-    def refresh(self) -> None:
-        """A sign of life, so a long run is never mistaken for a dead one.
+    def refresh(self, conn: sa.Connection | None = None) -> None:
+        """A sign of life, so a long run is never mistaken for a dead one; in ``conn``'s
+        transaction when given (the one that is about to write intents), else its own.
 
         Raises RunLocked if a lock was taken over meanwhile (this run was presumed dead):
         going on would let two runs work on the same records.
         """
-        with self.engine.begin() as conn:
-            kept = conn.execute(
-                sa.update(locks).where(locks.c.owner == self.owner).values(heartbeat_at=utcnow())
-            ).rowcount
+        if conn is None:
+            with self.engine.begin() as own:
+                self.refresh(own)
+            return
+        kept = conn.execute(
+            sa.update(locks).where(locks.c.owner == self.owner).values(heartbeat_at=utcnow())
+        ).rowcount
         if kept != len(self.names):
             raise RunLocked(", ".join(self.names), "a run that took this run's locks over",
                             utcnow())  # fmt: skip

@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from retention import api
 from retention.errors import EXIT_LOCKED, RunLocked
 from retention.locks import RunLock
-from retention.state import locks, utcnow
+from retention.state import certificates, intent_batches, locks, utcnow
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 
@@ -105,3 +107,38 @@ def test_a_lock_without_a_heartbeat_for_the_lease_is_taken_over(
         with pytest.raises(RunLocked, match="job:nightly"):
             api.run(ws, job="nightly", as_of=AS_OF)
     assert outcome.disposed == 3
+
+
+def test_a_run_whose_lock_was_taken_over_changes_nothing_more(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run presumed dead and taken over while it reads its next batch stops before that
+    batch touches the source: the lock is checked in the transaction that writes the batch's
+    intents. What it had already changed keeps its certificates."""
+    with Workspace.open(catalog, environ) as ws:
+        connector = ws.connector("crm")
+        pages, apply = connector.candidates, connector.apply
+        applied: list[int] = []
+
+        def candidates(selection: Any, batch_size: int) -> Iterator[Any]:
+            for number, page in enumerate(pages(selection, batch_size)):
+                if number == 1:
+                    with ws.state.begin() as conn:  # another run takes the locks over
+                        conn.execute(sa.update(locks).values(owner="host:1:0:other"))
+                yield page
+
+        def counted(selection: Any, keys: Any, change: Any) -> int:
+            applied.append(len(keys))
+            return apply(selection, keys, change)
+
+        monkeypatch.setattr(connector, "candidates", candidates)
+        monkeypatch.setattr(connector, "apply", counted)
+        outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        report = api.verify_ledger(ws)
+        with ws.state.connect() as conn:
+            certified = conn.scalar(sa.select(sa.func.count()).select_from(certificates))
+            pending = conn.scalar(sa.select(sa.func.count()).select_from(intent_batches))
+    (policy,) = outcome.policies
+    assert applied == [2]  # batch_size 2: the second batch never reached the source
+    assert policy.status == "failed" and "locked" in (policy.message or "")
+    assert policy.disposed == 2 and certified == 2 and pending == 0 and report.ok
