@@ -9,7 +9,7 @@ change the engine re-reads the record and checks every column has the anonymised
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -61,20 +61,32 @@ class Anonymiser:
         return _year(value)
 
     def is_anonymised(self, values: Mapping[str, Any]) -> bool:
-        return all(self._column_done(c, values.get(c)) for c in self.strategies)
+        return all(_DONE[strategy](values.get(c)) for c, strategy in self.strategies.items())
 
-    def _column_done(self, column: str, value: Any) -> bool:
-        strategy = self.strategies[column]
-        if value is None:
-            return strategy in ("erase", "year", "pseudonym")
-        if strategy == "redact":
-            return bool(value == REDACTED)
-        if strategy == "year":
-            moment = _as_date(value)
-            return moment is not None and (moment.month, moment.day) == (1, 1)
-        if strategy == "pseudonym":
-            return isinstance(value, str) and bool(_HEX64.match(value))
-        return False
+
+def _erased(value: Any) -> bool:
+    return value is None
+
+
+def _redacted(value: Any) -> bool:
+    return bool(value == REDACTED)
+
+
+def _first_of_year(value: Any) -> bool:
+    if value is None:
+        return True
+    moment = _as_date(value)
+    return moment is not None and (moment.month, moment.day) == (1, 1)
+
+
+def _pseudonymous(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and bool(_HEX64.match(value)))
+
+
+#: For each strategy, whether a re-read value is in its anonymised form.
+_DONE: dict[str, Callable[[Any], bool]] = {
+    "erase": _erased, "redact": _redacted, "year": _first_of_year, "pseudonym": _pseudonymous,
+}  # fmt: skip
 
 
 def _year(value: Any) -> Any:

@@ -229,8 +229,10 @@ class SqlConnector:
                 self._where(t, selection, candidates_only=True), sa.not_(self._kept(t, selection))
             )
         with self._failures("re-reading", detail=False), self._connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return {tuple(row[c.name] for c in key_cols): dict(row) for row in rows}
+            rows = conn.execute(query).all()
+        names = [c.name for c in (*key_cols, *cols)]
+        width = len(key_cols)
+        return {row[:width]: dict(zip(names, row, strict=True)) for row in rows}
 
     # -- writing -------------------------------------------------------------------------
 
