@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from retention import api, logs
 from retention.sql_many import executemany
@@ -279,10 +280,19 @@ def random_hex64(dialect: str) -> sa.ColumnElement[Any]:
     return sa.func.md5(random_text).concat(sa.func.md5(random_text))
 
 
+class _Row:
+    """A mapped row of the naive loop's ORM."""
+
+
+class _Certificate:
+    def __init__(self, record_ref: str, body: str) -> None:
+        self.record_ref, self.body = record_ref, body
+
+
 def naive_loop(engine: sa.Engine, table: sa.Table, action: str, limit: int) -> tuple[int, float]:
-    """The peer a team writes first: for each due row, read it, change it, write a JSON
-    certificate — one row at a time, in one transaction (a commit per row would be slower
-    still). Returns (rows, seconds)."""
+    """The peer a team writes first: an ORM loop that, for each due row, loads it, changes
+    or deletes it, adds a JSON certificate and flushes — one row at a time, in one
+    transaction (a commit per row would be slower still). Returns (rows, seconds)."""
     md = sa.MetaData()
     certs = sa.Table(
         f"{action}_naive_certificates", md,
@@ -292,27 +302,31 @@ def naive_loop(engine: sa.Engine, table: sa.Table, action: str, limit: int) -> t
     )  # fmt: skip
     md.drop_all(engine)
     md.create_all(engine)
+    mapper = orm.registry()
+    mapper.map_imperatively(_Row, table)
+    mapper.map_imperatively(_Certificate, certs)
     key = SECRET.encode()
     due = sa.select(table.c.id).where(table.c.ended_on < BOUND).order_by(table.c.id)
     with engine.connect() as conn:
         ids = list(conn.scalars(due.limit(limit)))
     start = time.perf_counter()
-    with engine.begin() as conn:
-        for row_id in ids:
-            row = conn.execute(sa.select(table).where(table.c.id == row_id)).mappings().one()
-            if action == "delete":
-                conn.execute(sa.delete(table).where(table.c.id == row_id))
-            else:
-                born = row["birth_date"]
-                conn.execute(sa.update(table).where(table.c.id == row_id).values(
-                    first_name=None, email=None,
-                    person_id=hmac.new(key, row["person_id"].encode(), hashlib.sha256).hexdigest(),
-                    birth_date=date(born.year, 1, 1) if born else None,
-                ))  # fmt: skip
-            ref = hmac.new(key, f"src/{table.name}/{row_id}".encode(), hashlib.sha256).hexdigest()
-            body = {"certificate_id": str(uuid.uuid4()), "record_ref": ref, "action": action,
-                    "executed_at": datetime.now(UTC).isoformat()}  # fmt: skip
-            conn.execute(certs.insert().values(record_ref=ref, body=json.dumps(body)))
+    try:
+        with orm.Session(engine) as session, session.begin():
+            for row_id in ids:
+                row: Any = session.get(_Row, row_id)
+                if action == "delete":
+                    session.delete(row)
+                else:
+                    row.first_name = row.email = None
+                    row.person_id = hmac.new(key, row.person_id.encode(), "sha256").hexdigest()
+                    row.birth_date = date(row.birth_date.year, 1, 1) if row.birth_date else None
+                ref = hmac.new(key, f"src/{table.name}/{row_id}".encode(), "sha256").hexdigest()
+                body = {"certificate_id": str(uuid.uuid4()), "record_ref": ref,
+                        "action": action, "executed_at": datetime.now(UTC).isoformat()}  # fmt: skip
+                session.add(_Certificate(ref, json.dumps(body)))
+                session.flush()
+    finally:
+        mapper.dispose()
     return len(ids), time.perf_counter() - start
 
 
