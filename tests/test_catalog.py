@@ -942,3 +942,20 @@ def test_absolute_settings_path_is_untouched(tmp_path: Path) -> None:
     """An absolute archive path in retention.yaml is not moved under the catalog."""
     catalog = load(make_catalog(tmp_path, {"retention.yaml": "archive: /srv/archive\n"}))
     assert catalog.resolve(catalog.settings.archive) == Path("/srv/archive")
+
+
+def test_a_policys_fingerprint_is_stable_across_versions() -> None:
+    """Certificates and approved plans pin ``policy_sha256``; the same rule must keep the same
+    digest, non-ASCII text included, or every approved plan would turn stale on upgrade."""
+    from retention.model import Policy
+
+    policy = Policy.model_validate({
+        "id": "alumni-membership", "connector": "crm", "table": "alumni", "key": "id",
+        "trigger": "membership_ended_on", "retain": "P10Y", "action": "anonymise",
+        "legal_basis": "Tietosuojalaki – ääkköset",
+        "anonymise": {"first_name": "erase", "person_id": "pseudonym"},
+        "unless": [{"column": "status", "in": ["appeal"], "reason": "valitus käsittelyssä"}],
+    })  # fmt: skip
+    assert policy.fingerprint() == (
+        "1274f193636aea83a4f30cf829804456862fe2531696b3f49b3dd1f424ac4ec7"
+    )
