@@ -9,9 +9,11 @@ compared dates wrongly.
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -356,12 +358,32 @@ def make_plan(
             result.status, result.message = "interrupted", "not reached: the plan was stopped"
         else:
             try:
-                _plan_policy(ws, plan_id, bound, as_of, active, result, subject)
+                with collector_paused():
+                    _plan_policy(ws, plan_id, bound, as_of, active, result, subject)
             except RetentionError as exc:
                 result.status, result.message = "failed", str(exc)
         store_policy_plan(ws, plan_id, position, bound, result)
         results.append(result)
     return Plan(plan_id, as_of, created, results)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while pages of records stream through.
+
+    A page makes tens of thousands of short-lived objects (records, decisions, rows) that
+    reference counting frees, yet each page outlives enough allocations to be traversed by
+    the collector again and again: a fifth of a plan's time. Any cycles made meanwhile are
+    collected once it is back on; a collector already off is left off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _plan_policy(

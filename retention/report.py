@@ -19,7 +19,7 @@ import orjson
 import sqlalchemy as sa
 
 from retention.errors import UsageError
-from retention.plan import load_plan
+from retention.plan import collector_paused, load_plan
 from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
 
@@ -63,9 +63,11 @@ def write_report(
         "kind": header.kind,
     }
     if suffix == ".json":
-        _write_json(ws, path, meta, summary)
+        with collector_paused():
+            _write_json(ws, path, meta, summary)
     elif suffix == ".csv":
-        _write_csv(ws, path, plan_id, summary)
+        with collector_paused():
+            _write_csv(ws, path, plan_id, summary)
     else:
         from retention.report_html import render
 

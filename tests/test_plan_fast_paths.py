@@ -9,6 +9,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from retention import api, report
 from retention.plan import Decider
 from retention.pseudonym import Secret, key_json, key_text
@@ -104,3 +106,22 @@ def test_json_report_lines_are_the_encoded_report_rows(
     assert f'"hold": "{hold.hold_id}"' in text  # a held record
     assert '"key": "6", "decision": "expire", "trigger_date": null' in text  # a secret person
     assert '"key": ["B", "C-1"]' in text  # a composite key
+
+
+def test_the_collector_is_back_on_after_a_plan_and_left_off_when_it_was_off() -> None:
+    import gc
+
+    from retention.plan import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failing page")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
