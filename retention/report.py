@@ -115,37 +115,39 @@ def plan_rows(
     person's row keeps the key and decision only. ``decisions`` narrows to those decisions;
     ``limit`` stops after that many rows.
     """
-    for row in _stored(ws, plan_id, register, policy, decisions, limit):
-        key = json.loads(row.key)
-        shown = key[0] if len(key) == 1 else key
-        if row.secret:  # a secret person: the key and the decision, nothing more
-            yield {
-                "key": shown, "decision": row.decision, "trigger_date": None,
-                "expires_on": None, "hold": None, "reason": None,
-            }, True  # fmt: skip
-            continue
-        yield (
-            {
-                "key": shown,
-                "decision": row.decision,
-                "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
-                "expires_on": row.expires_on.isoformat() if row.expires_on else None,
-                "hold": row.hold_id,
-                "reason": row.reason,
-            },
-            False,
-        )
+    for page in _pages(ws, plan_id, register, policy, decisions, limit):
+        for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
+            key = json.loads(stored_key)
+            shown = key[0] if len(key) == 1 else key
+            if secret:  # a secret person: the key and the decision, nothing more
+                yield {
+                    "key": shown, "decision": decision, "trigger_date": None,
+                    "expires_on": None, "hold": None, "reason": None,
+                }, True  # fmt: skip
+                continue
+            yield (
+                {
+                    "key": shown,
+                    "decision": decision,
+                    "trigger_date": trigger_date.isoformat() if trigger_date else None,
+                    "expires_on": expires_on.isoformat() if expires_on else None,
+                    "hold": hold,
+                    "reason": reason,
+                },
+                False,
+            )
 
 
-def _stored(
+def _pages(
     ws: Workspace,
     plan_id: str,
     register: str,
     policy: str,
     decisions: Sequence[str] | None = None,
     limit: int | None = None,
-) -> Iterator[Any]:
-    """The stored rows behind :func:`plan_rows`, in decision order, a page at a time."""
+) -> Iterator[Sequence[Any]]:
+    """The stored rows behind :func:`plan_rows`, in decision order, a page at a time:
+    (id, key, decision, trigger_date, expires_on, hold_id, reason, secret)."""
     last, left = 0, limit
     c = plan_records.c
     while left is None or left > 0:
@@ -162,7 +164,7 @@ def _stored(
             query = query.where(c.decision.in_(list(decisions)))
         with ws.state.connect() as conn:
             rows = conn.execute(query).all()
-        yield from rows
+        yield rows
         if left is not None:
             left -= len(rows)
         if len(rows) < page:
@@ -184,22 +186,23 @@ def _json_records(ws: Workspace, plan_id: str, register: str, policy: str) -> It
     """Each record of :func:`records` as ``_ENCODER.encode`` writes it, put together from its
     values' texts: encoding a dict per record took longer than reading the records."""
     text = _json_text
-    for row in _stored(ws, plan_id, register, policy):
-        key = orjson.loads(row.key)
-        shown = text(key[0]) if len(key) == 1 else "[" + ", ".join(map(text, key)) + "]"
-        if row.secret:  # a secret person: the key and the decision, nothing more
+    for page in _pages(ws, plan_id, register, policy):
+        for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
+            key = orjson.loads(stored_key)
+            shown = text(key[0]) if len(key) == 1 else "[" + ", ".join(map(text, key)) + "]"
+            if secret:  # a secret person: the key and the decision, nothing more
+                yield (
+                    f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": null, '
+                    '"expires_on": null, "hold": null, "reason": null}'
+                )
+                continue
+            # An ISO date has nothing to escape.
+            trigger = f'"{trigger_date.isoformat()}"' if trigger_date else "null"
+            expires = f'"{expires_on.isoformat()}"' if expires_on else "null"
             yield (
-                f'{{"key": {shown}, "decision": {text(row.decision)}, "trigger_date": null, '
-                '"expires_on": null, "hold": null, "reason": null}'
+                f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": {trigger}, '
+                f'"expires_on": {expires}, "hold": {text(hold)}, "reason": {text(reason)}}}'
             )
-            continue
-        # An ISO date has nothing to escape.
-        trigger = f'"{row.trigger_date.isoformat()}"' if row.trigger_date else "null"
-        expires = f'"{row.expires_on.isoformat()}"' if row.expires_on else "null"
-        yield (
-            f'{{"key": {shown}, "decision": {text(row.decision)}, "trigger_date": {trigger}, '
-            f'"expires_on": {expires}, "hold": {text(row.hold_id)}, "reason": {text(row.reason)}}}'
-        )
 
 
 def _write_json(
