@@ -63,11 +63,9 @@ def write_report(
         "kind": header.kind,
     }
     if suffix == ".json":
-        with collector_paused():
-            _write_json(ws, path, meta, summary)
+        _write_json(ws, path, meta, summary)
     elif suffix == ".csv":
-        with collector_paused():
-            _write_csv(ws, path, plan_id, summary)
+        _write_csv(ws, path, plan_id, summary)
     else:
         from retention.report_html import render
 
@@ -182,45 +180,45 @@ def _json_text(value: Any) -> str:
     return "null" if value is None else _ENCODER.encode(value)
 
 
-def _json_records(ws: Workspace, plan_id: str, register: str, policy: str) -> Iterator[str]:
-    """Each record of :func:`records` as ``_ENCODER.encode`` writes it, put together from its
-    values' texts: encoding a dict per record took longer than reading the records."""
+def _json_lines(page: Sequence[Any]) -> Iterator[str]:
+    """Each stored record of a page as ``_ENCODER.encode`` writes its report row (see
+    :func:`plan_rows`), put together from its values' texts: encoding a dict per record took
+    longer than reading the records."""
     text = _json_text
-    for page in _pages(ws, plan_id, register, policy):
-        for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
-            key = orjson.loads(stored_key)
-            shown = text(key[0]) if len(key) == 1 else "[" + ", ".join(map(text, key)) + "]"
-            if secret:  # a secret person: the key and the decision, nothing more
-                yield (
-                    f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": null, '
-                    '"expires_on": null, "hold": null, "reason": null}'
-                )
-                continue
-            # An ISO date has nothing to escape.
-            trigger = f'"{trigger_date.isoformat()}"' if trigger_date else "null"
-            expires = f'"{expires_on.isoformat()}"' if expires_on else "null"
+    for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
+        key = orjson.loads(stored_key)
+        shown = text(key[0]) if len(key) == 1 else "[" + ", ".join(map(text, key)) + "]"
+        if secret:  # a secret person: the key and the decision, nothing more
             yield (
-                f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": {trigger}, '
-                f'"expires_on": {expires}, "hold": {text(hold)}, "reason": {text(reason)}}}'
+                f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": null, '
+                '"expires_on": null, "hold": null, "reason": null}'
             )
+            continue
+        # An ISO date has nothing to escape.
+        trigger = f'"{trigger_date.isoformat()}"' if trigger_date else "null"
+        expires = f'"{expires_on.isoformat()}"' if expires_on else "null"
+        yield (
+            f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": {trigger}, '
+            f'"expires_on": {expires}, "hold": {text(hold)}, "reason": {text(reason)}}}'
+        )
 
 
 def _write_json(
     ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
 ) -> None:
     dump = _ENCODER.encode  # one encoder for every record: json.dumps makes one per call
-    with path.open("w", encoding="utf-8") as out:
+    with path.open("w", encoding="utf-8") as out, collector_paused() as page_done:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
         out.write(', "policies": [')
         for i, item in enumerate(summary):
             out.write(",\n " if i else "\n ")
             out.write(dump(item)[:-1] + ', "records": [')
-            lines = _json_records(ws, meta["plan_id"], item["register"], item["policy"])
-            first = next(lines, None)
-            if first is not None:
-                out.write("\n  " + first)
-                for line in lines:
-                    out.write(",\n  " + line)
+            separator = "\n  "
+            for page in _pages(ws, meta["plan_id"], item["register"], item["policy"]):
+                for line in _json_lines(page):
+                    out.write(separator + line)
+                    separator = ",\n  "
+                page_done()
             out.write("]}")
         out.write("]}\n")
 

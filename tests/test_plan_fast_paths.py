@@ -96,7 +96,8 @@ def test_json_report_lines_are_the_encoded_report_rows(
         plan, path = api.plan(ws, as_of=AS_OF, report=tmp_path / "plan.json")
         lines = []
         for p in plan.policies:
-            mine = list(report._json_records(ws, plan.plan_id, p.register, p.policy))
+            pages = report._pages(ws, plan.plan_id, p.register, p.policy)
+            mine = [line for page in pages for line in report._json_lines(page)]
             rows = report.records(ws, plan.plan_id, p.register, p.policy)
             assert mine == [report._ENCODER.encode(r) for r in rows]
             lines += mine
@@ -114,8 +115,12 @@ def test_the_collector_is_back_on_after_a_plan_and_left_off_when_it_was_off() ->
     from retention.plan import collector_paused
 
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), collector_paused():
+    with pytest.raises(RuntimeError), collector_paused() as page_done:
         assert not gc.isenabled()
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert page_done() >= 1  # the page's cycle is collected all the same
         raise RuntimeError("a failing page")
     assert gc.isenabled()
     gc.disable()
