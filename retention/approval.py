@@ -63,9 +63,10 @@ def decision_columns(policy: Policy) -> tuple[str, ...]:
 def record_fingerprint(secret: Secret, columns: Sequence[str], record: Record) -> str:
     """HMAC of a record's trigger date and decision columns (``decision_columns`` of its
     policy, worked out once by the caller), in canonical text form."""
-    values = {c: _canonical(record.values.get(c)) for c in columns}
-    body = {"trigger": _canonical(record.trigger), "values": values}
-    return secret.fingerprint(canonical(body).decode("utf-8"))
+    values = record.values
+    body = {"trigger": _canonical(record.trigger),
+            "values": {c: _canonical(values.get(c)) for c in columns}}  # fmt: skip
+    return secret.fingerprint_of(canonical(body))
 
 
 def _canonical(value: Any) -> str | None:

@@ -159,6 +159,10 @@ class HoldIndex:
         ]  # fmt: skip
         self.needs_subject = any(h.subject_ref for h in self._holds)
 
+    def __bool__(self) -> bool:
+        """Whether any hold is in force for the policy at all."""
+        return bool(self._holds)
+
     def find(self, subject_ref: str | None, key: str) -> str | None:
         """The id of the first hold covering this record, or None."""
         for hold in self._holds:

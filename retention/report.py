@@ -15,10 +15,11 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from retention.errors import UsageError
-from retention.plan import load_plan
+from retention.plan import collector_paused, load_plan
 from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
 
@@ -112,6 +113,39 @@ def plan_rows(
     person's row keeps the key and decision only. ``decisions`` narrows to those decisions;
     ``limit`` stops after that many rows.
     """
+    for page in _pages(ws, plan_id, register, policy, decisions, limit):
+        for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
+            key = json.loads(stored_key)
+            shown = key[0] if len(key) == 1 else key
+            if secret:  # a secret person: the key and the decision, nothing more
+                yield {
+                    "key": shown, "decision": decision, "trigger_date": None,
+                    "expires_on": None, "hold": None, "reason": None,
+                }, True  # fmt: skip
+                continue
+            yield (
+                {
+                    "key": shown,
+                    "decision": decision,
+                    "trigger_date": trigger_date.isoformat() if trigger_date else None,
+                    "expires_on": expires_on.isoformat() if expires_on else None,
+                    "hold": hold,
+                    "reason": reason,
+                },
+                False,
+            )
+
+
+def _pages(
+    ws: Workspace,
+    plan_id: str,
+    register: str,
+    policy: str,
+    decisions: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> Iterator[Sequence[Any]]:
+    """The stored rows behind :func:`plan_rows`, in decision order, a page at a time:
+    (id, key, decision, trigger_date, expires_on, hold_id, reason, secret)."""
     last, left = 0, limit
     c = plan_records.c
     while left is None or left > 0:
@@ -128,26 +162,7 @@ def plan_rows(
             query = query.where(c.decision.in_(list(decisions)))
         with ws.state.connect() as conn:
             rows = conn.execute(query).all()
-        for row in rows:
-            key = json.loads(row.key)
-            shown = key[0] if len(key) == 1 else key
-            if row.secret:  # a secret person: the key and the decision, nothing more
-                yield {
-                    "key": shown, "decision": row.decision, "trigger_date": None,
-                    "expires_on": None, "hold": None, "reason": None,
-                }, True  # fmt: skip
-                continue
-            yield (
-                {
-                    "key": shown,
-                    "decision": row.decision,
-                    "trigger_date": row.trigger_date.isoformat() if row.trigger_date else None,
-                    "expires_on": row.expires_on.isoformat() if row.expires_on else None,
-                    "hold": row.hold_id,
-                    "reason": row.reason,
-                },
-                False,
-            )
+        yield rows
         if left is not None:
             left -= len(rows)
         if len(rows) < page:
@@ -158,21 +173,52 @@ def plan_rows(
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
+def _json_text(value: Any) -> str:
+    """``_ENCODER.encode(value)``; orjson writes a string with the very same escapes."""
+    if type(value) is str:
+        return orjson.dumps(value).decode()
+    return "null" if value is None else _ENCODER.encode(value)
+
+
+def _json_lines(page: Sequence[Any]) -> Iterator[str]:
+    """Each stored record of a page as ``_ENCODER.encode`` writes its report row (see
+    :func:`plan_rows`), put together from its values' texts: encoding a dict per record took
+    longer than reading the records."""
+    text = _json_text
+    for _id, stored_key, decision, trigger_date, expires_on, hold, reason, secret in page:
+        key = orjson.loads(stored_key)
+        shown = text(key[0]) if len(key) == 1 else "[" + ", ".join(map(text, key)) + "]"
+        if secret:  # a secret person: the key and the decision, nothing more
+            yield (
+                f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": null, '
+                '"expires_on": null, "hold": null, "reason": null}'
+            )
+            continue
+        # An ISO date has nothing to escape.
+        trigger = f'"{trigger_date.isoformat()}"' if trigger_date else "null"
+        expires = f'"{expires_on.isoformat()}"' if expires_on else "null"
+        yield (
+            f'{{"key": {shown}, "decision": {text(decision)}, "trigger_date": {trigger}, '
+            f'"expires_on": {expires}, "hold": {text(hold)}, "reason": {text(reason)}}}'
+        )
+
+
 def _write_json(
     ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
 ) -> None:
     dump = _ENCODER.encode  # one encoder for every record: json.dumps makes one per call
-    with path.open("w", encoding="utf-8") as out:
+    with path.open("w", encoding="utf-8") as out, collector_paused() as page_done:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
         out.write(', "policies": [')
         for i, item in enumerate(summary):
             out.write(",\n " if i else "\n ")
             out.write(dump(item)[:-1] + ', "records": [')
-            for j, record in enumerate(
-                records(ws, meta["plan_id"], item["register"], item["policy"])
-            ):
-                out.write(",\n  " if j else "\n  ")
-                out.write(dump(record))
+            separator = "\n  "
+            for page in _pages(ws, meta["plan_id"], item["register"], item["policy"]):
+                for line in _json_lines(page):
+                    out.write(separator + line)
+                    separator = ",\n  "
+                page_done()
             out.write("]}")
         out.write("]}\n")
 
