@@ -18,7 +18,7 @@ is re-read, certified if it is disposed of, and its intent dropped either way.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -52,6 +52,7 @@ from retention.plan import (
     Decided,
     Decider,
     PolicyPlan,
+    collector_paused,
     new_id,
     store_plan_header,
     store_policy_plan,
@@ -300,6 +301,12 @@ class _PolicyRun:
         if self.policy.action == "archive" and not self.erasure and self.override is None:
             self._archive()
             return
+        with collector_paused() as batch_done:
+            self._each_batch(batch_done)
+        counts.close()
+
+    def _each_batch(self, batch_done: Callable[[], object]) -> None:
+        counts = self.result.counts
         limit = self.policy.max_per_run
         for batch in self.decider.batches():
             for decided in batch:
@@ -317,7 +324,7 @@ class _PolicyRun:
                     raise _Interrupted
             elif self.lock is not None:
                 self.lock.refresh()  # a long scan is a sign of life too
-        counts.close()
+            batch_done()
 
     def _check_valve(self) -> int:
         """Refuse, changing nothing, when more is due than the policy may take in one run:
