@@ -108,23 +108,24 @@ class Ledger:
         return None if body is None else dict(json.loads(body))
 
     @staticmethod
-    def append(conn: sa.Connection, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Seal and insert ``bodies`` in order; the caller owns the transaction."""
+    def append(conn: sa.Connection, bodies: Sequence[Mapping[str, Any]]) -> None:
+        """Seal and insert ``bodies`` in order; the caller owns the transaction.
+
+        Each sealed certificate lives only until its row is made: a batch holds its rows,
+        not a second copy of every certificate besides."""
         if not bodies:
-            return []
+            return
         head = ledger_head.c
         conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
         seq, previous = conn.execute(
             sa.select(head.last_seq, head.last_hash).where(head.id == 1)
         ).one()
-        sealed: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         moments: dict[str, datetime] = {}  # a batch shares one execution time: parse it once
         for body in bodies:
             seq += 1
             cert = seal(body, seq, previous)
             previous = cert["hash"]
-            sealed.append(cert)
             executed = cert["executed_at"]
             moment = moments.get(executed)
             if moment is None:
@@ -139,7 +140,6 @@ class Ledger:
         conn.execute(
             sa.update(ledger_head).where(head.id == 1).values(last_seq=seq, last_hash=previous)
         )
-        return sealed
 
     def checkpoint(self, run_id: str, key: Ed25519PrivateKey) -> dict[str, Any] | None:
         """Sign everything appended since the previous checkpoint; None if nothing was."""
