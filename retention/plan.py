@@ -45,9 +45,9 @@ class Decided:
     expires_on: date | None
     hold: str | None = None
     secret: bool = False
+    """A secret person: reports and certificates show the key and decision only."""
     reason: str | None = None
     """Why a due record is kept (an ``unless`` exception, "in archive")."""
-    """A secret person: reports and certificates show the key and decision only."""
 
     @property
     def shown_trigger(self) -> date | None:
@@ -247,18 +247,34 @@ class Decider:
                 return Decided(record, ref, key, "retain", expires, secret=secret,
                                reason="in archive")  # fmt: skip
             return Decided(record, ref, key, "done", expires, secret=secret)
-        for unless, condition in zip(policy.unless, self.selection_unless, strict=True):
-            if condition.holds(record.values.get(unless.column)):
-                return Decided(record, ref, key, "retain", expires, secret=secret,
-                               reason=unless.reason)  # fmt: skip
-        subject_ref = None
-        if self.holds.needs_subject and self.bound.policy.subject:
-            value = record.values.get(self.bound.policy.subject)
-            subject_ref = self.secret.subject_ref(value) if value is not None else None
-        hold = self.holds.find(subject_ref, key)
-        if hold is not None:
-            return Decided(record, ref, key, "held", expires, hold, secret)
-        return Decided(record, ref, key, "expire", expires, secret=secret)
+        decision, reason, hold = what_keeps(
+            policy, self.selection_unless, self.holds, self.secret, record, key
+        )
+        return Decided(record, ref, key, decision, expires, hold, secret, reason)
+
+
+def what_keeps(
+    policy: Policy,
+    conditions: Sequence[Condition],
+    holds: HoldIndex,
+    secret: Secret,
+    record: Record,
+    key: str,
+) -> tuple[Decision, str | None, str | None]:
+    """(decision, reason, hold) for a due record without a certificate: ``retain`` for an
+    ``unless`` exception it meets, with its reason; ``held`` under a hold in force, with its
+    id; else ``expire``. One order, exceptions before holds, for runs, plans and replays."""
+    for unless, condition in zip(policy.unless, conditions, strict=True):
+        if condition.holds(record.values.get(unless.column)):
+            return "retain", unless.reason, None
+    subject_ref = None
+    if holds.needs_subject and policy.subject:
+        value = record.values.get(policy.subject)
+        subject_ref = secret.subject_ref(value) if value is not None else None
+    hold = holds.find(subject_ref, key)
+    if hold is not None:
+        return "held", None, hold
+    return "expire", None, None
 
 
 #: An erasure subject that cannot be a value of the policy's subject column: no records.

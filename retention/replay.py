@@ -32,7 +32,14 @@ from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, RetentionError, UsageEr
 from retention.execute import RunOutcome, destroying_step, enforce
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
-from retention.plan import Decided, Decision, conditions, is_marked, record_expires_on
+from retention.plan import (
+    Decided,
+    Decision,
+    conditions,
+    is_marked,
+    record_expires_on,
+    what_keeps,
+)
 from retention.pseudonym import Secret, key_json
 from retention.workspace import Workspace
 
@@ -136,19 +143,10 @@ class ReplayDecisions:
         key = key_json(record.key)
         expires = record_expires_on(self.bound, record.trigger)
         secret = any(is_marked(record.values.get(c)) for c in policy.secret)
-        for unless, condition in zip(policy.unless, self.unless, strict=True):
-            if condition.holds(record.values.get(unless.column)):
-                return ReplayDecided(record, ref, key, "retain", expires, secret=secret,
-                                     reason=unless.reason, replaces=original)  # fmt: skip
-        subject_ref = None
-        if self.holds.needs_subject and policy.subject:
-            value = record.values.get(policy.subject)
-            subject_ref = self.secret.subject_ref(value) if value is not None else None
-        hold = self.holds.find(subject_ref, key)
-        if hold is not None:
-            return ReplayDecided(record, ref, key, "held", expires, hold, secret,
-                                 replaces=original)  # fmt: skip
-        return ReplayDecided(record, ref, key, "expire", expires, secret=secret, replaces=original)
+        decision, reason, hold = what_keeps(policy, self.unless, self.holds, self.secret,
+                                            record, key)  # fmt: skip
+        return ReplayDecided(record, ref, key, decision, expires, hold, secret, reason,
+                             replaces=original)  # fmt: skip
 
 
 class Replay:
