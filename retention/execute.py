@@ -447,11 +447,11 @@ class _PolicyRun:
             remaining = self._remove_unshared(disposed)
         with self.ws.state.begin() as conn:
             reread = self.connector.capabilities.reread
-            Ledger.append(conn, [
+            Ledger.append(conn, (
                 {**common, **own[d.ref], "executed_at": executed_at,
                  "verified": reread and not (remaining and remaining & set(self._attached(d)))}
                 for d in disposed
-            ])  # fmt: skip
+            ))  # fmt: skip
             conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))
         self.result.disposed += len(disposed)
         self.result.unchanged += len(due) - len(disposed)

@@ -9,8 +9,9 @@ previous checkpoint — signed with the installation's Ed25519 key.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -108,12 +109,15 @@ class Ledger:
         return None if body is None else dict(json.loads(body))
 
     @staticmethod
-    def append(conn: sa.Connection, bodies: Sequence[Mapping[str, Any]]) -> None:
+    def append(conn: sa.Connection, bodies: Iterable[Mapping[str, Any]]) -> None:
         """Seal and insert ``bodies`` in order; the caller owns the transaction.
 
-        Each sealed certificate lives only until its row is made: a batch holds its rows,
-        not a second copy of every certificate besides."""
-        if not bodies:
+        ``bodies`` may be a generator: each body, and the certificate sealed from it, lives
+        only until its row is made, so a batch holds its rows and not two more copies of
+        every certificate besides."""
+        pending = iter(bodies)
+        first = next(pending, None)
+        if first is None:
             return
         head = ledger_head.c
         conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
@@ -122,7 +126,7 @@ class Ledger:
         ).one()
         rows: list[dict[str, Any]] = []
         moments: dict[str, datetime] = {}  # a batch shares one execution time: parse it once
-        for body in bodies:
+        for body in itertools.chain((first,), pending):
             seq += 1
             cert = seal(body, seq, previous)
             previous = cert["hash"]
