@@ -415,6 +415,8 @@ class _PolicyRun:
         assert selection is not None
         due = _in_key_order(self._not_held_now(due))
         if not due:
+            if self.lock is not None:
+                self.lock.refresh()  # every batch held: still a sign of life
             return
         if self.share is not None:  # an unsafe path stops the policy before anything changes
             self.share.files(SHARE_WIDE, [(p,) for d in due for p in self._attached(d)])

@@ -8,6 +8,7 @@ touches raw dictionaries. Unknown keys are errors (``extra="forbid"``), so a mis
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,6 @@ from pydantic import (
     model_validator,
 )
 
-from retention.certificate import canonical
 from retention.clock import CountFrom, Duration, parse_period
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)]
@@ -318,7 +318,10 @@ class Policy(Frozen):
         if self._fingerprint is None:
             body = self.model_dump(mode="json", by_alias=True)
             body["retain"] = None if self.retain is None else str(self.retain)
-            self._fingerprint = hashlib.sha256(canonical(body)).hexdigest()
+            # The standard encoder, not certificate.canonical: a rule may hold fractions
+            # (max_due_share, match values), which orjson writes in another form.
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()
         return self._fingerprint
 
     def describe_rule(self) -> str:

@@ -959,3 +959,12 @@ def test_a_policys_fingerprint_is_stable_across_versions() -> None:
     assert policy.fingerprint() == (
         "1274f193636aea83a4f30cf829804456862fe2531696b3f49b3dd1f424ac4ec7"
     )
+    fractions = Policy.model_validate({  # written as 5e-05 and 1.5e-07, as they always were
+        "id": "alumni-membership", "connector": "crm", "table": "alumni", "key": "id",
+        "trigger": "membership_ended_on", "retain": "P10Y", "action": "anonymise",
+        "legal_basis": "x", "max_due_share": 0.00005, "match": {"score": 1.5e-7},
+        "anonymise": {"first_name": "erase"},
+    })  # fmt: skip
+    assert fractions.fingerprint() == (
+        "5a725fbdc62c541febbef6ab8f559a88aea34b10158042bae0774d4843fb3e1e"
+    )

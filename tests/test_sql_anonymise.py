@@ -62,3 +62,32 @@ def test_per_record_values_under_list_filters_change_only_what_is_still_selected
     engine.dispose()
     assert changed == 2
     assert after == {1: "X1", 2: "X2", 3: "P3", 4: "P4", 5: "P5"}
+
+
+def test_an_empty_unless_list_keeps_nothing_under_per_record_values(
+    source_db: ScratchDatabase,
+) -> None:
+    """``unless: {in: []}`` meets no row; it must not put an expanding parameter into the
+    executemany either."""
+    md = sa.MetaData()
+    table = sa.Table(
+        "people", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("status", sa.String(10)),
+        sa.Column("person_id", sa.String(64)),
+    )  # fmt: skip
+    engine = sa.create_engine(source_db.url)
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": 1, "status": "open", "person_id": "P1"}])
+    selection = Selection(table="people", key=("id",), unless=(Condition("status", "in", ()),))
+    connector = SqlConnector(SqlSource(id="src", kind="sql", url=source_db.url), source_db.url)
+    try:
+        change = Anonymise(constant={}, per_record={(1,): {"person_id": "X1"}})
+        changed = connector.apply(selection, [(1,)], change)
+    finally:
+        connector.close()
+    with engine.connect() as conn:
+        after = conn.scalar(sa.select(table.c.person_id))
+    engine.dispose()
+    assert changed == 1 and after == "X1"

@@ -345,7 +345,10 @@ class SqlConnector:
 
 
 def _one_of(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
-    """``column IN values``: one expanding parameter, or (``fixed``) a parameter per value."""
+    """``column IN values``: one expanding parameter, or (``fixed``) a parameter per value;
+    an empty list holds for no row (and needs no parameter, expanding or not)."""
+    if not values:
+        return sa.false()
     if fixed:
         return column.in_([sa.literal(v, column.type) for v in values])
     return column.in_(list(values))
