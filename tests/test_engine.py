@@ -288,23 +288,30 @@ def test_record_changed_after_reading_is_left_alone(
     assert len([c for c in certs if c["policy"] == "alumni-membership"]) == 2
 
 
+def crash_before_certifying(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``interviewees`` (batch_size 2) and die between the first batch's source commit
+    and its certificates, leaving that batch's intents; the ledger appends again after."""
+    from retention.ledger import Ledger
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Ledger, "append", staticmethod(_die))
+        with pytest.raises(KeyboardInterrupt):
+            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+
+
+def _die(conn: Any, bodies: Any) -> Any:
+    raise KeyboardInterrupt  # the process dies between source commit and certificate
+
+
 def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An upgrade must not strand what an older version's crashed run left: one intent row
     per record in ``intents``. They are re-read and certified like batch rows."""
     from retention.execute import _intent_entries
-    from retention.ledger import Ledger
 
     with Workspace.open(catalog, environ) as ws:
-        original = Ledger.append
-
-        def crash(conn: Any, bodies: Any) -> Any:
-            raise KeyboardInterrupt
-
-        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
-        with pytest.raises(KeyboardInterrupt):
-            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        crash_before_certifying(ws, monkeypatch)
         with ws.state.begin() as conn:  # rewrite the batch as the older version stored it
             (batch,) = conn.execute(sa.select(intent_batches)).all()
             conn.execute(intents.insert(), [
@@ -316,7 +323,6 @@ def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
             ])  # fmt: skip
             conn.execute(sa.delete(intent_batches))
         assert api.status(ws).pending_intents == {"amkoodari/interviewees": 2}
-        monkeypatch.setattr(Ledger, "append", staticmethod(original))
         outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
         certs = ledger(ws)
         report = api.verify_ledger(ws)
@@ -332,24 +338,15 @@ def test_intent_rows_holding_whole_certificates_per_record_are_still_finished(
 ) -> None:
     """Batch rows written before shared certificate fields were stored once hold a list of
     records with whole certificates; they are re-read and certified alike, field for field."""
-    from retention.ledger import Ledger
 
     with Workspace.open(catalog, environ) as ws:
-        original = Ledger.append
-
-        def crash(conn: Any, bodies: Any) -> Any:
-            raise KeyboardInterrupt
-
-        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
-        with pytest.raises(KeyboardInterrupt):
-            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        crash_before_certifying(ws, monkeypatch)
         with ws.state.begin() as conn:
             (batch,) = conn.execute(sa.select(intent_batches)).all()
             stored = json.loads(batch.intents)
             whole = [{**entry, "certificate": {**stored["common"], **entry["certificate"]}}
                      for entry in stored["records"]]  # fmt: skip
             conn.execute(sa.update(intent_batches).values(intents=json.dumps(whole)))
-        monkeypatch.setattr(Ledger, "append", staticmethod(original))
         outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
         certs = ledger(ws)
         report = api.verify_ledger(ws)
@@ -367,22 +364,13 @@ def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Intents left by a run that died after changing the source become certificates later."""
-    from retention.ledger import Ledger
 
     with Workspace.open(catalog, environ) as ws:
-        original = Ledger.append
-
-        def crash(conn: Any, bodies: Any) -> Any:
-            raise KeyboardInterrupt  # the process dies between source commit and certificate
-
-        monkeypatch.setattr(Ledger, "append", staticmethod(crash))
-        with pytest.raises(KeyboardInterrupt):
-            api.run(ws, policies=["interviewees"], as_of=AS_OF)
+        crash_before_certifying(ws, monkeypatch)
         assert source_rows(ws)["interviewees"][1:] == source_rows(ws)["interviewees"][1:]
         with ws.state.connect() as conn:
             pending = conn.scalar(sa.select(sa.func.sum(intent_batches.c.records)))
         assert pending == 2  # batch_size 2: the first batch was applied, then the crash
-        monkeypatch.setattr(Ledger, "append", staticmethod(original))
         outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
         certs = ledger(ws)
         report = api.verify_ledger(ws)
