@@ -338,7 +338,6 @@ def test_intent_rows_holding_whole_certificates_per_record_are_still_finished(
 ) -> None:
     """Batch rows written before shared certificate fields were stored once hold a list of
     records with whole certificates; they are re-read and certified alike, field for field."""
-
     with Workspace.open(catalog, environ) as ws:
         crash_before_certifying(ws, monkeypatch)
         with ws.state.begin() as conn:
@@ -364,10 +363,10 @@ def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Intents left by a run that died after changing the source become certificates later."""
-
     with Workspace.open(catalog, environ) as ws:
+        before = len(source_rows(ws)["interviewees"])
         crash_before_certifying(ws, monkeypatch)
-        assert source_rows(ws)["interviewees"][1:] == source_rows(ws)["interviewees"][1:]
+        assert len(source_rows(ws)["interviewees"]) == before - 2  # the first batch is gone
         with ws.state.connect() as conn:
             pending = conn.scalar(sa.select(sa.func.sum(intent_batches.c.records)))
         assert pending == 2  # batch_size 2: the first batch was applied, then the crash
