@@ -152,6 +152,9 @@ def read_catalog(
         source = _load_source(display, doc, problems)
         if source is None:
             continue
+        if isinstance(source, SqlSource) and source.timezone is None:  # days as the catalog's
+            zone = (settings or Settings()).timezone
+            source = source.model_copy(update={"timezone": zone})
         if source.id in sources:
             problems.append(_dup(display, doc, "id", f"connector {source.id!r}", files[source.id]))
             continue

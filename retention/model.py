@@ -88,6 +88,14 @@ class SqlSource(Frozen):
     url: str
     schema_: str | None = Field(default=None, alias="schema")
     description: str | None = None
+    timezone: str | None = None
+    """The zone whose calendar days the source's time-zone-aware timestamps fall on (a
+    PostgreSQL ``timestamptz`` trigger); the catalog's ``timezone`` when not given."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
 
 
 class FilesSource(Frozen):

@@ -57,6 +57,8 @@ class SqlConnector:
         is_file = database not in ("", ":memory:") and not database.startswith("file:")
         if parsed.get_backend_name() == "sqlite" and is_file and not Path(database).is_file():
             raise SourceUnavailable(f"connector {spec.id}: database file {database} does not exist")
+        if self.engine.dialect.name == "postgresql" and spec.timezone:
+            _read_days_in(self.engine, spec.timezone)
         self.capabilities = Capabilities(
             transactional=True,
             reread=True,
@@ -342,6 +344,21 @@ class SqlConnector:
                 test = sa.true()
             tests.append(sa.and_(column.is_not(None), test))
         return sa.or_(sa.false(), *tests)
+
+
+def _read_days_in(engine: Engine, zone: str) -> None:
+    """Every PostgreSQL session of ``engine`` in ``zone``: a ``timestamptz`` trigger then
+    comes back, and a cutoff's midnight is compared, in that zone's calendar, so a record
+    falls due on the day the catalog counts in, not on the server's (often UTC) day."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_zone(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
+        finally:
+            cursor.close()
+        dbapi_connection.commit()  # a setting made in a transaction rolled back would be lost
 
 
 def _one_of(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
