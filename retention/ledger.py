@@ -57,15 +57,19 @@ class Ledger:
         self.engine = engine
 
     def done(self, register: str, policy: str, refs: Sequence[str]) -> set[str]:
-        """Which of ``refs`` already have a certificate under this policy."""
+        """Which of ``refs`` already have a certificate under this policy.
+
+        A policy with no certificate at all (the first plan or run over a backlog) is told by
+        one index probe, without sending the batch's references."""
         if not refs:
             return set()
+        mine = sa.and_(certificates.c.register == register, certificates.c.policy == policy)
         query = sa.select(certificates.c.record_ref).where(
-            certificates.c.register == register,
-            certificates.c.policy == policy,
-            one_of(certificates.c.record_ref, refs, self.engine.dialect.name),
+            mine, one_of(certificates.c.record_ref, refs, self.engine.dialect.name)
         )
         with self.engine.connect() as conn:
+            if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
+                return set()
             return set(conn.scalars(query))
 
     def latest_since(
