@@ -70,8 +70,8 @@ class Counts:
     held: int = 0
     done: int = 0
 
-    def add(self, decision: Decision) -> None:
-        setattr(self, decision, getattr(self, decision) + 1)
+    def add(self, decision: Decision, n: int = 1) -> None:
+        setattr(self, decision, getattr(self, decision) + n)
 
     def close(self) -> None:
         """Every scanned record not otherwise decided is retained."""
@@ -460,7 +460,7 @@ def _store_decisions(
                     "fingerprint": record_fingerprint(secret, fingerprinted, record),
                 })  # fmt: skip
         for decision, n in tally.items():
-            setattr(counts, decision, getattr(counts, decision) + n)
+            counts.add(decision, n)
         if rows:
             with ws.state.begin() as conn:
                 bulk_insert(conn, plan_records, rows)

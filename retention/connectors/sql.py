@@ -313,7 +313,7 @@ class SqlConnector:
         for name, value in selection.match.items():
             column = t.c[name]
             clauses.append(
-                _one_of(column, value, fixed_lists) if isinstance(value, tuple) else column == value
+                _listed(column, value, fixed_lists) if isinstance(value, tuple) else column == value
             )
         if selection.subject is not None:
             column_name, value = selection.subject
@@ -337,7 +337,7 @@ class SqlConnector:
             if condition.op == "eq":
                 test = column == condition.value
             elif condition.op == "in":
-                test = _one_of(column, condition.value, fixed_lists)
+                test = _listed(column, condition.value, fixed_lists)
             elif _kind(column.type) == "string":
                 test = column != ""
             else:
@@ -361,9 +361,10 @@ def _read_days_in(engine: Engine, zone: str) -> None:
         dbapi_connection.commit()  # a setting made in a transaction rolled back would be lost
 
 
-def _one_of(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
-    """``column IN values``: one expanding parameter, or (``fixed``) a parameter per value;
-    an empty list holds for no row (and needs no parameter, expanding or not)."""
+def _listed(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
+    """``column IN values`` for a policy's short lists (``match``, ``unless``): one expanding
+    parameter, or (``fixed``, inside an executemany) a parameter per value; an empty list
+    holds for no row. Batches of keys go through :func:`retention.sql_sets.one_of`."""
     if not values:
         return sa.false()
     if fixed:
