@@ -2,6 +2,8 @@
 
 ``erase`` and ``redact`` write the same value to every record, so the connector can update
 a whole batch in one statement; ``year`` and ``pseudonym`` depend on each record's value.
+``redact`` leaves an empty (NULL) cell empty: the marker says "there was something here", and
+an anonymised record must not claim a note it never had.
 :meth:`Anonymiser.is_anonymised` is the evidence behind ``verified: true``: after the
 change the engine re-reads the record and checks every column has the anonymised form.
 """
@@ -34,6 +36,9 @@ class Anonymiser:
         self.per_record_columns = tuple(
             column for column, strategy in self.strategies.items() if strategy in PER_RECORD
         )
+        self.keep_null = frozenset(
+            column for column, strategy in self.strategies.items() if strategy == "redact"
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -41,7 +46,7 @@ class Anonymiser:
 
     def change(self, records: Sequence[Record]) -> Anonymise:
         if not self.per_record_columns:
-            return Anonymise(constant=self.constant)
+            return Anonymise(constant=self.constant, keep_null=self.keep_null)
         per_record = {
             record.key: {
                 column: self._transform(column, record.values.get(column))
@@ -49,7 +54,7 @@ class Anonymiser:
             }
             for record in records
         }
-        return Anonymise(constant=self.constant, per_record=per_record)
+        return Anonymise(constant=self.constant, per_record=per_record, keep_null=self.keep_null)
 
     def _transform(self, column: str, value: Any) -> Any:
         if self.strategies[column] == "pseudonym":
@@ -69,7 +74,7 @@ def _erased(value: Any) -> bool:
 
 
 def _redacted(value: Any) -> bool:
-    return bool(value == REDACTED)
+    return value is None or bool(value == REDACTED)
 
 
 def _first_of_year(value: Any) -> bool:

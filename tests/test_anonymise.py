@@ -20,7 +20,7 @@ HEX = "0123456789abcdef" * 4
     ("strategy", "value", "done"),
     [
         ("erase", None, True), ("erase", "", False), ("erase", "Aino", False),
-        ("redact", REDACTED, True), ("redact", None, False), ("redact", "Aino", False),
+        ("redact", REDACTED, True), ("redact", None, True), ("redact", "Aino", False),
         ("year", None, True), ("year", date(1990, 1, 1), True), ("year", date(1990, 5, 1), False),
         ("year", "1990-01-01", True), ("year", "1990-05-01", False), ("year", "soon", False),
         ("year", datetime(1990, 1, 1, 12), True),

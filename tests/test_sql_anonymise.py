@@ -91,3 +91,49 @@ def test_an_empty_unless_list_keeps_nothing_under_per_record_values(
         after = conn.scalar(sa.select(table.c.person_id))
     engine.dispose()
     assert changed == 1 and after == "X1"
+
+
+def test_redact_leaves_an_empty_cell_empty_in_both_statement_forms(
+    source_db: ScratchDatabase,
+) -> None:
+    """An anonymised record must not claim a note it never had: ``redact`` writes its marker
+    only over a value, in the batch-wide UPDATE and in the per-record executemany alike."""
+    md = sa.MetaData()
+    table = sa.Table(
+        "people", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("notes", sa.Text),
+        sa.Column("person_id", sa.String(64)),
+        sa.Column("ended_on", sa.Date),
+    )  # fmt: skip
+    engine = sa.create_engine(source_db.url)
+    md.create_all(engine)
+    rows = [
+        {"id": i, "notes": note, "person_id": f"P{i}", "ended_on": date(2010, 5, 1)}
+        for i, note in [(1, "moved abroad"), (2, None), (3, ""), (4, None)]
+    ]
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+    selection = Selection(table="people", key=("id",), triggers=("ended_on",), bound=BOUND)
+    connector = SqlConnector(SqlSource(id="src", kind="sql", url=source_db.url), source_db.url)
+    redact = {"notes": "[redacted]"}
+    try:
+        batch_wide = Anonymise(constant=redact, keep_null=frozenset({"notes"}))
+        assert connector.apply(selection, [(1,), (2,)], batch_wide) == 2
+        per_record = Anonymise(
+            constant=redact,
+            per_record={(3,): {"person_id": "X3"}, (4,): {"person_id": "X4"}},
+            keep_null=frozenset({"notes"}),
+        )
+        connector.apply(selection, [(3,), (4,)], per_record)
+    finally:
+        connector.close()
+    with engine.connect() as conn:
+        after = {r.id: (r.notes, r.person_id) for r in conn.execute(sa.select(table))}
+    engine.dispose()
+    assert after == {
+        1: ("[redacted]", "P1"),
+        2: (None, "P2"),
+        3: ("[redacted]", "X3"),
+        4: (None, "X4"),
+    }

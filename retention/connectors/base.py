@@ -140,10 +140,14 @@ class Delete:
 
 @dataclass(frozen=True)
 class Anonymise:
-    """Overwrite columns: the same value for every record, and/or a value per record."""
+    """Overwrite columns: the same value for every record, and/or a value per record.
+
+    A column in ``keep_null`` gets its constant only where it holds a value: NULL stays NULL.
+    """
 
     constant: Mapping[str, Any]
     per_record: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
+    keep_null: frozenset[str] = frozenset()
 
 
 Change = Delete | Anonymise

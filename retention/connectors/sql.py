@@ -264,10 +264,14 @@ class SqlConnector:
         keys: Sequence[Key],
         change: Anonymise,
     ) -> int:
+        constant = {
+            name: sa.case((t.c[name].is_(None), sa.null()), else_=sa.literal(value, t.c[name].type))
+            if name in change.keep_null
+            else value
+            for name, value in change.constant.items()
+        }
         if not change.per_record:
-            stmt = (
-                sa.update(t).where(self._in(key_cols, keys), still_selected).values(change.constant)
-            )
+            stmt = sa.update(t).where(self._in(key_cols, keys), still_selected).values(constant)
             return int(conn.execute(stmt).rowcount)
         # Values differ per record: one executemany, keyed by bound parameters whose names
         # cannot collide with column names.
@@ -276,7 +280,7 @@ class SqlConnector:
             sa.update(t)
             .where(*(col == sa.bindparam(f"_k{i}") for i, col in enumerate(key_cols)))
             .where(still_selected)
-            .values({**change.constant, **{c: sa.bindparam(f"_v_{c}") for c in columns}})
+            .values({**constant, **{c: sa.bindparam(f"_v_{c}") for c in columns}})
         )
         params = [
             {
