@@ -145,7 +145,7 @@ def hold_report(ws: Workspace, as_of: date | None = None) -> tuple[str, list[Hol
     from retention.state import plan_records
 
     day = as_of_or_today(ws, as_of)
-    result = make_plan(ws, ws.catalog.select(["*"]), day, "hold-report")
+    result = make_plan(ws, ws.catalog.select(["*"]), day, "hold-report", for_approval=False)
     coverage = {h.hold_id: HoldCoverage(h, {}) for h in ws.holds.active(day)}
     c = plan_records.c
     query = (
@@ -388,11 +388,13 @@ def plan(
     report: Path | None = None,
     lang: str | None = None,
     more_reports: Sequence[Path] = (),
+    for_approval: bool = True,
 ) -> tuple[Plan, Path | None]:
     """Dry run: check, decide, store the plan, write the report; no source is changed.
 
     ``more_reports`` are further reports of the same plan (an HTML page and the CSV that lists
-    every record); ``lang`` is the HTML page's language.
+    every record); ``lang`` is the HTML page's language. Without ``for_approval`` the plan is
+    a preview that cannot be approved (a scheduled dry run).
     """
     _ = ws.secret
     paths = [*([report] if report is not None else []), *more_reports]
@@ -406,7 +408,7 @@ def plan(
         report_language(ws, lang)
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
-    result = make_plan(ws, chosen_policies(ws, job, policies), day, job)
+    result = make_plan(ws, chosen_policies(ws, job, policies), day, job, for_approval=for_approval)
     for path in paths:
         others = [p for p in paths if p != path and p.suffix.lower() != ".html"]
         write_report(ws, result.plan_id, path, lang=lang, companions=others)

@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # plan.py fingerprints records with this module as it stores 
 PlanState = Literal["pending", "approved", "cooling-off", "executed", "expired", "stale"]
 STATES: tuple[PlanState, ...] = ("pending", "cooling-off", "approved", "executed", "expired",
                                  "stale")  # fmt: skip
-#: The only kind of stored plan a person can approve (runs and erasure dry runs are records).
+#: The only kind of stored plan a person can approve: previews (scheduled dry runs, hold
+#: reports), runs and erasure dry runs are records of what was seen or done.
 APPROVABLE = "dry-run"
 
 _log = get_logger("retention")
@@ -223,8 +224,8 @@ def _refuse_unapprovable(ws: Workspace, status: PlanStatus) -> None:
     plan_id = status.plan_id
     if status.kind != APPROVABLE:
         raise UsageError(
-            f"plan {plan_id} is a {status.kind} record, not a dry run: only a plan made by "
-            "`retention plan` can be approved"
+            f"plan {plan_id} is a {status.kind} record, not a plan made for approval: only a "
+            "plan made by `retention plan` or by a `mode: review` job can be approved"
         )
     if status.approved_by is not None:
         raise UsageError(
@@ -326,7 +327,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
     """The plan, if it may be executed now; otherwise UsageError saying why (and when)."""
     status = plan_status(ws, plan_id)
     if status.kind != APPROVABLE:
-        raise UsageError(f"plan {plan_id} is a {status.kind} record, not a dry run")
+        raise UsageError(f"plan {plan_id} is a {status.kind} record, not a plan made for approval")
     if status.state == "executed":
         raise UsageError(f"plan {plan_id} was already executed by run {status.executed_run}")
     _refuse_ended(ws, status)

@@ -319,6 +319,13 @@ class Plan:
     policies: list[PolicyPlan]
 
 
+#: Kinds of stored plan: one made for a person to approve, a preview made only for its report
+#: (scheduled dry runs, hold reports), an erasure request's dry run. Runs store kind ``run``.
+FOR_APPROVAL = "dry-run"
+PREVIEW = "preview"
+ERASURE_PREVIEW = "erasure-dry-run"
+
+
 def new_id(prefix: str, as_of: date) -> str:
     return f"{prefix}{as_of:%Y%m%d}-{secrets.token_hex(4)}"
 
@@ -355,14 +362,19 @@ def make_plan(
     job: str | None = None,
     *,
     subject: str | None = None,
+    for_approval: bool = True,
 ) -> Plan:
     """Dry run: decide every record of ``policies``, store the plan, change no source.
 
-    With ``subject``, the dry run of an erasure request: every record of that person.
+    With ``subject``, the dry run of an erasure request: every record of that person. Without
+    ``for_approval`` the plan is a preview (a scheduled dry run's report, a hold report): stored
+    so its report can be written, but never offered for approval.
     """
     _ = ws.secret  # refuse before storing anything: record references need it
     plan_id = new_id("P", as_of)
-    kind = "dry-run" if subject is None else "erasure-dry-run"
+    kind = FOR_APPROVAL if for_approval else PREVIEW
+    if subject is not None:
+        kind = ERASURE_PREVIEW
     created = store_plan_header(ws, plan_id, kind, as_of, [p.name for p in policies], job)
     active = ws.holds.active(as_of)
     results: list[PolicyPlan] = []

@@ -157,7 +157,7 @@ def render(
 
     forecast: Forecast | None = None
     chart: StackedBars | None = None
-    if meta["kind"] == "dry-run":
+    if meta["kind"] != "erasure-dry-run":
         forecast = plan_forecast(ws, meta, summary)
         chart = stacked_bars(forecast.months, forecast.by_register())
     problems = [

@@ -113,7 +113,7 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                     code = review.exit_code  # the worst of its runs and its new plan
                 else:
                     result, written = api.plan(
-                        ws, job=job_id, report=_report_path(ws.catalog, job_id)
+                        ws, job=job_id, report=_report_path(ws.catalog, job_id), for_approval=False
                     )
                 failed = [p.name for p in result.policies if p.status == "failed"]
                 if mode != "review":

@@ -39,7 +39,7 @@ plans = sa.Table(
     "plans",
     metadata,
     sa.Column("plan_id", Id, primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),  # dry-run | run
+    sa.Column("kind", sa.String(16), nullable=False),  # dry-run | preview | erasure-dry-run | run
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("as_of", sa.Date, nullable=False),
     sa.Column("catalog", sa.String(1000), nullable=False),

@@ -227,7 +227,7 @@ def test_approval_refusals_change_nothing(catalog: Path, environ: dict[str, str]
         assert erasure is not None
         with pytest.raises(UsageError, match="no plan 'P19990101-00000000'"):
             api.approve(ws, "P19990101-00000000", by="Riikka Records")
-        with pytest.raises(UsageError, match="is a run record, not a dry run"):
+        with pytest.raises(UsageError, match="is a run record, not a plan made for approval"):
             api.approve(ws, run.plan_id, by="Riikka Records")
         with pytest.raises(UsageError, match="is a erasure-dry-run record"):
             api.approve(ws, erasure.plan_id, by="Riikka Records")
@@ -253,6 +253,34 @@ def test_api_run_refuses_review_and_dry_run_jobs(catalog: Path, environ: dict[st
             with pytest.raises(UsageError, match=f"{mode} mode"):
                 api.run(ws, job="weekly", as_of=AS_OF)
             assert ledger(ws) == []
+
+
+def test_previews_are_neither_listed_nor_approvable(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hold report's plan and a scheduled dry run's plan show what was due when they were
+    made; approving one would announce records "to dispose of" that may be long gone."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    (catalog / "jobs" / "weekly.yaml").write_text(
+        'id: weekly\nschedule: "0 7 * * 1"\npolicies: ["*"]\nmode: dry-run\n'
+    )
+    with freeze_time(datetime(2026, 11, 22, 8, 0, tzinfo=UTC)):
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+    with Workspace.open(catalog, environ) as ws:
+        held_plan, _ = api.hold_report(ws, as_of=AS_OF)
+        with ws.state.connect() as conn:
+            kinds = dict(conn.execute(sa.select(plans.c.plan_id, plans.c.kind)).all())
+        (scheduled,) = [p for p, kind in kinds.items() if p != held_plan]
+        assert kinds == {held_plan: "preview", scheduled: "preview"}
+        assert api.plans(ws) == []
+        for plan_id in (held_plan, scheduled):
+            with pytest.raises(UsageError, match="is a preview record, not a plan made for"):
+                api.approve(ws, plan_id, by="Riikka Records")
+            with pytest.raises(UsageError, match="is a preview record"):
+                api.run_plan(ws, plan_id, as_of=AS_OF)
+            assert plan_row(ws, plan_id)["approved_by"] is None
+        assert ledger(ws) == []
 
 
 # --- review jobs ---------------------------------------------------------------------------------

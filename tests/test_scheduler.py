@@ -510,7 +510,8 @@ def test_run_job_plans_without_changing_anything(
     assert len(reports) == 1
     assert len(reports[0].stem) == len("nightly-YYYYMMDDTHHMMSS")
     report = json.loads(reports[0].read_text(encoding="utf-8"))
-    assert report["kind"] == "dry-run"
+    # A review job's plan waits for approval; a dry-run job's is a report to read, never to approve.
+    assert report["kind"] == ("dry-run" if mode == "review" else "preview")
     assert sum(p["counts"]["expire"] for p in report["policies"]) > 0
     expected = "PlanAwaitingApproval" if mode == "review" else "JobFinished"
     done = [e for e in events(captured) if e["event"] == expected]
