@@ -1,6 +1,7 @@
 # retention: the engine with the shipped catalog. By default it runs the scheduler, firing
 # the jobs of /catalog/jobs on their schedules. Mount your own catalog on /catalog and keep
-# /state (state database, signing key, archive) on a persistent volume.
+# /state (state database, signing key, archive, reports) on a persistent volume: the catalog
+# may be mounted read-only, since nothing is ever written under /catalog.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,7 +28,8 @@ RUN useradd --system --uid 10001 --no-create-home --home-dir /state retention \
 ENV RETENTION_CATALOG=/catalog \
     RETENTION_STATE=sqlite:////state/retention-state.db \
     RETENTION_SIGNING_KEY=/state/keys/signing.pem \
-    RETENTION_ARCHIVE=/state/archive
+    RETENTION_ARCHIVE=/state/archive \
+    RETENTION_REPORTS=/state/reports
 
 USER 10001
 WORKDIR /state

@@ -542,15 +542,21 @@ class ReviewOutcome:
 
 
 def review(
-    ws: Workspace, job: str, *, as_of: date | None = None, report: Path | None = None
+    ws: Workspace,
+    job: str,
+    *,
+    as_of: date | None = None,
+    report: Path | None = None,
+    more_reports: Sequence[Path] = (),
 ) -> ReviewOutcome:
     """A ``mode: review`` job: execute its approved, runnable plans (oldest first), then make
-    a new plan for approval. Nothing else is disposed of."""
+    a new plan for approval. Nothing else is disposed of. ``more_reports`` are the same plan
+    in further formats, as for :func:`plan`."""
     if ws.catalog.job(job).mode != "review":
         raise UsageError(f"job {job!r} is not in review mode")
     _ = ws.secret, ws.signing_key()
-    if report is not None:
-        writable_report(report)
+    for path in [*([report] if report is not None else []), *more_reports]:
+        writable_report(path)
     log = get_logger("retention").bind(job=job)
     runs: dict[str, RunOutcome] = {}
     for status in reversed(approval.list_plans(ws, job, "approved")):
@@ -559,5 +565,5 @@ def review(
         log.info("PlanExecuted", plan_id=status.plan_id, run_id=outcome.run_id,
                  status=outcome.status, disposed=outcome.disposed)  # fmt: skip
     waiting = approval.list_plans(ws, job, "cooling-off")
-    made, written = plan(ws, job=job, as_of=as_of, report=report)
+    made, written = plan(ws, job=job, as_of=as_of, report=report, more_reports=more_reports)
     return ReviewOutcome(runs, waiting, made, written)

@@ -363,6 +363,20 @@ class Job(Frozen):
     timezone: str | None = None
     policies: tuple[str, ...] = Field(min_length=1)
     mode: Literal["enforce", "dry-run", "review"] = "enforce"
+    report: tuple[Literal["json", "csv", "html"], ...] = Field(default=("json",), min_length=1)
+    """The formats of a dry-run or review job's report, as ``plan --report`` writes them."""
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("report")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) < len(value):
+            raise ValueError("names a format twice")
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -74,8 +74,9 @@ _log = get_logger("retention.scheduler")
 def run_job(catalog_dir: str, job_id: str) -> int:
     """Make one run of a job, as its mode says; return the exit code, never raise.
 
-    ``enforce`` is ``retention run --job``; ``dry-run`` is ``retention plan --job`` with a JSON
-    report in ``<catalog>/reports/<job>-<YYYYMMDDTHHMMSS>.json`` (UTC); ``review`` first
+    ``enforce`` is ``retention run --job``; ``dry-run`` is ``retention plan --job`` with its
+    reports (the job's ``report`` formats) in the settings' ``reports`` folder as
+    ``<job>-<YYYYMMDDTHHMMSS>.<format>`` (UTC); ``review`` first
     executes the job's approved plans that may run now, then makes the same plan as
     ``dry-run`` and logs it as awaiting approval. The catalog is read afresh for every run,
     and ``RETENTION_SECRET`` comes from the environment.
@@ -104,8 +105,9 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                     )
                     return outcome.exit_code
                 executed: dict[str, Any] = {}
+                first, *more = reports = _report_paths(ws.catalog, job_id)
                 if mode == "review":
-                    review = api.review(ws, job_id, report=_report_path(ws.catalog, job_id))
+                    review = api.review(ws, job_id, report=first, more_reports=more)
                     result, written = review.plan, review.report
                     executed = {"executed": {p: r.run_id for p, r in review.runs.items()},
                                 "disposed": sum(r.disposed for r in review.runs.values()),
@@ -113,7 +115,7 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                     code = review.exit_code  # the worst of its runs and its new plan
                 else:
                     result, written = api.plan(
-                        ws, job=job_id, report=_report_path(ws.catalog, job_id), for_approval=False
+                        ws, job=job_id, report=first, more_reports=more, for_approval=False
                     )
                 failed = [p.name for p in result.policies if p.status == "failed"]
                 if mode != "review":
@@ -121,6 +123,7 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                 facts: dict[str, Any] = {
                     "plan_id": result.plan_id,
                     "report": str(written),
+                    "reports": [str(p) for p in reports],
                     "expire": sum(p.counts.expire for p in result.policies),
                     "held": sum(p.counts.held for p in result.policies),
                     "failed": failed,
@@ -159,14 +162,16 @@ def run_job(catalog_dir: str, job_id: str) -> int:
             return EXIT_UNEXPECTED
 
 
-def _report_path(catalog: Catalog, job_id: str) -> Path:
+def _report_paths(catalog: Catalog, job_id: str) -> list[Path]:
+    """One report file per format the job asks for, all named by the same firing."""
     folder = catalog.resolve(catalog.settings.reports)
-    stamp = f"{job_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    path, n = folder / f"{stamp}.json", 1
-    while path.exists():  # two runs in one second: keep both reports
-        n += 1
-        path = folder / f"{stamp}-{n}.json"
-    return path
+    formats = catalog.job(job_id).report
+    stamp, n = f"{job_id}-{datetime.now(UTC):%Y%m%dT%H%M%S}", 1
+    name = stamp
+    while any((folder / f"{name}.{fmt}").exists() for fmt in formats):
+        n += 1  # two runs in one second: keep both reports
+        name = f"{stamp}-{n}"
+    return [folder / f"{name}.{fmt}" for fmt in formats]
 
 
 def _safe_message(exc: Exception) -> str:

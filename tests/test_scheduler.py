@@ -23,6 +23,7 @@ from freezegun import freeze_time
 
 from retention import logs, stopping
 from retention.catalog import load_catalog, read_catalog
+from retention.errors import CatalogError
 from retention.locks import RunLock
 from retention.scheduler import JOB_TABLE, Scheduler, cron_trigger, run_job
 from retention.state import open_state
@@ -596,3 +597,69 @@ def test_scheduler_command_reloads_and_stops_cleanly(sqlite_catalog: Path) -> No
             process.kill()
             process.wait()
     assert set(stored_jobs(sqlite_catalog)) == {"nightly", "weekly-review"}
+
+
+def _dockerfile_env() -> dict[str, str]:
+    """The ENV the container image sets, read from the Dockerfile itself."""
+    text = (Path(__file__).parent.parent / "Dockerfile").read_text(encoding="utf-8")
+    env: dict[str, str] = {}
+    for block in text.replace("\\\n", " ").splitlines():
+        if block.startswith("ENV "):
+            for pair in block[4:].split():
+                name, _, value = pair.partition("=")
+                env[name] = value
+    return env
+
+
+@pytest.mark.parametrize("mode", ["dry-run", "review"])
+def test_a_job_writes_every_report_format_it_names_outside_the_catalog(
+    sqlite_catalog: Path,
+    scheduler_env: None,
+    captured: io.StringIO,
+    mode: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The container mounts the catalog read-only: with the image's environment and the
+    shipped settings line, a scheduled job's reports (every format it names, one firing's
+    name) land on the state volume and nothing is written under the catalog."""
+    image = _dockerfile_env()
+    assert image["RETENTION_REPORTS"].startswith("/state/")
+    state_volume = tmp_path / "state-volume"
+    monkeypatch.setenv(
+        "RETENTION_REPORTS", str(state_volume / image["RETENTION_REPORTS"][len("/state/") :])
+    )
+    shipped = (Path(__file__).parent.parent / "retention.yaml").read_text(encoding="utf-8")
+    (line,) = [x for x in shipped.splitlines() if x.startswith("reports:")]
+    settings = sqlite_catalog / "retention.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + line + "\n", encoding="utf-8")
+    write_job(sqlite_catalog, "weekly-review", "0 7 * * 1", mode)
+    job = sqlite_catalog / "jobs" / "weekly-review.yaml"
+    job.write_text(job.read_text(encoding="utf-8") + "report: [html, json, csv]\n")
+    catalog_files = sorted(p for p in sqlite_catalog.rglob("*") if "keys" not in p.parts)
+
+    assert run_job(str(sqlite_catalog), "weekly-review") == 0
+
+    written = sorted(p.name for p in (state_volume / "reports").iterdir())
+    assert [Path(n).suffix for n in written] == [".csv", ".html", ".json"]
+    assert len({Path(n).stem for n in written}) == 1
+    assert sorted(p for p in sqlite_catalog.rglob("*") if "keys" not in p.parts) == catalog_files
+    report = json.loads((state_volume / "reports" / written[2]).read_text(encoding="utf-8"))
+    page = (state_volume / "reports" / written[1]).read_text(encoding="utf-8")
+    assert f"<code>{report['plan_id']}</code>" in page  # one plan behind every format
+    (finished,) = [
+        e for e in events(captured) if e["event"] in ("JobFinished", "PlanAwaitingApproval")
+    ]
+    assert finished["plan_id"] == report["plan_id"]
+    assert sorted(Path(p).name for p in finished["reports"]) == written
+
+
+def test_a_job_refuses_an_unknown_or_repeated_report_format(sqlite_catalog: Path) -> None:
+    job = sqlite_catalog / "jobs" / "weekly.yaml"
+    for bad, complaint in (("[html, pdf]", "report"), ("[csv, csv]", "names a format twice")):
+        job.write_text(
+            f'id: weekly\nschedule: "0 7 * * 1"\npolicies: ["*"]\nmode: dry-run\nreport: {bad}\n'
+        )
+        with pytest.raises(CatalogError) as caught:
+            load_catalog(sqlite_catalog, {})
+        assert "weekly.yaml" in str(caught.value) and complaint in str(caught.value)
