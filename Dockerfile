@@ -10,7 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /opt/retention
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md retention.yaml ./
+# The package ships the catalog (retention/shipped links to these) so `retention demo` runs
+# from any directory of an installed copy.
+COPY policies ./policies
+COPY connectors ./connectors
+COPY jobs ./jobs
 COPY retention ./retention
 # The package itself is local; its dependency ranges are pinned in pyproject.toml.
 # hadolint ignore=DL3013

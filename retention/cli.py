@@ -758,18 +758,22 @@ def archive_verify(catalog: Path, packages: Sequence[Path]) -> None:
     "--catalog",
     "source",
     type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("RETENTION_CATALOG", "."),
-    help="The catalog to copy (default: the shipped one in the current directory).",
+    default=None,
+    help="The catalog to copy (default: the five-register catalog shipped in the package).",
 )
 @as_of_option
-def demo(workdir: Path, source: Path, as_of: date | None) -> None:
-    """Build demo sources with synthetic people and run check → plan → run → export → verify."""
+def demo(workdir: Path, source: Path | None, as_of: date | None) -> None:
+    """Build demo sources with synthetic people and run check → plan → run → export → verify
+    in WORKDIR, from any directory: the shipped catalog travels inside the package."""
     from retention import demo as demo_flow
     from retention import logs
 
     logs.configure(level="warning")
     out = _console()
-    result = demo_flow.run_demo(source, workdir, as_of, echo=lambda s: out.print(s, markup=False))
+    with demo_flow.shipped_catalog() as shipped:
+        result = demo_flow.run_demo(
+            source or shipped, workdir, as_of, echo=lambda s: out.print(s, markup=False)
+        )
     if not result.ok:
         sys.exit(EXIT_UNEXPECTED)
 

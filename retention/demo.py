@@ -10,8 +10,10 @@ from __future__ import annotations
 import secrets
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 from retention import api, clock
@@ -118,12 +120,18 @@ def run_demo(
     return result
 
 
+def shipped_catalog() -> AbstractContextManager[Path]:
+    """The five-register catalog installed with the package (``retention/shipped``: the
+    project's ``policies/``, ``connectors/``, ``jobs/`` and ``retention.yaml``), as a folder."""
+    return resources.as_file(resources.files("retention") / "shipped")
+
+
 def _prepare(source: Path, workdir: Path) -> None:
     missing = [d for d in ("policies", "connectors", "jobs") if not (source / d).is_dir()]
     if missing:
         raise UsageError(
-            f"{source} is not a catalog (no {', '.join(missing)}/): run the demo "
-            "from the project directory or pass --catalog"
+            f"{source} is not a catalog (no {', '.join(missing)}/): pass --catalog a catalog "
+            "folder, or leave it out for the shipped one"
         )
     if workdir.exists():
         if not (workdir / MARKER).exists():

@@ -602,12 +602,32 @@ def test_init_creates_settings_state_and_key_pair_and_keeps_them(tmp_path: Path)
 # --- demo -------------------------------------------------------------------------------------
 
 
-def test_demo_runs_the_whole_cycle_twice(tmp_path: Path) -> None:
-    """`demo` plans, approves, runs the approved plan and exports the evidence, twice over."""
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package built as a wheel and installed (not editable) into a folder of its own."""
+    where = tmp_path_factory.mktemp("installed")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", where / "dist", PROJECT], check=True)
+    (wheel,) = (where / "dist").glob("retention-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", where / "site", wheel], check=True)
+    return where / "site"
+
+
+def test_demo_runs_the_whole_cycle_twice(tmp_path: Path, installed: Path) -> None:
+    """`demo` plans, approves, runs the approved plan and exports the evidence, twice over,
+    from an installed package in an empty directory: the catalog travels with the package."""
+    anywhere = tmp_path / "anywhere"
+    anywhere.mkdir()
+    environ = {**env(None), "PYTHONPATH": str(installed)}
+    which = subprocess.run(
+        [sys.executable, "-c", "import retention; print(retention.__file__)"],
+        cwd=anywhere, env=environ, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert Path(which.stdout.strip()).is_relative_to(installed)
     workdir = tmp_path / "demo"
     for attempt in (1, 2):
         proc = retention(
-            "demo", "--workdir", workdir, "--as-of", DAY, cwd=PROJECT, environ=env(None)
+            "demo", "--workdir", workdir, "--as-of", DAY, cwd=anywhere, environ=environ
         )
         assert proc.returncode == 0, f"attempt {attempt}: {explain(proc)}"
         reports = workdir / "reports"
