@@ -33,7 +33,8 @@ from retention.state import open_state
 from retention.workspace import Workspace
 
 __all__ = [
-    "ErasureOutcome", "Forecast", "InitResult", "ReviewOutcome", "approve", "as_of_or_today",
+    "ErasureOutcome", "Forecast", "HoldCoversNothing", "InitResult", "PlacedHold",
+    "ReviewOutcome", "approve", "as_of_or_today",
     "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
     "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan",
     "status", "verify_archive", "verify_file", "verify_ledger",
@@ -81,6 +82,22 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     )
 
 
+class HoldCoversNothing(UsageError):
+    """A hold whose scope meets no record today: most often a typo in a subject or key."""
+
+
+@dataclass(frozen=True)
+class PlacedHold:
+    hold: Hold
+    covered: dict[str, int | None]
+    """Records of each policy in the hold's scope today; None where the source could not
+    be counted (it is unreachable): the hold is placed, but its reach is unknown there."""
+
+    @property
+    def total(self) -> int:
+        return sum(n for n in self.covered.values() if n is not None)
+
+
 def place_hold(
     ws: Workspace,
     *,
@@ -91,8 +108,12 @@ def place_hold(
     subject: str | None = None,
     record: Sequence[str] = (),
     until: date | None = None,
-) -> Hold:
-    """Place a hold after proving its scope names something real in the catalog."""
+    force: bool = False,
+) -> PlacedHold:
+    """Place a hold after proving its scope names something real in the catalog, and count
+    the records it covers today. A hold that demonstrably covers nothing (every source
+    counted, none has such a record) is refused unless ``force``: a mistyped subject or key
+    would otherwise protect nothing while its placer believes the record safe."""
     if register and register not in ws.catalog.registers:
         raise UsageError(f"no register {register!r}; the catalog has: "
                          f"{', '.join(ws.catalog.registers)}")  # fmt: skip
@@ -120,11 +141,55 @@ def place_hold(
                     f"({', '.join(columns)})"
                 ) from None
             record = [key_text(value) for value in typed]
-    return ws.holds.place(
+    in_scope = [
+        bound for bound in ws.catalog.policies
+        if (register is None or bound.register.id == register)
+        and (policy_id is None or bound.policy.id == policy_id)
+    ]  # fmt: skip
+    if subject is not None:
+        _ = ws.secret  # a subject hold stores a keyed reference: refuse before counting
+    covered = {b.name: _covered(ws, b, subject, record) for b in in_scope}
+    if not force and not any(covered.values()) and None not in covered.values():
+        raise HoldCoversNothing(
+            "the hold covers no record today: no record of "
+            f"{', '.join(covered) or 'any policy'} has that "
+            f"{'subject' if subject else 'key' if record else 'scope'} (check it for a typo). "
+            "Place it anyway with --force (a hold for records yet to come)"
+        )
+    hold = ws.holds.place(
         reason=reason, placed_by=placed_by, secret=ws.secret if subject else None,
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
         until=until,
     )  # fmt: skip
+    return PlacedHold(hold, covered)
+
+
+def _covered(
+    ws: Workspace, bound: BoundPolicy, subject: str | None, record: Sequence[str]
+) -> int | None:
+    """How many records of one policy a hold with this subject and/or key covers today."""
+    from retention.connectors.base import Selection
+    from retention.errors import RetentionError
+    from retention.plan import NO_SUCH_SUBJECT, typed_subject
+
+    policy = bound.policy
+    if subject is not None and policy.subject is None:
+        return 0  # no subject column: no record of this policy belongs to a person by it
+    try:
+        connector = ws.connector(policy.connector)
+        selection = Selection(table=policy.location, key=policy.key, match=policy.match)
+        if subject is not None:
+            value = typed_subject(connector, bound, subject)
+            if value is NO_SUCH_SUBJECT:
+                return 0
+            assert policy.subject is not None
+            selection = replace(selection, subject=(policy.subject, value))
+        if record:
+            key = connector.parse_key(policy.location, policy.key, record)
+            return len(connector.reread(selection, [key], []))
+        return connector.count(selection, candidates_only=False)
+    except RetentionError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -450,6 +450,11 @@ def hold() -> None:
 @click.option("--reason", required=True)
 @click.option("--until", callback=_parse_date, help="Last day the hold is in force.")
 @click.option("--by", "placed_by", default=lambda: os.environ.get("USER", "unknown"))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Place the hold even if it covers no record today (one for records yet to come).",
+)
 def hold_add(
     catalog: Path,
     register: str | None,
@@ -459,16 +464,52 @@ def hold_add(
     reason: str,
     until: date | None,
     placed_by: str,
+    force: bool,
 ) -> None:
-    """Place a hold by register, policy, data subject and/or record key."""
+    """Place a hold by register, policy, data subject and/or record key.
+
+    Says how many records the hold covers today, per policy. A hold that covers none (a
+    mistyped subject or key, most often) is refused with exit 2 unless --force is given, or
+    confirmed at the prompt on a terminal.
+    """
     from retention import api
 
     with _workspace(catalog) as ws:
-        placed = api.place_hold(
-            ws, reason=reason, placed_by=placed_by, register=register, policy=policy,
-            subject=subject, record=list(record), until=until,
-        )  # fmt: skip
-    _console().print(f"placed hold {placed.hold_id}", markup=False)
+
+        def place(force: bool) -> api.PlacedHold:
+            return api.place_hold(
+                ws, reason=reason, placed_by=placed_by, register=register, policy=policy,
+                subject=subject, record=list(record), until=until, force=force,
+            )  # fmt: skip
+
+        try:
+            placed = place(force)
+        except api.HoldCoversNothing as exc:
+            if not (sys.stdin.isatty() and sys.stderr.isatty()):
+                raise
+            _console(stderr=True).print(f"warning: {exc}", style="bold yellow")
+            click.confirm("Place the hold all the same?", abort=True, err=True)
+            placed = place(True)
+    out = _console()
+    counted = ", ".join(
+        f"{name} {'?' if n is None else n}" for name, n in placed.covered.items() if n != 0
+    )
+    out.print(
+        f"placed hold {placed.hold.hold_id}: it covers {placed.total} record(s) today"
+        + (f" ({counted})" if counted else ""),
+        markup=False,
+    )
+    if placed.total == 0:
+        _console(stderr=True).print(
+            "warning: this hold covers no record today", style="bold yellow"
+        )
+    unknown = [name for name, n in placed.covered.items() if n is None]
+    if unknown:
+        _console(stderr=True).print(
+            f"warning: could not count the records of {', '.join(unknown)} "
+            "(source unreachable); the hold applies there all the same",
+            style="yellow",
+        )
 
 
 @hold.command("list")

@@ -453,6 +453,34 @@ def test_hold_add_list_plan_release_cycle(sq: SqliteCatalog) -> None:
     assert f"no active hold {hold_id!r}" in again.stderr
 
 
+def test_a_hold_says_what_it_covers_and_one_covering_nothing_needs_force(
+    sq: SqliteCatalog,
+) -> None:
+    """A mistyped subject or a key that does not exist is refused (exit 2, nothing stored)
+    unless --force; a hold that covers records says how many, per policy."""
+    for typo in (
+        ("--subject", "KK-10002"),
+        ("--policy", "alumni-membership", "--record", "999"),
+        ("--register", "amkoodari", "--subject", "010190-900A"),  # a person not in that register
+    ):
+        refused = on(sq, "hold", "add", *typo, "--reason", "litigation")
+        assert refused.returncode == 2, explain(refused)
+        assert "covers no record today" in refused.stderr and "--force" in refused.stderr
+    listed = on(sq, "hold", "list", "--all", environ=env(None))
+    assert HOLD_ID.search(listed.stdout) is None
+
+    forced = on(sq, "hold", "add", "--subject", "KK-10002", "--reason", "later", "--force")
+    assert forced.returncode == 0, explain(forced)
+    assert "covers 0 record(s) today" in forced.stdout
+    assert "warning: this hold covers no record today" in forced.stderr
+
+    person = on(sq, "hold", "add", "--subject", "010190-900A", "--reason", "litigation")
+    assert person.returncode == 0, explain(person)
+    assert "covers 1 record(s) today" in person.stdout
+    assert "xamk-alumni/alumni-membership 1" in person.stdout
+    assert "010190-900A" not in person.stdout  # the person is named only by the operator
+
+
 def test_hold_without_scope_is_refused(sq: SqliteCatalog) -> None:
     """`hold add` with only a reason exits 2 naming the scope options, and stores nothing."""
     proc = on(sq, "hold", "add", "--reason", "litigation")

@@ -538,7 +538,7 @@ def test_a_record_hold_names_the_record_as_the_source_types_it(
 
     with Workspace.open(catalog, environ) as ws:
         hold = api.place_hold(ws, reason="dispute", placed_by="rm", policy="alumni-membership",
-                              record=["01"])  # fmt: skip
+                              record=["01"]).hold  # fmt: skip
         with pytest.raises(UsageError, match="is not a key of"):
             api.place_hold(ws, reason="x", placed_by="rm", policy="alumni-membership",
                            record=["one"])  # fmt: skip
@@ -579,7 +579,7 @@ def test_explain_tells_why_a_record_is_kept_due_held_or_done(
         due = api.explain(ws, "alumni-membership", ["1"], AS_OF)
         secret = api.explain(ws, "alumni-membership", ["6"], AS_OF)
         hold = api.place_hold(ws, reason="dispute", placed_by="rm",
-                              policy="customer-contracts", record=["B", "C-1"])  # fmt: skip
+                              policy="customer-contracts", record=["B", "C-1"]).hold  # fmt: skip
         held = api.explain(ws, "customer-contracts", ["B", "C-1"], AS_OF)
         api.run(ws, policies=["interviewees"], as_of=AS_OF)
         gone = api.explain(ws, "interviewees", ["2"], AS_OF)

@@ -168,7 +168,7 @@ def test_a_hold_wins_over_replay(catalog: Path, environ: dict[str, str]) -> None
         since = since_of(ledger(ws))
         restore(ws, backup, {"alumni": {(1,), (2,)}})
         hold = api.place_hold(ws, reason="court order", placed_by="dpo",
-                              policy="alumni-membership", record=["1"])  # fmt: skip
+                              policy="alumni-membership", record=["1"]).hold  # fmt: skip
         outcome = api.replay(ws, since)
         rows = {r["id"]: r for r in source_rows(ws)["alumni"]}
         assert rows[1]["first_name"] == "Aino" and rows[2]["first_name"] is None

@@ -191,7 +191,7 @@ def test_held_record_shows_its_hold_and_reason(sq: SqliteCatalog, tmp_path: Path
     """A held record is listed with the hold's id and its (escaped) reason."""
     with Workspace.open(sq.root, ENV) as ws:
         hold = api.place_hold(ws, reason="Riita-asia <2026/17>", placed_by="rm",
-                              policy="customer-contracts", record=["HQ", "C-1"])  # fmt: skip
+                              policy="customer-contracts", record=["HQ", "C-1"]).hold  # fmt: skip
     html, _ = plan_page(sq.root, tmp_path / "plan.html")
     rows = PageDom(html).record_rows[("held", "xamk-alumni", "customer-contracts")]
     assert rows == [['["HQ", "C-1"]', "2015-12-31", "2026-01-01", hold.hold_id,
