@@ -8,15 +8,33 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
+
+
+class _StderrNow:
+    """Standard error as it is at each write, not as it was when logging was configured.
+
+    A live progress display replaces ``sys.stderr`` with a proxy that prints above its bars;
+    a logger holding the original stream would write through the display and make the
+    terminal re-print the bars below every log line.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def configure(
     stream: TextIO | None = None, *, json: bool | None = None, level: str = "info"
 ) -> None:
-    out = stream if stream is not None else sys.stderr
+    out = stream if stream is not None else cast("TextIO", _StderrNow())
     as_json = not out.isatty() if json is None else json
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer(sort_keys=False)

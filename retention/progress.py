@@ -2,7 +2,11 @@
 
 Only used when standard error is a terminal; elsewhere (cron, Kubernetes) the JSON log and
 the one-line summary say what happened. The display listens to the engine's events, so the
-engine knows nothing about terminals.
+engine knows nothing about terminals. It is one live block at the bottom of the terminal:
+log lines are printed above it (the logger writes to whatever ``sys.stderr`` is, and the
+display's proxy is that while it runs). While a policy runs its bar counts the candidates
+it has worked through; when it finishes the bar shows what the run's summary shows for it:
+records disposed of out of those due, and records scanned.
 """
 
 from __future__ import annotations
@@ -64,4 +68,10 @@ def _update(bars: Progress, tasks: dict[str, TaskID], event: events.Event) -> No
         bars.update(task, rate=f"{speed:,.0f} records/s" if speed else "")
     elif isinstance(event, events.PolicyFinished) and event.policy in tasks:
         task = tasks[event.policy]
-        bars.update(task, completed=bars.tasks[task].total, rate=event.status)
+        bars.update(
+            task,
+            total=max(event.expire, event.disposed, 1),
+            completed=event.disposed,
+            rate=f"{event.status}: disposed of {event.disposed} of {event.expire} due, "
+            f"{event.scanned} scanned",
+        )
