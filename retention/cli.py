@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from retention import cli_output as output
+from retention.cli_output import output_options
 from retention.errors import EXIT_INVALID, EXIT_UNEXPECTED, CatalogError, RetentionError
 
 if TYPE_CHECKING:
@@ -33,14 +35,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _console(stderr: bool = False) -> Console:
-    from rich.console import Console
+    """User text is never markup; with --json or --quiet standard output stays empty."""
+    return output.console(stderr)
 
-    console = Console(
-        stderr=stderr, highlight=False, markup=False, soft_wrap=True
-    )  # user text is never markup
-    if not console.is_terminal:
-        console.width = max(console.width, 140)  # logs and cron mail: don't truncate names
-    return console
+
+def _configure_logs() -> None:
+    from retention import logs
+
+    logs.configure(level="warning" if output.mode().quiet else "info")
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -84,10 +86,9 @@ def as_of_option(func: F) -> F:
 
 
 def _workspace(catalog: Path) -> Workspace:
-    from retention import logs
     from retention.workspace import Workspace
 
-    logs.configure()
+    _configure_logs()
     return Workspace.open(catalog)
 
 
@@ -118,11 +119,12 @@ def init(catalog: Path) -> None:
 
 @cli.command()
 @catalog_option
+@output_options
 def check(catalog: Path) -> None:
     """Validate the catalog against its sources; exit 2 listing every problem."""
-    from retention import api, logs
+    from retention import api
 
-    logs.configure()
+    _configure_logs()
     ws, notes = api.check_catalog(catalog)
     out = _console()
     for note in notes:
@@ -132,6 +134,11 @@ def check(catalog: Path) -> None:
         f"{len(ws.catalog.sources)} connectors, {len(ws.catalog.jobs)} jobs",
         markup=False,
     )
+    output.emit("check", {
+        "valid": True, "catalog": str(ws.catalog.root), "notes": notes,
+        "policies": len(ws.catalog.policies), "connectors": len(ws.catalog.sources),
+        "jobs": len(ws.catalog.jobs),
+    })  # fmt: skip
 
 
 @cli.command()
@@ -153,6 +160,7 @@ def check(catalog: Path) -> None:
     type=click.Choice(["en", "fi"]),
     help="Language of an .html report (default: report_language in retention.yaml, else en).",
 )
+@output_options
 def plan(
     catalog: Path,
     job: str | None,
@@ -174,6 +182,10 @@ def plan(
     for written in reports:
         out.print(f"report: {written}", markup=False)
     failed = [p for p in result.policies if p.status == "failed"]
+    output.emit("plan", {
+        "plan_id": result.plan_id, "as_of": result.as_of, "exit_code": 4 if failed else 0,
+        "reports": [str(r) for r in reports], "policies": output.policies(result.policies),
+    })  # fmt: skip
     if failed:
         sys.exit(4)
 
@@ -190,6 +202,7 @@ def plan(
     help="Execute exactly this approved plan: its records still due and unchanged, once.",
 )
 @as_of_option
+@output_options
 def run(
     catalog: Path,
     job: str | None,
@@ -205,18 +218,23 @@ def run(
         raise click.UsageError("--plan runs exactly the approved plan: give no --job or --policy")
     with _workspace(catalog) as ws:
         if plan_id is not None:
-            with progress_bars(sys.stderr.isatty()):
+            with progress_bars(sys.stderr.isatty() and output.mode().human):
                 outcome = api.run_plan(ws, plan_id, as_of=as_of)
             _print_run(_console(), outcome)
+            output.emit("run", output.run_summary(outcome))
             sys.exit(outcome.exit_code)
         if job and not policies and ws.catalog.job(job).mode != "enforce":
             from retention.scheduler import run_job
 
+            mode = ws.catalog.job(job).mode
             ws.close()  # the scheduler's run opens the catalog itself, as it does when it fires
-            sys.exit(run_job(str(catalog), job))
-        with progress_bars(sys.stderr.isatty()):
+            code = run_job(str(catalog), job)  # its facts are in its JobFinished log line
+            output.emit("run", {"job": job, "mode": mode, "exit_code": code})
+            sys.exit(code)
+        with progress_bars(sys.stderr.isatty() and output.mode().human):
             outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
     _print_run(_console(), outcome)
+    output.emit("run", output.run_summary(outcome))
     sys.exit(outcome.exit_code)
 
 
@@ -629,6 +647,7 @@ def certificates_export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="PEM public key (default: the one beside the catalog's signing key).",
 )
+@output_options
 def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
     """Verify the certificate ledger, or an export file with only the public key."""
     from retention import api
@@ -653,6 +672,8 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
     for fault in faults:
         out.print(f"FAIL {fault}", markup=False)
     out.print(f"{'FAILED' if faults else 'verified'} {what}", markup=False)
+    output.emit("verify", {"ok": not faults, "verified": what, "faults": list(faults),
+                           "exit_code": EXIT_UNEXPECTED if faults else 0})  # fmt: skip
     if faults:
         sys.exit(EXIT_UNEXPECTED)
 
@@ -668,6 +689,7 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --dry-run: write the plan report (.json, .csv, .html).",
 )
+@output_options
 def erase(
     catalog: Path,
     subject: str,
@@ -700,6 +722,14 @@ def erase(
     if outcome.run is not None:
         _print_run(out, outcome.run)
     out.print(f"subject reference {outcome.subject_ref[:16]}", markup=False)
+    output.emit("erase", {
+        "subject_ref": outcome.subject_ref[:16], "exit_code": outcome.exit_code,
+        "refusals": [{"register": r.register, "policy": r.policy, "reason": r.reason}
+                     for r in outcome.refusals],
+        "plan": None if outcome.plan is None else {
+            "plan_id": outcome.plan.plan_id, "policies": output.policies(outcome.plan.policies)},
+        "run": None if outcome.run is None else output.run_summary(outcome.run),
+    })  # fmt: skip
     sys.exit(outcome.exit_code)
 
 
@@ -717,6 +747,7 @@ def erase(
 @click.option(
     "--dry-run", is_flag=True, help="List what would be disposed of again; change nothing."
 )
+@output_options
 def replay(catalog: Path, since: date, policies: Sequence[str], dry_run: bool) -> None:
     """After a restore from a backup: dispose again of records certified since --since that
     are back, with certificates that name the ones they replace."""
@@ -725,7 +756,8 @@ def replay(catalog: Path, since: date, policies: Sequence[str], dry_run: bool) -
     from retention import api
     from retention.progress import progress_bars
 
-    with _workspace(catalog) as ws, progress_bars(sys.stderr.isatty() and not dry_run):
+    human = output.mode().human
+    with _workspace(catalog) as ws, progress_bars(sys.stderr.isatty() and not dry_run and human):
         outcome = api.replay(ws, since, policies=policies, dry_run=dry_run)
     out = _console()
     title = f"Replay of certificates since {outcome.since}" + (
@@ -754,6 +786,16 @@ def replay(catalog: Path, since: date, policies: Sequence[str], dry_run: bool) -
         run = outcome.run
         out.print(f"run {run.run_id}: disposed of {run.disposed} records again; "
                   f"status {run.status} (exit {outcome.exit_code})", markup=False)  # fmt: skip
+    output.emit("replay", {
+        "since": outcome.since, "dry_run": dry_run, "exit_code": outcome.exit_code,
+        "policies": [{"policy": p.name, "status": p.status, "message": p.message,
+                      "counts": vars(p.counts), "unchanged": p.unchanged,
+                      "records": [{"key": r.key, "record_ref": r.record_ref[:16],
+                                   "decision": r.decision, "replaces": r.replaces}
+                                  for r in p.records]}
+                     for p in outcome.policies],
+        "run": None if outcome.run is None else output.run_summary(outcome.run),
+    })  # fmt: skip
     sys.exit(outcome.exit_code)
 
 
@@ -897,18 +939,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         sys.exit(130)  # interrupted, as a shell reports SIGINT
     except click.ClickException as exc:
-        exc.show()
+        if output.mode().json:
+            output.error(exc.format_message(), EXIT_INVALID, type(exc).__name__)
+        else:
+            exc.show()
         sys.exit(EXIT_INVALID)
     except CatalogError as exc:
-        click.echo(str(exc), err=True)
+        output.error(str(exc), exc.exit_code, type(exc).__name__)
         sys.exit(exc.exit_code)
     except RetentionError as exc:
-        click.echo(f"error: {exc}", err=True)
+        output.error(f"error: {exc}", exc.exit_code, type(exc).__name__)
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence names the kind of failure
         # Only the kind of failure: a driver's message can quote a row's values.
-        click.echo(f"unexpected failure: {type(exc).__name__} (set RETENTION_DEBUG=1 for the "
-                   "details)", err=True)  # fmt: skip
+        output.error(f"unexpected failure: {type(exc).__name__} (set RETENTION_DEBUG=1 for "
+                     "the details)", EXIT_UNEXPECTED, type(exc).__name__)  # fmt: skip
         if os.environ.get("RETENTION_DEBUG") == "1":
             raise
         sys.exit(EXIT_UNEXPECTED)

@@ -691,3 +691,50 @@ def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:
     assert "is not a demo workspace" in proc.stderr
     assert snapshot(mine) == before
     assert sorted(p.name for p in mine.iterdir()) == ["important.txt", "policies"]
+
+
+# --- machine-readable output -------------------------------------------------------------------
+
+
+def test_every_line_of_the_readme_cron_recipe_file_parses_as_json(
+    sq: SqliteCatalog, tmp_path: Path
+) -> None:
+    """The README's cron line, as written, appends stdout and stderr to one file: after a run
+    that disposes, a run with nothing to do and one that cannot start, every line parses."""
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    (cron,) = [x for x in readme.splitlines() if x.strip().startswith("30 2 * * *")]
+    command = cron.split("&&", 1)[1].strip()
+    log = tmp_path / "retention.jsonl"
+    shell = (
+        command.replace("RETENTION_SECRET=... ", "")
+        .replace(".venv/bin/retention", f"{sys.executable} -m retention")
+        .replace("/var/log/retention.jsonl", str(log))
+    )
+    assert "--json" in shell and f">> {log} 2>&1" in shell
+    shell = shell.replace("--job nightly", f"--job nightly --as-of {DAY}")
+    for secret, expected in ((SECRET, 0), (SECRET, 0), (None, 2)):
+        environ = env(secret)
+        proc = subprocess.run(["/bin/sh", "-c", shell], cwd=sq.root, env=environ, check=False)
+        assert proc.returncode == expected
+    lines = log.read_text(encoding="utf-8").splitlines()
+    parsed = [json.loads(line) for line in lines]  # every line, or this fails
+    summaries = [p for p in parsed if p["event"] == "Summary"]
+    assert [s["exit_code"] for s in summaries] == [0, 0]
+    assert summaries[0]["disposed"] == 9 and summaries[1]["disposed"] == 0
+    assert {p["policy"] for p in summaries[0]["policies"]} == {
+        name.split("/")[1] for name in POLICY_NAMES
+    }
+    (error,) = [p for p in parsed if p["event"] == "Error"]
+    assert error["exit_code"] == 2 and "RETENTION_SECRET" in error["message"]
+    assert any(p["event"] == "RunFinished" for p in parsed)  # the log lines are there too
+
+
+def test_quiet_prints_nothing_on_success_and_json_reports_a_bad_option(sq: SqliteCatalog) -> None:
+    quiet = on(sq, "run", "--as-of", DAY, "--quiet")
+    assert quiet.returncode == 0, explain(quiet)
+    assert quiet.stdout == ""
+    assert all(json.loads(x)["level"] != "info" for x in quiet.stderr.splitlines())
+    bad = on(sq, "plan", "--json", "--as-of", "22.11.2026")
+    assert bad.returncode == 2 and bad.stdout == ""
+    (line,) = bad.stderr.splitlines()
+    assert json.loads(line)["event"] == "Error" and "22.11.2026" in json.loads(line)["message"]
