@@ -245,11 +245,17 @@ def status(ws: Workspace, limit: int = 10) -> Status:
 
     import sqlalchemy as sa
 
-    from retention.state import as_utc, intent_batches, intents, ledger_head, locks, runs
+    from retention.state import as_utc, intent_batches, intents, ledger_head, locks, plans, runs
 
     with ws.state.connect() as conn:
+        approved = plans.alias("approved")  # the approved plan a run executed, if any
         recent = (
-            conn.execute(sa.select(runs).order_by(runs.c.started_at.desc()).limit(limit))
+            conn.execute(
+                sa.select(runs, approved.c.plan_id.label("executed_plan"), approved.c.approved_by)
+                .outerjoin(approved, approved.c.executed_run == runs.c.run_id)
+                .order_by(runs.c.started_at.desc())
+                .limit(limit)
+            )
             .mappings()
             .all()
         )
@@ -272,6 +278,7 @@ def status(ws: Workspace, limit: int = 10) -> Status:
             {"run_id": r["run_id"], "job": r["job"], "status": r["status"],
              "exit_code": r["exit_code"], "started_at": as_utc(r["started_at"]),
              "finished_at": as_utc(r["finished_at"]) if r["finished_at"] else None,
+             "executed_plan": r["executed_plan"], "approved_by": r["approved_by"],
              "policies": json.loads(r["summary"]) if r["summary"] else {}}
             for r in recent
         ],

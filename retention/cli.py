@@ -81,6 +81,7 @@ def as_of_option(func: F) -> F:
     return click.option(
         "--as-of",
         callback=_parse_date,
+        metavar="YYYY-MM-DD",
         help="Decide as of this day (default: today in the catalog's time zone).",
     )(func)
 
@@ -92,7 +93,17 @@ def _workspace(catalog: Path) -> Workspace:
     return Workspace.open(catalog)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=(
+        "Dates are written YYYY-MM-DD. Exit codes: 0 success; 1 unexpected failure, or "
+        "verification failed; 2 invalid catalog, arguments or input (nothing was changed); "
+        "3 a safety valve stopped a policy; 4 some policies failed, the others completed; "
+        "5 another run holds a lock this run needs. Shell completion: eval "
+        '"$(_RETENTION_COMPLETE=bash_source retention)" in ~/.bashrc (zsh_source, '
+        "fish_source for those shells)."
+    ),
+)
 @click.version_option(package_name="retention")
 def cli() -> None:
     """Enforce retention schedules: dispose of personal data on time and prove it."""
@@ -331,9 +342,21 @@ def _local(moment: object, zone: str) -> str:
 
 @cli.command()
 @catalog_option
-@click.option("--runs", "limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--runs",
+    "limit",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many of the latest runs to list.",
+)
 def status(catalog: Path, limit: int) -> None:
-    """The last runs and what they did, and anything left unfinished."""
+    """The last runs and what they did, and anything left unfinished.
+
+    Per run: the approved plan it executed (and its approver), records disposed of, held by
+    a hold, and skipped as changed since the plan; then unfinished intents, live locks and
+    the ledger's end.
+    """
     from rich.table import Table
 
     from retention import api
@@ -341,7 +364,10 @@ def status(catalog: Path, limit: int) -> None:
     with _workspace(catalog) as ws:
         found = api.status(ws, limit)
     out = _console()
-    table = Table("run", "job", "started (UTC)", "status", "exit", "disposed", "policies")
+    table = Table()
+    for column in ("run", "job", "started (UTC)", "status", "exit", "plan executed", "disposed",
+                   "held", "changed", "policies"):  # fmt: skip
+        table.add_column(column, overflow="fold")  # wrapped, never cut: ids matter
     live = [lock for lock in found.locks if str(lock["name"]).startswith(("job:", "policy:"))]
     for run in found.runs:
         policies = run["policies"]
@@ -349,15 +375,22 @@ def status(catalog: Path, limit: int) -> None:
         state = str(run["status"])
         if state == "running" and not live:
             state = "interrupted (no live holder)"
-        disposed = sum(int(p.get("disposed", 0)) for p in policies.values())
+
+        def total(field: str, policies: dict[str, Any] = policies) -> str:
+            return str(sum(int(p.get(field, 0)) for p in policies.values()))
+
         started = run["started_at"]
+        executed = run["executed_plan"]
         table.add_row(
             str(run["run_id"]),
             str(run["job"] or ""),
             f"{started:%Y-%m-%d %H:%M:%S}" if started else "",
             state,
             "" if run["exit_code"] is None else str(run["exit_code"]),
-            str(disposed),
+            f"{executed} (approved by {run['approved_by']})" if executed else "-",
+            total("disposed"),
+            total("held"),
+            total("changed"),
             _tally(str(p.get("status")) for p in policies.values()),
         )
     out.print(table)
@@ -412,6 +445,12 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
                 else ", and never certified"
             )
         )
+        if not found.certificate:
+            _console(stderr=True).print(
+                f"error: {found.policy} has no record with key {' / '.join(found.key)}, and "
+                "no certificate says one was disposed of (check the key for a typo)"
+            )
+            sys.exit(EXIT_INVALID)
     elif found.secret:
         out.print(f"  decision: {found.decision} (a secret person: nothing more is shown)")
     else:
@@ -430,7 +469,13 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
 
 @cli.command()
 @catalog_option
-@click.option("--months", type=click.IntRange(1, 120), default=12, show_default=True)
+@click.option(
+    "--months",
+    type=click.IntRange(1, 120),
+    default=12,
+    show_default=True,
+    help="How many calendar months to count, starting with the rest of the as-of month.",
+)
 @as_of_option
 def forecast(catalog: Path, months: int, as_of: date | None) -> None:
     """What falls due when, per policy, in the coming months."""
@@ -440,13 +485,23 @@ def forecast(catalog: Path, months: int, as_of: date | None) -> None:
 
     with _workspace(catalog) as ws:
         found = api.forecast(ws, months, as_of)
-    table = Table(title=f"Falling due after {found.as_of}")
-    table.add_column("policy")
-    for label in found.months:
-        table.add_column(label, justify="right")
+    out = _console()
+    # Names tell the rows apart: never cut them to a common prefix. A table of months fits
+    # when each month column is 4 wide plus padding; on a narrower screen, a line per policy.
+    longest = max((len(name) for name in found.counts), default=6)
+    if longest + 2 + 6 * len(found.months) <= out.width:
+        table = Table(title=f"Falling due after {found.as_of}", box=None, pad_edge=False)
+        table.add_column("policy", min_width=longest, no_wrap=True)
+        for label in found.months:  # "2027-01" on two lines
+            table.add_column(label.replace("-", "\n", 1), justify="right", min_width=4)
+        for name, counts in found.counts.items():
+            table.add_row(name, *(str(n) if n else "·" for n in counts))
+        out.print(table)
+        return
+    out.print(f"Falling due after {found.as_of}, by month:")
     for name, counts in found.counts.items():
-        table.add_row(name, *(str(n) if n else "·" for n in counts))
-    _console().print(table)
+        due = [f"{month} {n}" for month, n in zip(found.months, counts, strict=True) if n]
+        out.print(f"{name}: {', '.join(due) if due else '-'}", markup=False)
 
 
 @cli.group()
@@ -456,7 +511,7 @@ def hold() -> None:
 
 @hold.command("add")
 @catalog_option
-@click.option("--register")
+@click.option("--register", help="Hold every record of this register (its id in policies/).")
 @click.option("--policy", help="REGISTER/POLICY or a unique policy id.")
 @click.option("--subject", help="Data subject identifier (stored only as a keyed reference).")
 @click.option(
@@ -465,9 +520,22 @@ def hold() -> None:
     multiple=True,
     help="Record key; repeat once per column of a composite key. Needs --policy.",
 )
-@click.option("--reason", required=True)
-@click.option("--until", callback=_parse_date, help="Last day the hold is in force.")
-@click.option("--by", "placed_by", default=lambda: os.environ.get("USER", "unknown"))
+@click.option(
+    "--reason",
+    required=True,
+    help="Why (a case number, a court order): shown in plans, reports and hold list. Name no "
+    "person here: it is stored and printed as typed.",
+)
+@click.option(
+    "--until", callback=_parse_date, metavar="YYYY-MM-DD", help="Last day the hold is in force."
+)
+@click.option(
+    "--by",
+    "placed_by",
+    default=lambda: os.environ.get("USER", "unknown"),
+    show_default="$USER",
+    help="Who places the hold, as recorded in the hold's history.",
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -542,9 +610,11 @@ def hold_list(catalog: Path, show_all: bool) -> None:
     with _workspace(catalog) as ws:
         today = clock.today(ws.catalog.settings.timezone)
         found = ws.holds.all() if show_all else ws.holds.active(today)
-    table = Table(
-        "hold", "register", "policy", "subject", "record", "reason", "by", "until", "released"
-    )
+    zone = ws.catalog.settings.timezone
+    table = Table()
+    for column in ("hold", "register", "policy", "subject", "record", "reason", "placed by",
+                   "placed at", "until", "released by", "released at"):  # fmt: skip
+        table.add_column(column, overflow="fold")  # wrapped, never cut: ids and times matter
     for h in found:
         table.add_row(
             h.hold_id,
@@ -554,8 +624,10 @@ def hold_list(catalog: Path, show_all: bool) -> None:
             h.record_key or "",
             h.reason,
             h.placed_by,
+            _local(h.placed_at, zone),
             h.until.isoformat() if h.until else "",
-            h.released_at.date().isoformat() if h.released_at else "",
+            h.released_by or "",
+            _local(h.released_at, zone) if h.released_at else "",
         )
     _console().print(table)
 
@@ -595,7 +667,13 @@ def hold_report(catalog: Path, as_of: date | None) -> None:
 @hold.command("release")
 @catalog_option
 @click.argument("hold_id")
-@click.option("--by", "released_by", default=lambda: os.environ.get("USER", "unknown"))
+@click.option(
+    "--by",
+    "released_by",
+    default=lambda: os.environ.get("USER", "unknown"),
+    show_default="$USER",
+    help="Who releases the hold, as recorded in the hold's history.",
+)
 def hold_release(catalog: Path, hold_id: str, released_by: str) -> None:
     """Release a hold (the release is recorded; the hold stays in the history)."""
     with _workspace(catalog) as ws:
@@ -610,9 +688,13 @@ def certificates() -> None:
 
 @certificates.command("export")
 @catalog_option
-@click.option("--since", callback=_parse_date, help="First day (executed_at, UTC).")
-@click.option("--until", callback=_parse_date, help="Last day (executed_at, UTC).")
-@click.option("--register")
+@click.option(
+    "--since", callback=_parse_date, metavar="YYYY-MM-DD", help="First day (executed_at, UTC)."
+)
+@click.option(
+    "--until", callback=_parse_date, metavar="YYYY-MM-DD", help="Last day (executed_at, UTC)."
+)
+@click.option("--register", help="Only the certificates of this register.")
 @click.option(
     "--out",
     required=True,
@@ -655,8 +737,14 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
     out = _console()
     if file is not None:
         if public_key is None:
-            with _workspace(catalog) as ws:
-                public_key = ws.public_key_path
+            try:
+                with _workspace(catalog) as ws:
+                    public_key = ws.public_key_path
+            except CatalogError:
+                raise click.UsageError(
+                    f"which key signed {file.name}? Give --public-key FILE.pem (the public key "
+                    "the installation published), or run this inside its catalog (--catalog)"
+                ) from None
         report = api.verify_file(file, public_key)
         what = (
             f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
@@ -739,6 +827,7 @@ def erase(
     "--since",
     required=True,
     callback=_parse_date,
+    metavar="YYYY-MM-DD",
     help="The day (UTC) the backup was taken: certificates executed since then are checked.",
 )
 @click.option(

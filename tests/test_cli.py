@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 
 from retention.state import certificates, plans
 from tests.conftest import AS_OF, SECRET, build_sources, write_catalog
+from tests.terminal import on_terminal
 
 PROJECT = Path(__file__).resolve().parents[1]
 DAY = AS_OF.isoformat()
@@ -738,3 +740,83 @@ def test_quiet_prints_nothing_on_success_and_json_reports_a_bad_option(sq: Sqlit
     assert bad.returncode == 2 and bad.stdout == ""
     (line,) = bad.stderr.splitlines()
     assert json.loads(line)["event"] == "Error" and "22.11.2026" in json.loads(line)["message"]
+
+
+# --- small things a user trips over ------------------------------------------------------------
+
+
+def test_every_option_of_every_command_says_what_it_is_for() -> None:
+    """`--help` of each command describes each option; dates name their format; the
+    top-level help lists the exit codes and how to turn on shell completion."""
+    import click
+
+    from retention.cli import cli
+
+    def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, f"{path} {name}")
+        else:
+            yield path, command
+
+    for path, command in walk(cli, "retention"):
+        assert command.help, path
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"{path} {param.opts[0]}"
+                if param.callback is not None and "date" in getattr(param.callback, "__name__", ""):
+                    assert param.metavar == "YYYY-MM-DD", f"{path} {param.opts[0]}"
+    top = retention("--help", cwd=PROJECT, environ=env(None)).stdout
+    for code in range(6):
+        assert f"{code} " in top.split("Exit codes:")[1]
+    assert "_RETENTION_COMPLETE=bash_source" in top.replace("\n", " ")
+
+
+def test_explain_of_a_key_that_does_not_exist_exits_2(sq: SqliteCatalog) -> None:
+    missing = on(sq, "explain", "alumni-membership", "999", "--as-of", DAY)
+    assert missing.returncode == 2, explain(missing)
+    assert "no record with key 999" in missing.stderr
+    present = on(sq, "explain", "alumni-membership", "1", "--as-of", DAY)
+    assert present.returncode == 0, explain(present)
+
+
+def test_verify_of_a_file_outside_a_catalog_asks_for_the_key(tmp_path: Path) -> None:
+    export = tmp_path / "certificates.jsonl"
+    export.write_text("", encoding="utf-8")
+    proc = retention("verify", export, cwd=tmp_path, environ=env(None))
+    assert proc.returncode == 2, explain(proc)
+    assert "--public-key" in proc.stderr and "not a catalog" not in proc.stderr
+
+
+def test_forecast_never_cuts_policy_names_to_one_prefix(sq: SqliteCatalog) -> None:
+    """On a 120- or 80-column terminal every policy's whole name is on the screen."""
+    for cols in (120, 80):
+        command = [sys.executable, "-m", "retention", "forecast", "--catalog", sq.root,
+                   "--as-of", DAY]  # fmt: skip
+        code, lines = on_terminal(command, env(), cols=cols)
+        assert code == 0, lines
+        for name in POLICY_NAMES:
+            assert any(line.startswith(name) for line in lines), (cols, name, lines)
+
+
+def test_hold_list_and_status_show_who_and_which_plan(sq: SqliteCatalog) -> None:
+    added = on(sq, "hold", "add", "--policy", "alumni-membership", "--record", "1",
+               "--reason", "litigation", "--by", "alice")  # fmt: skip
+    hold_id = HOLD_ID.search(added.stdout)
+    assert hold_id is not None
+    released = on(sq, "hold", "release", hold_id.group(0), "--by", "bob", environ=env(None))
+    assert released.returncode == 0, explain(released)
+    listed = on(sq, "hold", "list", "--all", environ={**env(None), "COLUMNS": "250"})
+    line = next(x for x in listed.stdout.splitlines() if hold_id.group(0) in x)
+    assert "alice" in line and "bob" in line
+    assert len(re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\d[+-]\d{4}", line)) == 2  # placed, released
+
+    planned = on(sq, "plan", "--as-of", DAY, "--json")
+    plan_id = json.loads(planned.stdout)["plan_id"]
+    assert on(sq, "approve", plan_id, "--by", "Riikka Records").returncode == 0
+    assert on(sq, "run", "--plan", plan_id, "--as-of", DAY).returncode == 0
+    status = on(sq, "status", environ={**env(None), "COLUMNS": "250"})
+    assert status.returncode == 0, explain(status)
+    assert f"{plan_id} (approved by Riikka Records)" in status.stdout
+    for column in ("held", "changed"):
+        assert column in status.stdout

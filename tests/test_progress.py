@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
 import sys
-import termios
 from io import StringIO
 from pathlib import Path
 
-import pyte
 from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from retention import events
 from retention.progress import _update, progress_bars
+from tests.terminal import on_terminal
 from tests.test_cli import DAY, POLICY_NAMES, env, make_catalog
 
 
@@ -50,30 +44,9 @@ def test_one_live_block_on_a_terminal_with_logs_above_it(tmp_path: Path) -> None
     """`retention run` on a terminal: each policy's bar is on the screen once, every log line
     is above the bars (none printed through them), and each bar's numbers are the summary's."""
     sq = make_catalog(tmp_path / "sq")
-    rows, cols = 60, 200
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     command = [sys.executable, "-m", "retention", "run", "--catalog", sq.root, "--as-of", DAY]
-    proc = subprocess.Popen(
-        list(map(str, command)), stdin=secondary, stdout=secondary, stderr=secondary,
-        env={**env(), "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows)},
-    )  # fmt: skip
-    os.close(secondary)
-    screen = pyte.HistoryScreen(cols, rows, history=10_000)
-    stream = pyte.ByteStream(screen)
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        stream.feed(chunk)
-    assert proc.wait(timeout=60) == 0
-    os.close(primary)
-    lines = [
-        "".join(char.data for char in line.values()).rstrip() for line in screen.history.top
-    ] + [line.rstrip() for line in screen.display]
+    code, lines = on_terminal(command, env())
+    assert code == 0
     names = [*POLICY_NAMES]
     bars = {name: [i for i, x in enumerate(lines) if x.startswith(name + " ")] for name in names}
     assert all(len(found) == 1 for found in bars.values()), bars
