@@ -51,6 +51,8 @@ class PolicyTally:
     """The columns the certificates name as anonymised (the evidence of what changed)."""
     packages: set[str] = field(default_factory=set)
     """The archive packages the certificates name."""
+    fingerprints: set[str] = field(default_factory=set)
+    """The fingerprints of the rules the certificates were made under."""
     total: int = 0
 
     @property
@@ -91,6 +93,8 @@ class Tally:
         if cert.get("legal_basis"):
             entry.legal_bases.add(str(cert["legal_basis"]))
         entry.fields.update(str(f) for f in cert.get("fields") or ())
+        if cert.get("policy_sha256"):
+            entry.fingerprints.add(str(cert["policy_sha256"]))
         archive = cert.get("archive")
         if isinstance(archive, dict) and archive.get("package"):
             entry.packages.add(str(archive["package"]))
@@ -219,7 +223,10 @@ class Document:
         """What ``p``'s action changed: from the catalog, and what the certificates name."""
         t = self.t
         effect = self.effects.get((p.register, p.policy))
-        out = effect.sentences(t) if effect is not None else [t("change_unknown")]
+        if effect is not None and effect.fingerprint in p.fingerprints:
+            out = effect.sentences(t)
+        else:  # the catalog's rule is not the one the certificates were made under
+            out = [t("change_unknown")]
         if p.fields:
             out.append(t("cert_fields", columns=", ".join(sorted(p.fields))))
         if p.packages:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from retention.catalog import BoundPolicy
 from retention.i18n import Messages
 from retention.logs import get_logger
+from retention.model import Register
 from retention.workspace import Workspace
 
 #: The format of every archive package (see :mod:`retention.archive`).
@@ -49,6 +50,8 @@ class Effect:
     """The columns an archive package holds per record (empty unless the action archives)."""
     attachments: tuple[str, str] | None
     """(column, file-share connector) of the files that go with each row."""
+    fingerprint: str = ""
+    """The policy's fingerprint: the effect is of that exact rule (a plan's, a certificate's)."""
 
     @property
     def anonymises(self) -> bool:
@@ -146,6 +149,7 @@ def effect_of(bound: BoundPolicy, described: Sequence[str] | None) -> Effect:
         columns_from="source" if described is not None else "policy",
         archived=columns if p.action == "archive" and described is not None else (),
         attachments=(p.attachments.column, p.attachments.connector) if p.attachments else None,
+        fingerprint=p.fingerprint(),
     )  # fmt: skip
 
 
@@ -167,6 +171,14 @@ def effects(ws: Workspace, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str,
             described[where] = _describe(ws, *where)
         out[pair] = effect_of(bound, described[where])
     return out
+
+
+def register_json(register: Register | None) -> dict[str, Any] | None:
+    """Whose register it is, for the JSON report: name, controller, records plan."""
+    if register is None:
+        return None
+    return {"name": register.name, "controller": register.controller,
+            "records_plan": register.source, "statutory": register.statutory}  # fmt: skip
 
 
 def _describe(ws: Workspace, connector: str, location: str) -> tuple[str, ...] | None:
