@@ -120,9 +120,30 @@ class Effect:
                 out.append(t("change_untouched_named", columns=columns(self.untouched)))
         return out
 
-    def line(self, t: Messages) -> str:
-        """:meth:`sentences` as one line (the CSV report's ``changes`` cell)."""
-        return " ".join(self.sentences(t))
+    def compact(self) -> str:
+        """The effect in one short line of keywords and column names: the CSV report's
+        ``changes`` cell, repeated on every row of the policy, so kept short."""
+        whole = "whole file" if self.kind == "files" else "whole row"
+        rewritten = ", ".join(f"{c}={s}" for c, s in self.rewritten)
+        parts: list[str] = []
+        if self.action == "review":
+            parts.append("review: nothing changed")
+        elif self.action == "delete":
+            parts.append(f"delete: {whole}")
+        elif self.action == "anonymise":
+            parts.append(f"anonymise: {rewritten}")
+        elif self.action == "archive":
+            held = ", ".join(self.archived) or "every column"
+            parts.append(f"archive: {ARCHIVE_FORMAT} package, columns {held}")
+            then = {"delete": f"delete: {whole}", "anonymise": f"anonymise: {rewritten}"}
+            parts.append(f"then {then.get(self.then or '', 'keep')}")
+        if self.anonymises:
+            parts.append(f"key kept: {', '.join(self.key)}")
+            named = "" if self.columns_from == "source" else " (named by the policy)"
+            parts.append(f"untouched{named}: {', '.join(self.untouched) or 'none'}")
+        if self.attachments is not None:
+            parts.append(f"attachments: column {self.attachments[0]} on {self.attachments[1]}")
+        return "; ".join(parts)
 
 
 def named_columns(bound: BoundPolicy) -> tuple[str, ...]:

@@ -267,8 +267,8 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "tarkastettaviksi.",
     },
     "change_unknown": {
-        "en": "The catalog no longer holds this rule: see the certificates.",
-        "fi": "Tiedonohjaussuunnitelmassa ei ole enää tätä sääntöä: katso todistukset.",
+        "en": "The catalog no longer holds the rule this was made under.",
+        "fi": "Tiedonohjaussuunnitelmassa ei ole enää sääntöä, jonka mukaan tämä laadittiin.",
     },
     "strategy_erase": {"en": "erase: emptied", "fi": "erase: tyhjennetään"},
     "strategy_redact": {

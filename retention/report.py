@@ -20,12 +20,13 @@ import sqlalchemy as sa
 
 from retention.effects import Effect, effects, register_json
 from retention.errors import UsageError
-from retention.i18n import Messages
 from retention.plan import collector_paused, load_plan
 from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
 
 FORMATS = (".json", ".csv", ".html")
+#: The CSV ``changes`` of a policy whose planned rule the catalog no longer holds.
+_RULE_GONE = "unknown: the catalog no longer holds the rule of this plan"
 _PAGE = 5000
 
 
@@ -267,7 +268,6 @@ def _write_csv(
         "records_plan",
         "changes",
     ]
-    english = Messages("en")
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
@@ -278,7 +278,7 @@ def _write_csv(
                 register.name if register else "",
                 register.controller if register else "",
                 register.source if register else "",
-                effect.line(english) if effect is not None else english("change_unknown"),
+                effect.compact() if effect is not None else _RULE_GONE,
             ]
             for record in records(ws, plan_id, item["register"], item["policy"]):
                 key = record["key"]

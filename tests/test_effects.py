@@ -12,6 +12,7 @@ import pypdf
 
 from retention import api
 from retention.effects import effect_of
+from retention.report import write_report
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 
@@ -58,8 +59,6 @@ def test_plan_reports_say_what_each_action_changes(
     reports = [tmp_path / n for n in ("plan.json", "plan.csv", "plan.html")]
     with Workspace.open(catalog, environ) as ws:
         made, _ = api.plan(ws, as_of=AS_OF, report=reports[0], more_reports=reports[1:])
-        from retention.report import write_report
-
         write_report(ws, made.plan_id, tmp_path / "fi.html", lang="fi")
 
     doc = json.loads(reports[0].read_text(encoding="utf-8"))
@@ -90,10 +89,15 @@ def test_plan_reports_say_what_each_action_changes(
     alumni_rows = [r for r in rows if r["policy"] == "alumni-membership"]
     assert len(alumni_rows) == 3
     for row in alumni_rows:
-        assert REWRITTEN in row["changes"] and LEFT in row["changes"]
+        assert row["changes"] == (
+            "anonymise: first_name=erase, email=erase, birth_date=year, person_id=pseudonym, "
+            "notes=redact; key kept: id; untouched: kind, turvakielto, membership_ended_on"
+        )
         assert row["controller"] == "Kaakkois-Suomen Ammattikorkeakoulu Oy"
         assert row["register_name"] == "Alumnirekisteri"
         assert row["records_plan"] == "Alumnit ja asiakkuudet, tietosuojailmoitus 8.12.2022"
+    archived = next(r for r in rows if r["policy"] == "interview-archive")["changes"]
+    assert archived == "archive: BagIt (RFC 8493) package, columns id, name; then delete: whole row"
 
     page = reports[2].read_text(encoding="utf-8")
     shown = changes_of(page, "xamk-alumni/alumni-membership")
@@ -155,3 +159,31 @@ def test_without_the_source_the_columns_the_policy_names_are_shown_and_said_to_b
     assert effect.columns_from == "policy"
     assert effect.untouched == ("membership_ended_on", "turvakielto", "kind")
     assert effect.as_json()["columns_from"] == "policy"
+
+
+def test_a_rule_changed_since_the_plan_is_not_described_as_the_plans(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """The report of an older plan, and a certificate of older disposals, whose rule has
+    changed since say nothing of the new rule's columns: JSON ``changes`` is null, the page
+    says the rule is gone; the certificate keeps the columns its certificates name."""
+    with Workspace.open(catalog, environ) as ws:
+        made, _ = api.plan(ws, as_of=AS_OF)
+        api.run(ws, as_of=AS_OF)
+    policies = catalog / "policies" / "xamk.yaml"
+    text = policies.read_text(encoding="utf-8")
+    policies.write_text(text.replace("notes: redact", "notes: erase"), encoding="utf-8")
+    with Workspace.open(catalog, environ) as ws:
+        write_report(ws, made.plan_id, tmp_path / "old.json")
+        write_report(ws, made.plan_id, tmp_path / "old.html")
+        api.export(ws, tmp_path / "destruction.html")
+    doc = json.loads((tmp_path / "old.json").read_text(encoding="utf-8"))
+    by_policy = {p["policy"]: p for p in doc["policies"]}
+    assert by_policy["alumni-membership"]["changes"] is None
+    assert by_policy["customer-contracts"]["changes"]["deletes_record"] is True
+    page = (tmp_path / "old.html").read_text(encoding="utf-8")
+    assert "no longer holds the rule" in changes_of(page, "xamk-alumni/alumni-membership")
+    certified = changes_of((tmp_path / "destruction.html").read_text(encoding="utf-8"),
+                           "xamk-alumni/alumni-membership")  # fmt: skip
+    assert "no longer holds the rule" in certified and "notes (erase" not in certified
+    assert "Columns the certificates name as anonymised: birth_date, email" in certified
