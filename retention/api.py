@@ -540,13 +540,17 @@ def export(
     since: date | None = None,
     until: date | None = None,
     register: str | None = None,
+    lang: str | None = None,
 ) -> dict[str, object]:
+    """A signed export; ``lang`` is a certificate of destruction's language (default: the
+    catalog's ``report_language``)."""
     check_format(out)
+    language = report_language(ws, lang)
     if register is not None and register not in ws.catalog.registers:
         raise UsageError(
             f"no register {register!r}; the catalog has: {', '.join(ws.catalog.registers)}"
         )
-    return export_certificates(ws, out, since, until, register)
+    return export_certificates(ws, out, since, until, register, language)
 
 
 def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:

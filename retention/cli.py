@@ -703,8 +703,19 @@ def certificates() -> None:
     "(its certificates beside it in .certificates.jsonl). A signed .manifest.json is written "
     "beside it.",
 )
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "fi"]),
+    help="Language of a certificate of destruction (.html, .pdf); default: report_language "
+    "in retention.yaml, else en. `retention verify` reads either.",
+)
 def certificates_export(
-    catalog: Path, since: date | None, until: date | None, register: str | None, out: Path
+    catalog: Path,
+    since: date | None,
+    until: date | None,
+    register: str | None,
+    out: Path,
+    lang: str | None,
 ) -> None:
     """Export certificates with a signed manifest."""
     from retention import api
@@ -712,7 +723,7 @@ def certificates_export(
 
     check_format(out)  # before the workspace is opened: nothing is written for a bad name
     with _workspace(catalog) as ws:
-        manifest = api.export(ws, out, since, until, register)
+        manifest = api.export(ws, out, since, until, register, lang)
     companion = f"\ncertificates: {companion_path(out)}" if "certificates" in manifest else ""
     _console().print(
         f"exported {manifest['count']} certificates to {out}{companion}\n"

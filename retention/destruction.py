@@ -20,6 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from retention.approval import APPROVABLE
+from retention.effects import Effect
+from retention.i18n import Language, Messages
+from retention.model import Register
 from retention.state import as_utc, plans, runs, start_of_utc_day
 from retention.workspace import Workspace
 
@@ -27,7 +31,9 @@ from retention.workspace import Workspace
 ACTIONS = ("deleted", "anonymised", "archived")
 REASONS = ("retention", "erasure-request")
 COLUMNS = (*ACTIONS, *REASONS, "total")
-HEADINGS = ("Deleted", "Anonymised", "Archived", "Retention", "Erasure request", "Total")
+#: The message ids of the printed columns' headings (retention/i18n.py), in order.
+HEADINGS = ("cert_deleted", "cert_anonymised", "cert_archived", "cert_retention",
+            "cert_erasure_request", "cert_total")  # fmt: skip
 _IN_CHUNK = 500  # bind parameters per IN (...) query: well inside every backend's limit
 
 #: Counts as printed: ``{"register/policy": {column: n}}``.
@@ -41,6 +47,12 @@ class PolicyTally:
     actions: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     legal_bases: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    """The columns the certificates name as anonymised (the evidence of what changed)."""
+    packages: set[str] = field(default_factory=set)
+    """The archive packages the certificates name."""
+    fingerprints: set[str] = field(default_factory=set)
+    """The fingerprints of the rules the certificates were made under."""
     total: int = 0
 
     @property
@@ -49,8 +61,9 @@ class PolicyTally:
 
     @property
     def legal_basis(self) -> str:
-        """One basis, or each the policy had over the period (it may have been amended)."""
-        return "; ".join(sorted(self.legal_bases)) or "not stated in the policy"
+        """One basis, or each the policy had over the period (it may have been amended);
+        empty when the policy stated none."""
+        return "; ".join(sorted(self.legal_bases))
 
     def counts(self) -> dict[str, int]:
         return {
@@ -79,6 +92,12 @@ class Tally:
         entry.reasons[str(cert.get("reason"))] += 1
         if cert.get("legal_basis"):
             entry.legal_bases.add(str(cert["legal_basis"]))
+        entry.fields.update(str(f) for f in cert.get("fields") or ())
+        if cert.get("policy_sha256"):
+            entry.fingerprints.add(str(cert["policy_sha256"]))
+        archive = cert.get("archive")
+        if isinstance(archive, dict) and archive.get("package"):
+            entry.packages.add(str(archive["package"]))
         entry.total += 1
         self.total += 1
         self.per_run[str(cert.get("run_id"))] += 1
@@ -96,17 +115,26 @@ class Tally:
 
 @dataclass(frozen=True)
 class RunEntry:
+    """One run of the history, with the approved plan it executed (None: it had none)."""
+
     run_id: str
     plan_id: str
+    """The run's own record of its decisions (kind ``run``): not an approval, never shown."""
     job: str | None
     started_at: datetime
     finished_at: datetime | None
     status: str
     certificates: int
+    executed_plan: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Approval:
+    """An approved plan (``retention approve``) that a run of the history executed, or that
+    an exported certificate names."""
+
     plan_id: str
     kind: str
     as_of: date
@@ -114,6 +142,7 @@ class Approval:
     approved_by: str | None
     approved_at: datetime | None
     comment: str | None
+    executed_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,51 +168,94 @@ class Document:
     last_hash: str | None
     checkpoints: list[dict[str, Any]]
     key_id: str
+    language: Language = "en"
+    registers: Mapping[str, Register] = field(default_factory=dict)
+    """The catalog's entries of the registers in :attr:`policies`: whose register it is."""
+    effects: Mapping[tuple[str, str], Effect] = field(default_factory=dict)
+    """What each policy's action changes, by (register, policy), as the catalog says now."""
+
+    @property
+    def t(self) -> Messages:
+        return Messages(self.language)
 
     @property
     def period(self) -> str:
-        start = self.since.isoformat() if self.since else "the start of the ledger"
+        t = self.t
+        start = self.since.isoformat() if self.since else t("cert_ledger_start")
         end = (self.until or self.exported_at.astimezone(UTC).date()).isoformat()
-        return f"{start} to {end} (day of execution, UTC)"
+        return t("cert_period_text", start=start, end=end)
 
     @property
     def scope(self) -> str:
-        return f"register {self.register}" if self.register else "every register"
+        t = self.t
+        return (
+            t("cert_scope_register", register=self.register)
+            if self.register
+            else t("cert_scope_all")
+        )
 
     @property
     def statement(self) -> str:
+        t = self.t
         chain = (
-            f" (ledger sequence {self.first_seq} to {self.last_seq}, last hash {self.last_hash})"
+            t("cert_statement_chain", first=self.first_seq, last=self.last_seq,
+              hash=self.last_hash)
             if self.count
             else ""
-        )
-        return (
-            f"These {self.count} certificates{chain} are listed in full in {self.companion}, "
-            f"whose sha256 is {self.companion_sha256}. That file, this document and the "
-            f"ledger checkpoints covering the certificates are signed in {self.manifest}, and "
-            f"every signature verifies with the Ed25519 public key whose id is {self.key_id}. "
-            f"Check with `retention verify {self.file} --public-key PUBLIC-KEY.pem`: it "
-            "re-hashes every certificate, checks the chain and the signatures, and re-counts "
-            "the numbers printed here."
-        )
+        )  # fmt: skip
+        return t("cert_statement", count=self.count, chain=chain, companion=self.companion,
+                 sha256=self.companion_sha256, manifest=self.manifest, key_id=self.key_id,
+                 file=self.file)  # fmt: skip
+
+    @property
+    def approver_list(self) -> str:
+        """The approvers the certificates name, with how many each: "A (3), B (1)"."""
+        return ", ".join(f"{name} ({self.t.number(n)})" for name, n in self.approvers)
+
+    def by_register(self) -> list[tuple[str, Register | None, list[PolicyTally]]]:
+        """The policies grouped by register, with the register's catalog entry (None: gone)."""
+        groups: dict[str, list[PolicyTally]] = {}
+        for p in self.policies:
+            groups.setdefault(p.register, []).append(p)
+        return [(r, self.registers.get(r), ps) for r, ps in groups.items()]
+
+    def changed(self, p: PolicyTally) -> list[str]:
+        """What ``p``'s action changed: from the catalog, and what the certificates name."""
+        t = self.t
+        effect = self.effects.get((p.register, p.policy))
+        if effect is not None and effect.fingerprint in p.fingerprints:
+            out = effect.sentences(t)
+        else:  # the catalog's rule is not the one the certificates were made under
+            out = [t("change_unknown")]
+        if p.fields:
+            out.append(t("cert_fields", columns=", ".join(sorted(p.fields))))
+        if p.packages:
+            out.append(t("cert_packages", packages=", ".join(sorted(p.packages))))
+        return out
 
 
 def history(
     ws: Workspace, tally: Tally, since: date | None, until: date | None, register: str | None
 ) -> tuple[list[RunEntry], list[Approval]]:
-    """The runs of the period (and every run that wrote an exported certificate), and their plans.
+    """The runs of the period (and every run that wrote an exported certificate), each with
+    the approved plan it executed, and those approved plans.
 
     A run of the period that disposed of nothing is listed too, failed ones included: an
     auditor sees every attempt, not only the successful ones. With ``register``, only runs
-    whose summary names a policy of that register are.
+    whose summary names a policy of that register are. A run's own plan (kind ``run``, the
+    record of its decisions) and side plans are not approvals: only a plan a person approved
+    is listed as one, linked to its run by ``plans.executed_run``.
     """
-    r = runs.c
+    r, p = runs.c, plans.c
     found: dict[str, Any] = {}
     query = sa.select(runs)
     if since is not None:
         query = query.where(r.started_at >= start_of_utc_day(since))
     if until is not None:
         query = query.where(r.started_at < start_of_utc_day(until + timedelta(days=1)))
+    columns = (p.plan_id, p.kind, p.as_of, p.job, p.approved_by, p.approved_at, p.comment,
+               p.executed_run)  # fmt: skip
+    approved: dict[str, Approval] = {}
     with ws.state.connect() as conn:
         for row in conn.execute(query).mappings():
             if register is None or _touches(row["summary"], register):
@@ -191,30 +263,29 @@ def history(
         for chunk in _chunks(sorted(set(tally.per_run) - found.keys())):
             for row in conn.execute(sa.select(runs).where(r.run_id.in_(chunk))).mappings():
                 found[row["run_id"]] = row
-        plan_ids = sorted(tally.plan_ids | {row["plan_id"] for row in found.values()})
-        approvals = [
-            Approval(
-                row.plan_id, row.kind, row.as_of, row.job, row.approved_by,
-                as_utc(row.approved_at) if row.approved_at else None, row.comment,
-            )
-            for chunk in _chunks(plan_ids)
-            for row in conn.execute(
-                sa.select(plans.c.plan_id, plans.c.kind, plans.c.as_of, plans.c.job,
-                          plans.c.approved_by, plans.c.approved_at, plans.c.comment)
-                .where(plans.c.plan_id.in_(chunk))
-            )
-        ]  # fmt: skip
-    entries = [
-        RunEntry(
+        wheres = [p.executed_run.in_(chunk) for chunk in _chunks(sorted(found))]
+        wheres += [p.plan_id.in_(chunk) for chunk in _chunks(sorted(tally.plan_ids))]
+        for where in wheres:
+            plans_query = sa.select(*columns).where(where, p.kind == APPROVABLE,
+                                                    p.approved_by.is_not(None))  # fmt: skip
+            for plan in conn.execute(plans_query):
+                approved[plan.plan_id] = Approval(
+                    plan.plan_id, plan.kind, plan.as_of, plan.job, plan.approved_by,
+                    as_utc(plan.approved_at) if plan.approved_at else None, plan.comment,
+                    plan.executed_run,
+                )  # fmt: skip
+    executed = {a.executed_run: a for a in approved.values() if a.executed_run}
+    entries = []
+    for row in found.values():
+        done = executed.get(row["run_id"])
+        entries.append(RunEntry(
             row["run_id"], row["plan_id"], row["job"], as_utc(row["started_at"]),
             as_utc(row["finished_at"]) if row["finished_at"] else None, row["status"],
-            tally.per_run[row["run_id"]],
-        )
-        for row in found.values()
-    ]  # fmt: skip
+            tally.per_run[row["run_id"]], done.plan_id if done else None,
+            done.approved_by if done else None, done.approved_at if done else None,
+        ))  # fmt: skip
     entries.sort(key=lambda e: (e.started_at, e.run_id))
-    approvals.sort(key=lambda a: a.plan_id)
-    return entries, approvals
+    return entries, sorted(approved.values(), key=lambda a: a.plan_id)
 
 
 def render_html(doc: Document, path: Path) -> None:
@@ -224,10 +295,12 @@ def render_html(doc: Document, path: Path) -> None:
         loader=PackageLoader("retention", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
     )
+    t = doc.t
     env.filters["stamp"] = stamp
+    env.filters["num"] = t.number
     template = env.get_template("destruction.html.j2")
     with path.open("w", encoding="utf-8") as out:
-        for chunk in template.generate(doc=doc, columns=COLUMNS, headings=HEADINGS):
+        for chunk in template.generate(doc=doc, t=t, columns=COLUMNS, headings=HEADINGS):
             out.write(chunk)
 
 
@@ -303,8 +376,9 @@ class _CountReader(HTMLParser):
 
 
 def _int(text: str) -> int | None:
+    """A printed count in either language: 1,234 or 1 234 (any space or comma groups)."""
     try:
-        return int(text.strip().replace(",", "").replace("\u202f", ""))
+        return int("".join(text.replace(",", "").split()))
     except ValueError:
         return None
 

@@ -36,7 +36,9 @@ from retention.destruction import (
     read_html_counts,
     render_html,
 )
+from retention.effects import effects
 from retention.errors import LedgerError, UsageError
+from retention.i18n import Language
 from retention.state import utcnow
 from retention.workspace import Workspace
 
@@ -84,8 +86,10 @@ def export_certificates(
     since: date | None = None,
     until: date | None = None,
     register: str | None = None,
+    language: Language = "en",
 ) -> dict[str, Any]:
-    """Write the certificates executed between ``since`` and ``until`` (inclusive), signed."""
+    """Write the certificates executed between ``since`` and ``until`` (inclusive), signed;
+    a certificate of destruction (.html, .pdf) in ``language``."""
     check_format(out)
     suffix = out.suffix.lower()
     key = ws.signing_key()
@@ -131,7 +135,10 @@ def export_certificates(
             until=until, register=register, policies=tally.rows(), runs=run_history,
             approvals=approvals, approvers=sorted(tally.approvers.items()), count=chain.count,
             first_seq=chain.first_seq, last_seq=chain.last_seq, first_hash=chain.first_hash,
-            last_hash=chain.last_hash, checkpoints=covering, key_id=key_id,
+            last_hash=chain.last_hash, checkpoints=covering, key_id=key_id, language=language,
+            registers={r.register: ws.catalog.registers[r.register] for r in tally.rows()
+                       if r.register in ws.catalog.registers},
+            effects=effects(ws, [(r.register, r.policy) for r in tally.rows()]),
         )  # fmt: skip
         if suffix == ".pdf":
             from retention.pdf import render_pdf

@@ -1,4 +1,5 @@
-"""The words of the HTML plan report, in English and Finnish, kept in one place.
+"""The words of the HTML plan report and the certificate of destruction, in English and
+Finnish, kept in one place.
 
 Every message id has both languages (a test holds this); ``{name}`` placeholders are filled
 by :meth:`Messages.__call__`. Dates stay ISO 8601 in both languages; numbers are grouped the
@@ -188,6 +189,242 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "status_stopped": {"en": "stopped", "fi": "pysäytetty"},
     "status_interrupted": {"en": "interrupted", "fi": "keskeytetty"},
     "status_skipped": {"en": "skipped", "fi": "ohitettu"},
+    # What an action changes (the plan report and the certificate of destruction)
+    "changes": {"en": "What the action changes", "fi": "Mitä toimenpide muuttaa"},
+    "changes_text": {
+        "en": "Per policy: the columns the action rewrites and how, the columns it leaves as "
+        "they are, and what an archive package holds. Column names only; no values.",
+        "fi": "Säännöittäin: sarakkeet, jotka toimenpide muuttaa ja miten, sarakkeet, jotka "
+        "jäävät ennalleen, ja mitä arkistopaketti sisältää. Vain sarakkeiden nimet, ei arvoja.",
+    },
+    "change_location_table": {"en": "table {name}", "fi": "taulu {name}"},
+    "change_location_files": {"en": "files {name}", "fi": "tiedostot {name}"},
+    "change_delete": {
+        "en": "Deletes the whole record: every column of the row.",
+        "fi": "Poistaa koko tietueen: rivin kaikki sarakkeet.",
+    },
+    "change_delete_files": {
+        "en": "Deletes the whole record: the file itself.",
+        "fi": "Poistaa koko tietueen: itse tiedoston.",
+    },
+    "change_anonymise": {
+        "en": "Anonymises: rewrites {columns}.",
+        "fi": "Anonymisoi: muuttaa sarakkeet {columns}.",
+    },
+    "change_kept_key": {
+        "en": "Keeps the key {columns}, which names the record in certificates.",
+        "fi": "Säilyttää avaimen {columns}, jolla tietue yksilöidään todistuksissa.",
+    },
+    "change_untouched": {
+        "en": "Leaves as they are: {columns}.",
+        "fi": "Jättää ennalleen: {columns}.",
+    },
+    "change_untouched_none": {
+        "en": "Leaves no other column.",
+        "fi": "Muita sarakkeita ei jää.",
+    },
+    "change_untouched_named": {
+        "en": "Leaves as they are (the columns the policy names; the source could not be "
+        "described): {columns}.",
+        "fi": "Jättää ennalleen (säännössä nimetyt sarakkeet; lähteen rakennetta ei saatu "
+        "luettua): {columns}.",
+    },
+    "change_archive": {
+        "en": "Archives each record into a {format} package per run and policy: "
+        "records/REF.json with the columns {columns}; bag-info.txt naming the register, "
+        "policy, legal basis and records plan; sha256 and sha512 checksums of every file.",
+        "fi": "Arkistoi jokaisen tietueen {format}-pakettiin (yksi paketti ajoa ja sääntöä "
+        "kohden): records/REF.json, jossa sarakkeet {columns}; bag-info.txt, jossa rekisteri, "
+        "sääntö, oikeusperuste ja tiedonohjaussuunnitelma; jokaisen tiedoston sha256- ja "
+        "sha512-tarkisteet.",
+    },
+    "change_archive_all": {"en": "every column of the row", "fi": "rivin kaikki sarakkeet"},
+    "change_archive_file": {
+        "en": "the file and its metadata",
+        "fi": "tiedosto ja sen kuvailutiedot",
+    },
+    "change_attachments": {
+        "en": "The files its column {column} names on the file share {share} go with it "
+        "(files/REF/ in an archive package).",
+        "fi": "Sarakkeen {column} nimeämät tiedostot tiedostojaolla {share} käsitellään "
+        "tietueen mukana (arkistopaketissa files/REF/).",
+    },
+    "change_then_delete": {
+        "en": "Then, once the package validates, deletes the whole record.",
+        "fi": "Kun paketti on tarkistettu eheäksi, poistaa koko tietueen.",
+    },
+    "change_then_anonymise": {
+        "en": "Then, once the package validates, anonymises: rewrites {columns}.",
+        "fi": "Kun paketti on tarkistettu eheäksi, anonymisoi: muuttaa sarakkeet {columns}.",
+    },
+    "change_then_keep": {
+        "en": "The record stays in the source.",
+        "fi": "Tietue jää lähdejärjestelmään.",
+    },
+    "change_review": {
+        "en": "Changes nothing: due records are listed for a person to review.",
+        "fi": "Ei muuta mitään: tietueet, joiden säilytysaika on päättynyt, luetellaan "
+        "tarkastettaviksi.",
+    },
+    "change_unknown": {
+        "en": "The catalog no longer holds the rule this was made under.",
+        "fi": "Tiedonohjaussuunnitelmassa ei ole enää sääntöä, jonka mukaan tämä laadittiin.",
+    },
+    "strategy_erase": {"en": "erase: emptied", "fi": "erase: tyhjennetään"},
+    "strategy_redact": {
+        "en": "redact: replaced by [redacted]",
+        "fi": "redact: korvataan merkinnällä [redacted]",
+    },
+    "strategy_year": {"en": "year: only the year is kept", "fi": "year: vain vuosi säilyy"},
+    "strategy_pseudonym": {
+        "en": "pseudonym: replaced by a keyed pseudonym",
+        "fi": "pseudonym: korvataan avainnetulla pseudonyymillä",
+    },
+    # The certificate of destruction
+    "cert_title": {"en": "Certificate of destruction", "fi": "Todistus tietojen hävittämisestä"},
+    "cert_period": {"en": "Period", "fi": "Ajanjakso"},
+    "cert_period_text": {
+        "en": "{start} to {end} (day of execution, UTC)",
+        "fi": "{start} – {end} (toteutuspäivä, UTC)",
+    },
+    "cert_ledger_start": {"en": "the start of the ledger", "fi": "hävittämislokin alku"},
+    "cert_scope": {"en": "Scope", "fi": "Laajuus"},
+    "cert_scope_register": {"en": "register {register}", "fi": "rekisteri {register}"},
+    "cert_scope_all": {"en": "every register", "fi": "kaikki rekisterit"},
+    "cert_exported_at": {"en": "Exported at", "fi": "Muodostettu"},
+    "cert_certificates": {"en": "Certificates", "fi": "Todistuksia"},
+    "cert_in_file": {"en": "in", "fi": "tiedostossa"},
+    "cert_disposals": {
+        "en": "Disposals by register and policy",
+        "fi": "Hävitetyt tiedot rekistereittäin ja säännöittäin",
+    },
+    "cert_no_disposals": {
+        "en": "No records were disposed of in this period.",
+        "fi": "Ajanjaksolla ei hävitetty tietoja.",
+    },
+    "cert_register": {"en": "Register", "fi": "Rekisteri"},
+    "cert_register_name": {"en": "Register name", "fi": "Rekisterin nimi"},
+    "cert_controller": {"en": "Controller", "fi": "Rekisterinpitäjä"},
+    "cert_records_plan": {
+        "en": "Records plan / source",
+        "fi": "Tiedonohjaussuunnitelma / lähde",
+    },
+    "cert_not_in_catalog": {
+        "en": "(no longer in the catalog)",
+        "fi": "(ei enää tiedonohjaussuunnitelmassa)",
+    },
+    "cert_policy": {"en": "Policy", "fi": "Sääntö"},
+    "cert_row_mark": {"en": "Policy ", "fi": "Sääntö "},
+    "cert_legal_basis": {"en": "Legal basis", "fi": "Oikeusperuste"},
+    "cert_no_basis": {"en": "not stated in the policy", "fi": "ei mainittu säännössä"},
+    "cert_deleted": {"en": "Deleted", "fi": "Poistettu"},
+    "cert_anonymised": {"en": "Anonymised", "fi": "Anonymisoitu"},
+    "cert_archived": {"en": "Archived", "fi": "Arkistoitu"},
+    "cert_retention": {"en": "Retention", "fi": "Säilytysaika päättyi"},
+    "cert_erasure_request": {"en": "Erasure request", "fi": "Poistopyyntö"},
+    "cert_total": {"en": "Total", "fi": "Yhteensä"},
+    "cert_changed": {"en": "What the action changed", "fi": "Mitä toimenpide muutti"},
+    "cert_fields": {
+        "en": "Columns the certificates name as anonymised: {columns}.",
+        "fi": "Todistuksissa anonymisoiduiksi nimetyt sarakkeet: {columns}.",
+    },
+    "cert_packages": {
+        "en": "Archive packages: {packages}.",
+        "fi": "Arkistopaketit: {packages}.",
+    },
+    "cert_runs": {"en": "Run history", "fi": "Ajohistoria"},
+    "cert_no_runs": {"en": "No runs in this period.", "fi": "Ajanjaksolla ei ollut ajoja."},
+    "cert_run": {"en": "Run", "fi": "Ajo"},
+    "cert_executed_plan": {"en": "Plan executed", "fi": "Toteutettu suunnitelma"},
+    "cert_approved_by": {"en": "Approved by", "fi": "Hyväksyjä"},
+    "cert_approved_at": {"en": "Approved at", "fi": "Hyväksytty"},
+    "cert_unapproved": {
+        "en": "not approved: run without an approved plan",
+        "fi": "ei hyväksytty: ajettu ilman hyväksyttyä suunnitelmaa",
+    },
+    "cert_job": {"en": "Job", "fi": "Ajastettu tehtävä"},
+    "cert_started": {"en": "Started", "fi": "Alkoi"},
+    "cert_finished": {"en": "Finished", "fi": "Päättyi"},
+    "cert_status": {"en": "Status", "fi": "Tila"},
+    "cert_count": {"en": "Certificates", "fi": "Todistuksia"},
+    "run_status_running": {"en": "running", "fi": "käynnissä"},
+    "run_status_completed": {"en": "completed", "fi": "valmis"},
+    "run_status_partial": {"en": "partial", "fi": "osittain tehty"},
+    "run_status_stopped": {"en": "stopped", "fi": "pysäytetty"},
+    "run_status_failed": {"en": "failed", "fi": "epäonnistui"},
+    "cert_approvals": {"en": "Approval history", "fi": "Hyväksyntähistoria"},
+    "cert_approvals_text": {
+        "en": "The plans a person approved (retention approve) and the run that executed each. "
+        "A run's own record of its decisions is not an approval and is not listed.",
+        "fi": "Suunnitelmat, jotka henkilö on hyväksynyt (retention approve), ja ajo, joka "
+        "toteutti kunkin. Ajon oma päätöskirjaus ei ole hyväksyntä, eikä sitä luetella.",
+    },
+    "cert_no_approvals": {
+        "en": "No approved plan was executed in this period.",
+        "fi": "Ajanjaksolla ei toteutettu hyväksyttyjä suunnitelmia.",
+    },
+    "cert_plan": {"en": "Plan", "fi": "Suunnitelma"},
+    "cert_as_of": {"en": "As of", "fi": "Tilanne päivänä"},
+    "cert_comment": {"en": "Comment", "fi": "Perustelu"},
+    "cert_executed_by": {"en": "Executed by run", "fi": "Toteuttanut ajo"},
+    "cert_not_executed": {"en": "not executed", "fi": "ei toteutettu"},
+    "cert_approvers": {
+        "en": "Certificates naming their approver: {names}.",
+        "fi": "Hyväksyjän nimeävät todistukset: {names}.",
+    },
+    "cert_no_approvers": {
+        "en": "No certificate names an approver.",
+        "fi": "Yksikään todistus ei nimeä hyväksyjää.",
+    },
+    "cert_chain": {"en": "Chain evidence", "fi": "Todistusketjun eheys"},
+    "cert_total_mark": {"en": "Total certificates: ", "fi": "Todistuksia yhteensä: "},
+    "cert_sequence": {"en": "Ledger sequence", "fi": "Lokin järjestysnumerot"},
+    "cert_range": {"en": "{first} to {last}", "fi": "{first}–{last}"},
+    "cert_first_hash": {"en": "First hash", "fi": "Ensimmäinen tiiviste"},
+    "cert_last_hash": {"en": "Last hash", "fi": "Viimeinen tiiviste"},
+    "cert_key_id": {"en": "Signing key id", "fi": "Allekirjoitusavaimen tunniste"},
+    "cert_file": {"en": "Certificates file", "fi": "Todistustiedosto"},
+    "cert_file_sha256": {"en": "Its sha256", "fi": "Sen sha256"},
+    "cert_manifest": {"en": "Manifest", "fi": "Allekirjoitettu luettelo (manifest)"},
+    "cert_checkpoint_run": {"en": "Checkpoint of run", "fi": "Ajon tarkistuspiste"},
+    "cert_checkpoint_sequence": {"en": "Sequence", "fi": "Järjestysnumerot"},
+    "cert_checkpoint_count": {"en": "Count", "fi": "Määrä"},
+    "cert_checkpoint_signed": {"en": "Signed at", "fi": "Allekirjoitettu"},
+    "cert_checkpoint_key": {"en": "Key id", "fi": "Avaimen tunniste"},
+    "cert_verification": {"en": "Verification", "fi": "Tarkistaminen"},
+    "cert_statement": {
+        "en": "These {count} certificates{chain} are listed in full in {companion}, whose "
+        "sha256 is {sha256}. That file, this document and the ledger checkpoints covering the "
+        "certificates are signed in {manifest}, and every signature verifies with the Ed25519 "
+        "public key whose id is {key_id}. Check with `retention verify {file} --public-key "
+        "PUBLIC-KEY.pem`: it re-hashes every certificate, checks the chain and the signatures, "
+        "and re-counts the numbers printed here.",
+        "fi": "Nämä {count} todistusta{chain} luetellaan kokonaisuudessaan tiedostossa "
+        "{companion}, jonka sha256 on {sha256}. Tiedosto, tämä asiakirja ja todistukset "
+        "kattavat lokin tarkistuspisteet on allekirjoitettu tiedostossa {manifest}, ja jokainen "
+        "allekirjoitus todentuu Ed25519-julkisella avaimella, jonka tunniste on {key_id}. "
+        "Tarkista komennolla `retention verify {file} --public-key PUBLIC-KEY.pem`: se laskee "
+        "jokaisen todistuksen tiivisteen uudelleen, tarkistaa ketjun ja allekirjoitukset ja "
+        "laskee tässä esitetyt luvut uudelleen.",
+    },
+    "cert_statement_chain": {
+        "en": " (ledger sequence {first} to {last}, last hash {hash})",
+        "fi": " (lokin järjestysnumerot {first}–{last}, viimeinen tiiviste {hash})",
+    },
+    "cert_signed": {"en": "Signed", "fi": "Allekirjoitus"},
+    "cert_confirm": {
+        "en": "I confirm that the records summarised above were disposed of as stated.",
+        "fi": "Vahvistan, että edellä yhteenvedetyt tiedot on hävitetty esitetyllä tavalla.",
+    },
+    "cert_name": {"en": "Name", "fi": "Nimi"},
+    "cert_role": {"en": "Title", "fi": "Tehtävänimike"},
+    "cert_date": {"en": "Date", "fi": "Päiväys"},
+    "cert_signature": {"en": "Signature", "fi": "Allekirjoitus"},
+    "cert_page": {"en": "{title} - page {page}", "fi": "{title} - sivu {page}"},
+    "cert_footer": {
+        "en": "Records are counted, never named: no personal data appears in this document.",
+        "fi": "Tietueet vain lasketaan, niitä ei nimetä: asiakirjassa ei ole henkilötietoja.",
+    },
 }
 
 

@@ -48,7 +48,8 @@ class Settings(Frozen):
     reports: str = "reports"
     """Where scheduled dry runs write their reports (relative to the catalog directory)."""
     report_language: Literal["en", "fi"] = "en"
-    """The language of HTML plan reports when ``--lang`` is not given."""
+    """The language of HTML plan reports and certificates of destruction when ``--lang`` is
+    not given."""
     max_due_share: float | None = Field(default=None, gt=0, le=1)
     """Default for every destroying policy: refuse when more than this share of its records
     is due at once (None: no such limit)."""

@@ -18,12 +18,15 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from retention.effects import Effect, effects, register_json
 from retention.errors import UsageError
 from retention.plan import collector_paused, load_plan
 from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
 
 FORMATS = (".json", ".csv", ".html")
+#: The CSV ``changes`` of a policy whose planned rule the catalog no longer holds.
+_RULE_GONE = "unknown: the catalog no longer holds the rule of this plan"
 _PAGE = 5000
 
 
@@ -56,6 +59,10 @@ def write_report(
     suffix = path.suffix.lower()
     header, policies = load_plan(ws, plan_id)
     summary = [_policy_summary(row) for row in policies]
+    changes = plan_effects(ws, summary)
+    for item in summary:
+        effect = changes.get((item["register"], item["policy"]))
+        item["changes"] = effect.as_json() if effect is not None else None
     meta = {
         "plan_id": header.plan_id,
         "as_of": header.as_of.isoformat(),
@@ -63,9 +70,13 @@ def write_report(
         "kind": header.kind,
     }
     if suffix == ".json":
-        _write_json(ws, path, meta, summary)
+        registers = {
+            item["register"]: register_json(ws.catalog.registers.get(item["register"]))
+            for item in summary
+        }
+        _write_json(ws, path, {**meta, "registers": registers}, summary)
     elif suffix == ".csv":
-        _write_csv(ws, path, plan_id, summary)
+        _write_csv(ws, path, plan_id, summary, changes)
     else:
         from retention.report_html import render
 
@@ -80,8 +91,20 @@ def write_report(
                 else None
             ),
         }
-        render(ws, path, page, summary, lang=lang, companions=companions)
+        render(ws, path, page, summary, lang=lang, companions=companions, changes=changes)
     return path
+
+
+def plan_effects(ws: Workspace, summary: list[dict[str, Any]]) -> dict[tuple[str, str], Effect]:
+    """What each of the plan's policies changes, where the catalog still holds the very rule
+    the plan used (a changed rule would describe another action than the one approved)."""
+    found = effects(ws, [(item["register"], item["policy"]) for item in summary])
+    return {
+        pair: effect
+        for item in summary
+        if (effect := found.get(pair := (item["register"], item["policy"]))) is not None
+        and effect.fingerprint == item["policy_sha256"]
+    }
 
 
 def _policy_summary(row: Any) -> dict[str, Any]:
@@ -223,7 +246,13 @@ def _write_json(
         out.write("]}\n")
 
 
-def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, Any]]) -> None:
+def _write_csv(
+    ws: Workspace,
+    path: Path,
+    plan_id: str,
+    summary: list[dict[str, Any]],
+    changes: dict[tuple[str, str], Effect],
+) -> None:
     columns = [
         "register",
         "policy",
@@ -234,11 +263,23 @@ def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, 
         "expires_on",
         "hold",
         "reason",
+        "register_name",
+        "controller",
+        "records_plan",
+        "changes",
     ]
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
         for item in summary:
+            register = ws.catalog.registers.get(item["register"])
+            effect = changes.get((item["register"], item["policy"]))
+            about = [  # the same for every row of the policy: worked out once
+                register.name if register else "",
+                register.controller if register else "",
+                register.source if register else "",
+                effect.compact() if effect is not None else _RULE_GONE,
+            ]
             for record in records(ws, plan_id, item["register"], item["policy"]):
                 key = record["key"]
                 writer.writerow(
@@ -252,5 +293,6 @@ def _write_csv(ws: Workspace, path: Path, plan_id: str, summary: list[dict[str, 
                         record["expires_on"] or "",
                         record["hold"] or "",
                         record["reason"] or "",
+                        *about,
                     ]
                 )

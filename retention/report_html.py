@@ -11,13 +11,14 @@ of millions of records stays a readable page; the JSON and CSV reports list ever
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from retention.chart import StackedBars, stacked_bars
+from retention.effects import Effect
 from retention.errors import UsageError
 from retention.forecast import Forecast, count_due, forecastable
 from retention.i18n import LANGUAGES, Language, Messages, describe_rule_fi
@@ -123,14 +124,21 @@ def render(
     lang: str | None = None,
     companions: Sequence[Path] = (),
     record_limit: int | None = None,
+    changes: Mapping[tuple[str, str], Effect] | None = None,
 ) -> None:
-    """Write the page chunk by chunk; the record tables are read while it is written."""
+    """Write the page chunk by chunk; the record tables are read while it is written.
+
+    ``changes`` is what each policy's action changes (:func:`retention.report.plan_effects`);
+    a policy without one is said to be no longer in the catalog as planned.
+    """
     limit = HTML_RECORD_LIMIT if record_limit is None else record_limit
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from retention.report import plan_rows
+    from retention.report import plan_effects, plan_rows
 
     t = Messages(report_language(ws, lang))
+    if changes is None:
+        changes = plan_effects(ws, summary)
     summary = [{**item, "rule": rule_text(ws, item, t.language)} for item in summary]
     env = Environment(
         loader=PackageLoader("retention", "templates"),
@@ -187,6 +195,10 @@ def render(
         "problems": problems,
         "companions": [_relative(c, path) for c in companions],
         "key_text": _key_text,
+        "changes": {
+            f"{register}/{policy}": effect.sentences(t)
+            for (register, policy), effect in changes.items()
+        },
     }
     with path.open("w", encoding="utf-8") as out:
         for chunk in template.generate(**context):

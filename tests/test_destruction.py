@@ -7,21 +7,19 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import pypdf
 import pytest
-import sqlalchemy as sa
 from freezegun import freeze_time
 
 from retention import api, signing
 from retention.certificate import canonical
-from retention.destruction import COLUMNS, read_html_counts
+from retention.destruction import COLUMNS, read_html_counts, stamp
 from retention.errors import UsageError
 from retention.export import companion_path, manifest_path
 from retention.pdf import latin1, read_pdf_counts
-from retention.state import plans
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET, build_sources, write_catalog
 
@@ -76,16 +74,11 @@ def test_html_and_pdf_print_the_ledgers_counts_history_and_statement(
 ) -> None:
     """Both documents print the ledger's counts, every run and approval, and verify."""
     with Workspace.open(name_basis(catalog), environ) as ws:
-        first = api.run(ws, as_of=AS_OF)
+        made, _ = api.plan(ws, as_of=AS_OF)
+        approval = api.approve(ws, made.plan_id, by="Tietosuojavastaava Mäki",
+                               comment="hyväksytty")  # fmt: skip
+        first = api.run_plan(ws, made.plan_id, as_of=AS_OF)
         second = api.run(ws, as_of=AS_OF)  # disposes of nothing: still part of the history
-        with ws.state.begin() as conn:
-            conn.execute(
-                sa.update(plans)
-                .where(plans.c.plan_id == first.plan_id)
-                .values(approved_by="Tietosuojavastaava Mäki",
-                        approved_at=datetime(2026, 11, 21, 9, 0, tzinfo=UTC),
-                        comment="hyväksytty")
-            )  # fmt: skip
         expected = ledger_counts(ws)
         html = api.export(ws, tmp_path / "out" / "destruction.html")
         pdf = api.export(ws, tmp_path / "out" / "destruction.pdf")
@@ -102,8 +95,8 @@ def test_html_and_pdf_print_the_ledgers_counts_history_and_statement(
     doc = tmp_path / "out" / "destruction.html"
     assert read_html_counts(doc) == (9, expected)
     page = doc.read_text(encoding="utf-8")
-    for text in (first.run_id, second.run_id, first.plan_id, "Tietosuojavastaava Mäki",
-                 "hyväksytty", "2026-11-21 09:00:00 UTC", "@media print",
+    for text in (first.run_id, second.run_id, made.plan_id, "Tietosuojavastaava Mäki",
+                 "hyväksytty", stamp(approval.approved_at), "@media print",
                  "These 9 certificates", f"public key whose id is {key_id}",
                  "retention verify destruction.html --public-key", "Signature"):  # fmt: skip
         assert text in page, text
@@ -166,17 +159,25 @@ def test_pdf_is_byte_for_byte_repeatable_and_latin1(tmp_path: Path) -> None:
     assert latin1("Väinö Åström — “x” ÿ 日") == 'Väinö Åström - "x" ÿ ?'
 
 
+@pytest.mark.parametrize("lang", ["en", "fi"])
 @pytest.mark.parametrize("suffix", [".html", ".pdf"])
 def test_document_verifies_alone_in_a_fresh_directory_and_names_each_altered_file(
-    suffix: str, tmp_path: Path
+    suffix: str, lang: str, tmp_path: Path
 ) -> None:
-    """Only the export files and the public key, no catalog: exit 0; one byte changed in the
-    document, its certificates or its manifest: exit 1 naming that file."""
+    """Only the export files and the public key, no catalog: exit 0 in either language (the
+    numbers are read back from the Finnish document as from the English one); one byte
+    changed in the document, its certificates or its manifest: exit 1 naming that file."""
     root = sqlite_catalog(tmp_path / "sq")
     out = tmp_path / "made" / f"destruction{suffix}"
     with Workspace.open(root, {"RETENTION_SECRET": SECRET}) as ws:
         api.run(ws, as_of=AS_OF)
-        api.export(ws, out)
+        expected = ledger_counts(ws)
+        api.export(ws, out, lang=lang)
+    reader = read_html_counts if suffix == ".html" else read_pdf_counts
+    assert reader(out) == (9, expected)
+    shown = out.read_text(encoding="utf-8") if suffix == ".html" else pdf_text(out)
+    title = {"en": "Certificate of destruction", "fi": "Todistus tietojen hävittämisestä"}
+    assert title[lang] in shown and title["en" if lang == "fi" else "fi"] not in shown
     auditor = tmp_path / "auditor"
     auditor.mkdir()
     files = [out, companion_path(out), manifest_path(out)]
@@ -252,3 +253,104 @@ def test_unknown_suffix_is_refused_before_anything_is_written(tmp_path: Path) ->
     with Workspace.open(root, {}) as ws, pytest.raises(UsageError, match="unknown export"):
         api.export(ws, tmp_path / "x.txt")
     assert not (tmp_path / "x.txt").exists()
+
+
+def run_row(page: str, run_id: str) -> str:
+    """The text of the run history row of ``run_id``, tags stripped, spaces collapsed."""
+    import re
+
+    found = re.search(rf'<tr data-run="{run_id}">(.*?)</tr>', page, re.DOTALL)
+    assert found is not None, run_id
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
+
+
+def test_each_run_names_the_approved_plan_it_executed_and_its_approver(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """approve + run --plan: the run's row names that plan, its approver and approval time, in
+    the HTML and the PDF; a run without an approved plan says so; a run's internal plan is
+    never listed as an approval."""
+    with Workspace.open(catalog, environ) as ws:
+        made, _ = api.plan(ws, as_of=AS_OF)
+        approved = api.approve(ws, made.plan_id, by="Tietosuojavastaava Mäki",
+                               comment="tarkastettu")  # fmt: skip
+        executed = api.run_plan(ws, made.plan_id, as_of=AS_OF)
+        scheduled = api.run(ws, job="nightly", as_of=AS_OF)
+        api.export(ws, tmp_path / "destruction.html")
+        api.export(ws, tmp_path / "destruction.pdf")
+        reports = [api.verify_file(tmp_path / n, ws.public_key_path)
+                   for n in ("destruction.html", "destruction.pdf")]  # fmt: skip
+    assert all(r.ok for r in reports), [r.faults for r in reports]
+    assert executed.disposed == 9 and executed.plan_id != made.plan_id
+    approved_at = stamp(approved.approved_at)
+
+    page = (tmp_path / "destruction.html").read_text(encoding="utf-8")
+    row = run_row(page, executed.run_id)
+    for text in (made.plan_id, "Tietosuojavastaava Mäki", approved_at, "9"):
+        assert text in row, (text, row)
+    assert "not approved" not in row
+    unapproved = run_row(page, scheduled.run_id)
+    assert "not approved" in unapproved and "nightly" in unapproved
+    assert "Tietosuojavastaava" not in unapproved
+    for internal in (executed.plan_id, scheduled.plan_id):  # the runs' own records of decisions
+        assert internal not in page.split('id="approvals"')[1]
+    approvals = page.split('id="approvals"')[1].split("</table>")[0]
+    assert made.plan_id in approvals and executed.run_id in approvals
+    assert "tarkastettu" in approvals
+
+    text = " ".join(pdf_text(tmp_path / "destruction.pdf").split())
+    history = text.split("Run history")[1].split("Approval history")[0]
+    first, second = history.index(executed.run_id), history.index(scheduled.run_id)
+    assert first < second
+    row_text = history[first:second]
+    for fragment in (made.plan_id, "Tietosuojavastaava Mäki", approved_at):
+        assert fragment in row_text, (fragment, row_text)
+    assert "not approved" in history[second:]
+    approval_text = text.split("Approval history")[1].split("Chain evidence")[0]
+    assert made.plan_id in approval_text and executed.run_id in approval_text
+    assert executed.plan_id not in approval_text and scheduled.plan_id not in approval_text
+
+
+def test_language_comes_from_lang_else_report_language(tmp_path: Path) -> None:
+    """`certificates export` speaks report_language (here fi) unless --lang says otherwise;
+    an unknown language exits 2 before anything is written."""
+    root = sqlite_catalog(tmp_path / "sq")
+    settings = root / "retention.yaml"
+    settings.write_text(settings.read_text() + "report_language: fi\n", encoding="utf-8")
+    with Workspace.open(root, {"RETENTION_SECRET": SECRET}) as ws:
+        api.run(ws, as_of=AS_OF)
+
+    def export(name: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "retention", "certificates", "export", "--catalog",
+             str(root), "--out", str(tmp_path / name), *more],
+            cwd=tmp_path, env={"RETENTION_SECRET": SECRET}, capture_output=True, text=True,
+            check=False, timeout=60,
+        )  # fmt: skip
+
+    assert export("default.html").returncode == 0
+    assert export("english.html", "--lang", "en").returncode == 0
+    refused = export("swedish.html", "--lang", "sv")
+    assert refused.returncode == 2 and not (tmp_path / "swedish.html").exists()
+    default = (tmp_path / "default.html").read_text(encoding="utf-8")
+    english = (tmp_path / "english.html").read_text(encoding="utf-8")
+    assert '<html lang="fi">' in default and "Hävitetyt tiedot rekistereittäin" in default
+    assert '<html lang="en">' in english and "Disposals by register and policy" in english
+    assert read_html_counts(tmp_path / "default.html") == read_html_counts(
+        tmp_path / "english.html"
+    )
+
+
+def test_the_certificate_uses_only_known_message_ids() -> None:
+    """Every t("…") of the certificate's template and PDF names a message in both languages."""
+    import re
+
+    from retention.i18n import MESSAGES
+
+    sources = [Path(__file__).parent.parent / "retention" / "templates" / "destruction.html.j2",
+               Path(__file__).parent.parent / "retention" / "pdf.py"]  # fmt: skip
+    used: set[str] = set()
+    for source in sources:
+        used |= set(re.findall(r"""\bt\(\s*["'](\w+)["']\s*[,)]""", source.read_text()))
+    assert len(used) > 30 and all(m.startswith("cert_") for m in used), used
+    assert used <= set(MESSAGES), used - set(MESSAGES)
