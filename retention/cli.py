@@ -477,6 +477,7 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
     help="How many calendar months to count, starting with the rest of the as-of month.",
 )
 @as_of_option
+@output_options
 def forecast(catalog: Path, months: int, as_of: date | None) -> None:
     """What falls due when, per policy, in the coming months."""
     from rich.table import Table
@@ -485,6 +486,11 @@ def forecast(catalog: Path, months: int, as_of: date | None) -> None:
 
     with _workspace(catalog) as ws:
         found = api.forecast(ws, months, as_of)
+    output.emit("forecast", {
+        "as_of": found.as_of, "months": list(found.months),
+        "policies": {name: dict(zip(found.months, counts, strict=True))
+                     for name, counts in found.counts.items()},
+    })  # fmt: skip
     out = _console()
     # Names tell the rows apart: never cut them to a common prefix. A table of months fits
     # when each month column is 4 wide plus padding; on a narrower screen, a line per policy.

@@ -272,8 +272,8 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     },
     "strategy_erase": {"en": "erase: emptied", "fi": "erase: tyhjennetään"},
     "strategy_redact": {
-        "en": "redact: replaced by [redacted]",
-        "fi": "redact: korvataan merkinnällä [redacted]",
+        "en": "redact: a value is replaced by [redacted]; an empty cell stays empty",
+        "fi": "redact: arvo korvataan merkinnällä [redacted]; tyhjä kenttä jää tyhjäksi",
     },
     "strategy_year": {"en": "year: only the year is kept", "fi": "year: vain vuosi säilyy"},
     "strategy_pseudonym": {

@@ -241,23 +241,14 @@ def test_summary_numbers_equal_the_json_report_on_every_backend(
 
 def forecast_command(root: Path) -> dict[str, dict[str, int]]:
     """`retention forecast --as-of AS_OF` as printed: policy → month → count."""
-    env = {"PATH": os.environ.get("PATH", ""), "COLUMNS": "300", **ENV}
+    env = {"PATH": os.environ.get("PATH", ""), **ENV}
     proc = subprocess.run(
         [sys.executable, "-m", "retention", "forecast", "--catalog", str(root),
-         "--as-of", AS_OF.isoformat()],
+         "--as-of", AS_OF.isoformat(), "--json"],
         capture_output=True, text=True, env=env, timeout=120, check=True,
     )  # fmt: skip
-    lines = proc.stdout.splitlines()
-    (header,) = [line for line in lines if "┃" in line]
-    months = [cell.strip() for cell in header.split("┃")[2:-1]]
-    out = {}
-    for line in lines:
-        if "│" in line:
-            cells = [cell.strip() for cell in line.split("│")[1:-1]]
-            out[cells[0]] = {
-                m: int(c) if c.isdigit() else 0 for m, c in zip(months, cells[1:], strict=True)
-            }
-    return out
+    printed: dict[str, dict[str, int]] = json.loads(proc.stdout)["policies"]
+    return printed
 
 
 def test_chart_and_retention_forecast_count_the_same(sq: SqliteCatalog, tmp_path: Path) -> None:
