@@ -35,8 +35,8 @@ policies:
 PERSONAL = ("aino@example.fi", "Aino", "010190-900A", "note about", "Kalle")
 REWRITTEN = (
     "first_name (erase: emptied); email (erase: emptied); birth_date (year: only the year is "
-    "kept); person_id (pseudonym: replaced by a keyed pseudonym); notes (redact: replaced by "
-    "[redacted])"
+    "kept); person_id (pseudonym: replaced by a keyed pseudonym); notes (redact: a value is "
+    "replaced by [redacted]; an empty cell stays empty)"
 )
 LEFT = "Leaves as they are: kind, turvakielto, membership_ended_on."
 
