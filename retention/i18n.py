@@ -19,7 +19,7 @@ LANGUAGES: Final[tuple[Language, ...]] = ("en", "fi")
 
 MESSAGES: Final[dict[str, dict[Language, str]]] = {
     # The page and its header
-    "title": {"en": "Retention plan", "fi": "Säilytyssuunnitelma"},
+    "title": {"en": "Retention plan", "fi": "Toimeenpanosuunnitelma"},
     "subtitle": {
         "en": "Dry run: nothing has been changed in any source.",
         "fi": "Koeajo: lähdejärjestelmien tietoihin ei ole tehty muutoksia.",
@@ -31,8 +31,8 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "plan_id": {"en": "Plan", "fi": "Suunnitelma"},
     "as_of": {"en": "As of", "fi": "Tilanne päivänä"},
     "created_at": {"en": "Created (UTC)", "fi": "Laadittu (UTC)"},
-    "catalog": {"en": "Catalog", "fi": "Luettelo"},
-    "job": {"en": "Job", "fi": "Ajo"},
+    "catalog": {"en": "Catalog", "fi": "Säilytyssäännöstö"},
+    "job": {"en": "Job", "fi": "Ajastus"},
     "approval": {"en": "Approval", "fi": "Hyväksyntä"},
     "approved": {"en": "approved by {by} on {on}", "fi": "hyväksynyt {by} {on}"},
     "not_approved": {"en": "not approved", "fi": "ei hyväksytty"},
@@ -41,44 +41,45 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "glance": {"en": "At a glance", "fi": "Yleiskuva"},
     "glance_text": {
         "en": "{expire} records are due, {held} are held, {problems} policies have problems.",
-        "fi": "Säilytysaika on päättynyt {expire} tietueelta, {held} on pidossa, "
-        "{problems} säännössä on ongelmia.",
+        "fi": "Säilytysaika on päättynyt {expire} tietueelta, {held} on pidätetty, {problems} "
+        "säilytyssäännössä on ongelmia.",
     },
     # Summary
     "summary": {
         "en": "Summary by register and policy",
-        "fi": "Yhteenveto rekistereittäin ja säännöittäin",
+        "fi": "Yhteenveto rekistereittäin ja säilytyssäännöittäin",
     },
     "register": {"en": "Register", "fi": "Rekisteri"},
     "controller": {"en": "Controller", "fi": "Rekisterinpitäjä"},
-    "records_plan": {"en": "Records plan / source", "fi": "Tiedonohjaus / lähde"},
+    "records_plan": {"en": "Records plan / source", "fi": "Tiedonohjaussuunnitelma / lähde"},
     "statutory": {
         "en": "Statutory register: erasure requests are refused.",
         "fi": "Lakisääteinen rekisteri: poistopyyntöjä ei toteuteta.",
     },
     "not_in_catalog": {
         "en": "(no longer in the catalog)",
-        "fi": "(ei enää luettelossa)",
+        "fi": "(ei enää säilytyssäännöstössä)",
     },
-    "policy": {"en": "Policy", "fi": "Sääntö"},
+    "policy": {"en": "Policy", "fi": "Säilytyssääntö"},
     "action": {"en": "Action", "fi": "Toimenpide"},
     "legal_basis": {"en": "Legal basis", "fi": "Oikeusperuste"},
-    "rule": {"en": "Rule", "fi": "Säilytyssääntö"},
+    "rule": {"en": "Rule", "fi": "Säilytysaika ja toimenpide"},
     "status": {"en": "Status", "fi": "Tila"},
     "total": {"en": "Total", "fi": "Yhteensä"},
     "count_scanned": {"en": "Records", "fi": "Tietueita"},
-    "count_expire": {"en": "Due", "fi": "Poistuu"},
+    "count_expire": {"en": "Due", "fi": "Säilytysaika päättynyt"},
     "count_retain": {"en": "Kept", "fi": "Säilytetään"},
-    "count_held": {"en": "Held", "fi": "Pidossa"},
-    "count_done": {"en": "Done", "fi": "Käsitelty"},
+    "count_held": {"en": "Held", "fi": "Pidätetty"},
+    "count_done": {"en": "Done", "fi": "Toimenpide tehty"},
     "legend": {
         "en": "Records: how many the policy governs. Due: the retention period has ended and "
         "the action will be applied. Kept: not yet due, or kept by an exception of the rule. "
         "Held: due, but a hold stops the action. Done: disposed of by an earlier run.",
-        "fi": "Tietueita: säännön piiriin kuuluvien tietueiden määrä. Poistuu: säilytysaika "
-        "on päättynyt ja toimenpide tehdään. Säilytetään: säilytysaika ei ole päättynyt tai "
-        "säännön poikkeus pitää tietueen. Pidossa: säilytysaika on päättynyt, mutta pito "
-        "estää toimenpiteen. Käsitelty: käsitelty jo aiemmassa ajossa.",
+        "fi": "Tietueita: säilytyssäännön piiriin kuuluvien tietueiden määrä. Säilytysaika "
+        "päättynyt: säilytyssäännön toimenpide tehdään. Säilytetään: säilytysaika ei ole "
+        "päättynyt tai säilytyssäännön poikkeus pitää tietueen. Pidätetty: säilytysaika on "
+        "päättynyt, mutta hävittämisen pidätys estää toimenpiteen. Toimenpide tehty: aiempi "
+        "ajo teki toimenpiteen jo.",
     },
     # Forecast chart
     "forecast": {
@@ -110,38 +111,38 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "axis_records": {"en": "Records", "fi": "Tietueita"},
     "chart_table": {
         "en": "The chart's numbers per policy",
-        "fi": "Kaavion luvut säännöittäin",
+        "fi": "Kaavion luvut säilytyssäännöittäin",
     },
     # Due and held records
     "due_records": {"en": "Due records", "fi": "Tietueet, joiden säilytysaika on päättynyt"},
     "due_text": {
         "en": "Records whose retention period has ended and to which the policy's action "
         "will be applied, by key.",
-        "fi": "Tietueet avaimittain, joiden säilytysaika on päättynyt ja joihin säännön "
+        "fi": "Tietueet tunnisteittain, joiden säilytysaika on päättynyt ja joihin säilytyssäännön "
         "toimenpide kohdistuu.",
     },
-    "held_records": {"en": "Held records", "fi": "Pidossa olevat tietueet"},
+    "held_records": {"en": "Held records", "fi": "Pidätetyt tietueet"},
     "held_text": {
         "en": "Due records that a hold (a legal hold or a restriction of processing) keeps "
         "from the action.",
-        "fi": "Tietueet, joiden säilytysaika on päättynyt, mutta pito (oikeudellinen pito tai "
-        "käsittelyn rajoitus) estää toimenpiteen.",
+        "fi": "Tietueet, joiden säilytysaika on päättynyt, mutta hävittämisen pidätys "
+        "(oikeudellinen säilytysvelvoite tai käsittelyn rajoittaminen) estää toimenpiteen.",
     },
-    "key": {"en": "Key", "fi": "Avain"},
+    "key": {"en": "Key", "fi": "Tunniste"},
     "decision": {"en": "Decision", "fi": "Päätös"},
-    "trigger_date": {"en": "Trigger date", "fi": "Laskennan alkupäivä"},
-    "expires_on": {"en": "Due from", "fi": "Erääntymispäivä"},
-    "hold": {"en": "Hold", "fi": "Pito"},
-    "hold_reason": {"en": "Reason for the hold", "fi": "Pidon syy"},
+    "trigger_date": {"en": "Trigger date", "fi": "Säilytysajan laskentaperusteen päivä"},
+    "expires_on": {"en": "Due from", "fi": "Säilytysaika päättyy"},
+    "hold": {"en": "Hold", "fi": "Pidätys"},
+    "hold_reason": {"en": "Reason for the hold", "fi": "Pidätyksen syy"},
     "secret_row": {
         "en": "secret person: key and decision only",
-        "fi": "salassa pidettävä henkilö: vain avain ja päätös",
+        "fi": "salassa pidettävä henkilö: vain tunniste ja päätös",
     },
     "no_due": {
         "en": "No records are due.",
         "fi": "Ei tietueita, joiden säilytysaika on päättynyt.",
     },
-    "no_held": {"en": "No records are held.", "fi": "Ei pidossa olevia tietueita."},
+    "no_held": {"en": "No records are held.", "fi": "Ei pidätettyjä tietueita."},
     "not_shown": {
         "en": "{hidden} more records are not shown here: the first {shown} of {total} are.",
         "fi": "Tässä näytetään {total} tietueesta ensimmäiset {shown}; {hidden} tietuetta "
@@ -163,7 +164,7 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "problems": {"en": "Problems", "fi": "Havaitut ongelmat"},
     "no_problems": {
         "en": "No problems: every policy was planned.",
-        "fi": "Ei ongelmia: kaikki säännöt käsiteltiin.",
+        "fi": "Ei ongelmia: kaikki säilytyssäännöt käsiteltiin.",
     },
     "message": {"en": "Message", "fi": "Viesti"},
     "forecast_failed": {
@@ -172,17 +173,17 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     },
     "footer": {
         "en": "Records are named by key only; no personal data appears in this report.",
-        "fi": "Tietueet yksilöidään vain avaimella; raportissa ei ole henkilötietoja.",
+        "fi": "Tietueet yksilöidään vain tunnisteella; raportissa ei ole henkilötietoja.",
     },
     # Values of the plan
     "action_anonymise": {"en": "anonymise", "fi": "anonymisoidaan"},
     "action_delete": {"en": "delete", "fi": "poistetaan"},
-    "action_archive": {"en": "archive", "fi": "arkistoidaan"},
+    "action_archive": {"en": "archive", "fi": "siirretään arkistoon"},
     "action_review": {"en": "review", "fi": "tarkastetaan"},
-    "decision_expire": {"en": "due", "fi": "poistuu"},
-    "decision_held": {"en": "held", "fi": "pidossa"},
+    "decision_expire": {"en": "due", "fi": "säilytysaika päättynyt"},
+    "decision_held": {"en": "held", "fi": "pidätetty"},
     "decision_retain": {"en": "kept", "fi": "säilytetään"},
-    "decision_done": {"en": "done", "fi": "käsitelty"},
+    "decision_done": {"en": "done", "fi": "toimenpide tehty"},
     "status_planned": {"en": "planned", "fi": "suunniteltu"},
     "status_completed": {"en": "completed", "fi": "valmis"},
     "status_failed": {"en": "failed", "fi": "epäonnistui"},
@@ -194,7 +195,8 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "changes_text": {
         "en": "Per policy: the columns the action rewrites and how, the columns it leaves as "
         "they are, and what an archive package holds. Column names only; no values.",
-        "fi": "Säännöittäin: sarakkeet, jotka toimenpide muuttaa ja miten, sarakkeet, jotka "
+        "fi": "Säilytyssäännöittäin: sarakkeet, jotka toimenpide muuttaa ja miten, sarakkeet, "
+        "jotka "
         "jäävät ennalleen, ja mitä arkistopaketti sisältää. Vain sarakkeiden nimet, ei arvoja.",
     },
     "change_location_table": {"en": "table {name}", "fi": "taulu {name}"},
@@ -213,7 +215,7 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     },
     "change_kept_key": {
         "en": "Keeps the key {columns}, which names the record in certificates.",
-        "fi": "Säilyttää avaimen {columns}, jolla tietue yksilöidään todistuksissa.",
+        "fi": "Säilyttää tunnisteen {columns}, jolla tietue yksilöidään hävittämistodistuksissa.",
     },
     "change_untouched": {
         "en": "Leaves as they are: {columns}.",
@@ -226,16 +228,17 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "change_untouched_named": {
         "en": "Leaves as they are (the columns the policy names; the source could not be "
         "described): {columns}.",
-        "fi": "Jättää ennalleen (säännössä nimetyt sarakkeet; lähteen rakennetta ei saatu "
+        "fi": "Jättää ennalleen (säilytyssäännössä nimetyt sarakkeet; lähteen rakennetta ei saatu "
         "luettua): {columns}.",
     },
     "change_archive": {
         "en": "Archives each record into a {format} package per run and policy: "
         "records/REF.json with the columns {columns}; bag-info.txt naming the register, "
         "policy, legal basis and records plan; sha256 and sha512 checksums of every file.",
-        "fi": "Arkistoi jokaisen tietueen {format}-pakettiin (yksi paketti ajoa ja sääntöä "
-        "kohden): records/REF.json, jossa sarakkeet {columns}; bag-info.txt, jossa rekisteri, "
-        "sääntö, oikeusperuste ja tiedonohjaussuunnitelma; jokaisen tiedoston sha256- ja "
+        "fi": "Siirtää jokaisen tietueen arkistoon {format}-paketissa (yksi paketti ajoa ja "
+        "säilytyssääntöä kohden): records/REF.json, jossa sarakkeet {columns}; bag-info.txt, "
+        "jossa rekisteri, säilytyssääntö, oikeusperuste ja tiedonohjaussuunnitelma; "
+        "jokaisen tiedoston sha256- ja "
         "sha512-tarkisteet.",
     },
     "change_archive_all": {"en": "every column of the row", "fi": "rivin kaikki sarakkeet"},
@@ -268,7 +271,7 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     },
     "change_unknown": {
         "en": "The catalog no longer holds the rule this was made under.",
-        "fi": "Tiedonohjaussuunnitelmassa ei ole enää sääntöä, jonka mukaan tämä laadittiin.",
+        "fi": "Säilytyssäännöstössä ei ole enää säilytyssääntöä, jonka mukaan tämä laadittiin.",
     },
     "strategy_erase": {"en": "erase: emptied", "fi": "erase: tyhjennetään"},
     "strategy_redact": {
@@ -281,22 +284,22 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "fi": "pseudonym: korvataan avainnetulla pseudonyymillä",
     },
     # The certificate of destruction
-    "cert_title": {"en": "Certificate of destruction", "fi": "Todistus tietojen hävittämisestä"},
+    "cert_title": {"en": "Certificate of destruction", "fi": "Hävittämispöytäkirja"},
     "cert_period": {"en": "Period", "fi": "Ajanjakso"},
     "cert_period_text": {
         "en": "{start} to {end} (day of execution, UTC)",
         "fi": "{start} – {end} (toteutuspäivä, UTC)",
     },
-    "cert_ledger_start": {"en": "the start of the ledger", "fi": "hävittämislokin alku"},
+    "cert_ledger_start": {"en": "the start of the ledger", "fi": "todistusketjun alku"},
     "cert_scope": {"en": "Scope", "fi": "Laajuus"},
     "cert_scope_register": {"en": "register {register}", "fi": "rekisteri {register}"},
     "cert_scope_all": {"en": "every register", "fi": "kaikki rekisterit"},
     "cert_exported_at": {"en": "Exported at", "fi": "Muodostettu"},
-    "cert_certificates": {"en": "Certificates", "fi": "Todistuksia"},
+    "cert_certificates": {"en": "Certificates", "fi": "Hävittämistodistuksia"},
     "cert_in_file": {"en": "in", "fi": "tiedostossa"},
     "cert_disposals": {
         "en": "Disposals by register and policy",
-        "fi": "Hävitetyt tiedot rekistereittäin ja säännöittäin",
+        "fi": "Hävitetyt tiedot rekistereittäin ja säilytyssäännöittäin",
     },
     "cert_no_disposals": {
         "en": "No records were disposed of in this period.",
@@ -311,22 +314,22 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     },
     "cert_not_in_catalog": {
         "en": "(no longer in the catalog)",
-        "fi": "(ei enää tiedonohjaussuunnitelmassa)",
+        "fi": "(ei enää säilytyssäännöstössä)",
     },
-    "cert_policy": {"en": "Policy", "fi": "Sääntö"},
-    "cert_row_mark": {"en": "Policy ", "fi": "Sääntö "},
+    "cert_policy": {"en": "Policy", "fi": "Säilytyssääntö"},
+    "cert_row_mark": {"en": "Policy ", "fi": "Säilytyssääntö "},
     "cert_legal_basis": {"en": "Legal basis", "fi": "Oikeusperuste"},
-    "cert_no_basis": {"en": "not stated in the policy", "fi": "ei mainittu säännössä"},
+    "cert_no_basis": {"en": "not stated in the policy", "fi": "ei mainittu säilytyssäännössä"},
     "cert_deleted": {"en": "Deleted", "fi": "Poistettu"},
     "cert_anonymised": {"en": "Anonymised", "fi": "Anonymisoitu"},
-    "cert_archived": {"en": "Archived", "fi": "Arkistoitu"},
+    "cert_archived": {"en": "Archived", "fi": "Siirretty arkistoon"},
     "cert_retention": {"en": "Retention", "fi": "Säilytysaika päättyi"},
     "cert_erasure_request": {"en": "Erasure request", "fi": "Poistopyyntö"},
     "cert_total": {"en": "Total", "fi": "Yhteensä"},
     "cert_changed": {"en": "What the action changed", "fi": "Mitä toimenpide muutti"},
     "cert_fields": {
         "en": "Columns the certificates name as anonymised: {columns}.",
-        "fi": "Todistuksissa anonymisoiduiksi nimetyt sarakkeet: {columns}.",
+        "fi": "Hävittämistodistuksissa anonymisoiduiksi nimetyt sarakkeet: {columns}.",
     },
     "cert_packages": {
         "en": "Archive packages: {packages}.",
@@ -342,11 +345,11 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "not approved: run without an approved plan",
         "fi": "ei hyväksytty: ajettu ilman hyväksyttyä suunnitelmaa",
     },
-    "cert_job": {"en": "Job", "fi": "Ajastettu tehtävä"},
+    "cert_job": {"en": "Job", "fi": "Ajastus"},
     "cert_started": {"en": "Started", "fi": "Alkoi"},
     "cert_finished": {"en": "Finished", "fi": "Päättyi"},
     "cert_status": {"en": "Status", "fi": "Tila"},
-    "cert_count": {"en": "Certificates", "fi": "Todistuksia"},
+    "cert_count": {"en": "Certificates", "fi": "Hävittämistodistuksia"},
     "run_status_running": {"en": "running", "fi": "käynnissä"},
     "run_status_completed": {"en": "completed", "fi": "valmis"},
     "run_status_partial": {"en": "partial", "fi": "osittain tehty"},
@@ -370,15 +373,15 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "cert_not_executed": {"en": "not executed", "fi": "ei toteutettu"},
     "cert_approvers": {
         "en": "Certificates naming their approver: {names}.",
-        "fi": "Hyväksyjän nimeävät todistukset: {names}.",
+        "fi": "Hyväksyjän nimeävät hävittämistodistukset: {names}.",
     },
     "cert_no_approvers": {
         "en": "No certificate names an approver.",
         "fi": "Yksikään todistus ei nimeä hyväksyjää.",
     },
     "cert_chain": {"en": "Chain evidence", "fi": "Todistusketjun eheys"},
-    "cert_total_mark": {"en": "Total certificates: ", "fi": "Todistuksia yhteensä: "},
-    "cert_sequence": {"en": "Ledger sequence", "fi": "Lokin järjestysnumerot"},
+    "cert_total_mark": {"en": "Total certificates: ", "fi": "Hävittämistodistuksia yhteensä: "},
+    "cert_sequence": {"en": "Ledger sequence", "fi": "Todistusketjun järjestysnumerot"},
     "cert_range": {"en": "{first} to {last}", "fi": "{first}–{last}"},
     "cert_first_hash": {"en": "First hash", "fi": "Ensimmäinen tiiviste"},
     "cert_last_hash": {"en": "Last hash", "fi": "Viimeinen tiiviste"},
@@ -386,7 +389,7 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "cert_file": {"en": "Certificates file", "fi": "Todistustiedosto"},
     "cert_file_sha256": {"en": "Its sha256", "fi": "Sen sha256"},
     "cert_manifest": {"en": "Manifest", "fi": "Allekirjoitettu luettelo (manifest)"},
-    "cert_checkpoint_run": {"en": "Checkpoint of run", "fi": "Ajon tarkistuspiste"},
+    "cert_checkpoint_run": {"en": "Checkpoint of run", "fi": "Ajon allekirjoitettu tarkistuspiste"},
     "cert_checkpoint_sequence": {"en": "Sequence", "fi": "Järjestysnumerot"},
     "cert_checkpoint_count": {"en": "Count", "fi": "Määrä"},
     "cert_checkpoint_signed": {"en": "Signed at", "fi": "Allekirjoitettu"},
@@ -399,17 +402,19 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "public key whose id is {key_id}. Check with `retention verify {file} --public-key "
         "PUBLIC-KEY.pem`: it re-hashes every certificate, checks the chain and the signatures, "
         "and re-counts the numbers printed here.",
-        "fi": "Nämä {count} todistusta{chain} luetellaan kokonaisuudessaan tiedostossa "
-        "{companion}, jonka sha256 on {sha256}. Tiedosto, tämä asiakirja ja todistukset "
-        "kattavat lokin tarkistuspisteet on allekirjoitettu tiedostossa {manifest}, ja jokainen "
+        "fi": "Nämä {count} hävittämistodistusta{chain} luetellaan kokonaisuudessaan tiedostossa "
+        "{companion}, jonka sha256 on {sha256}. Tiedosto, tämä asiakirja ja hävittämistodistukset "
+        "kattavat todistusketjun tarkistuspisteet on allekirjoitettu tiedostossa "
+        "{manifest}, ja jokainen "
         "allekirjoitus todentuu Ed25519-julkisella avaimella, jonka tunniste on {key_id}. "
         "Tarkista komennolla `retention verify {file} --public-key PUBLIC-KEY.pem`: se laskee "
-        "jokaisen todistuksen tiivisteen uudelleen, tarkistaa ketjun ja allekirjoitukset ja "
+        "jokaisen hävittämistodistuksen tiivisteen uudelleen, tarkistaa ketjun ja "
+        "allekirjoitukset ja "
         "laskee tässä esitetyt luvut uudelleen.",
     },
     "cert_statement_chain": {
         "en": " (ledger sequence {first} to {last}, last hash {hash})",
-        "fi": " (lokin järjestysnumerot {first}–{last}, viimeinen tiiviste {hash})",
+        "fi": " (todistusketjun järjestysnumerot {first}–{last}, viimeinen tiiviste {hash})",
     },
     "cert_signed": {"en": "Signed", "fi": "Allekirjoitus"},
     "cert_confirm": {
@@ -450,7 +455,7 @@ class Messages:
 
 
 _ACTION_FI: Final = {
-    "anonymise": "anonymisoidaan", "delete": "poistetaan", "archive": "arkistoidaan",
+    "anonymise": "anonymisoidaan", "delete": "poistetaan", "archive": "siirretään arkistoon",
     "review": "tarkastetaan", "keep": "säilytetään",
 }  # fmt: skip
 

@@ -176,7 +176,7 @@ def test_document_verifies_alone_in_a_fresh_directory_and_names_each_altered_fil
     reader = read_html_counts if suffix == ".html" else read_pdf_counts
     assert reader(out) == (9, expected)
     shown = out.read_text(encoding="utf-8") if suffix == ".html" else pdf_text(out)
-    title = {"en": "Certificate of destruction", "fi": "Todistus tietojen hävittämisestä"}
+    title = {"en": "Certificate of destruction", "fi": "Hävittämispöytäkirja"}
     assert title[lang] in shown and title["en" if lang == "fi" else "fi"] not in shown
     auditor = tmp_path / "auditor"
     auditor.mkdir()

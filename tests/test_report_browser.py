@@ -122,9 +122,9 @@ def test_rendered_chart_counts_what_retention_forecast_prints(reports: dict[str,
 def test_finnish_page_renders_finnish_headings(reports: dict[str, Path]) -> None:
     """--lang fi: the browser shows Finnish title and section headings."""
     page = rendered(reports, "fi")
-    assert page.headings["h1"] == ["Säilytyssuunnitelma"]
+    assert page.headings["h1"] == ["Toimeenpanosuunnitelma"]
     assert "Yhteenveto rekistereittäin ja säännöittäin" in page.headings["h2"]
-    assert "Pidossa olevat tietueet" in page.headings["h2"]
+    assert "Pidätetyt tietueet" in page.headings["h2"]
     assert "Summary by register and policy" not in page.headings["h2"]
 
 

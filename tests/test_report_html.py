@@ -94,6 +94,27 @@ def test_every_message_speaks_english_and_finnish_with_the_same_placeholders() -
         assert fields["en"] == fields["fi"], message_id
 
 
+def test_finnish_words_are_the_glossarys() -> None:
+    """docs/glossary.md fixes one Finnish term per concept: the words a records manager found
+    translated (*pito* for a hold, *erääntymispäivä*, *luettelo* for the catalog, *poistuu*
+    for an anonymised record) are gone, and each concept reads as the glossary says."""
+    glossary = (Path(__file__).parent.parent / "docs" / "glossary.md").read_text("utf-8")
+    rejected = re.compile(r"\b(pito|pidossa|pidon|erääntym\w*|poistuu|käsitelty|avaimittain)\b")
+    for message_id, texts in MESSAGES.items():
+        found = rejected.search(texts["fi"].lower())
+        assert found is None, (message_id, found.group(0) if found else None)
+    terms = {
+        "hold": "pidätys", "held_records": "pidätetyt", "expires_on": "säilytysaika päättyy",
+        "catalog": "säilytyssäännöstö", "policy": "säilytyssääntö", "count_expire":
+        "säilytysaika päättynyt", "records_plan": "tiedonohjaussuunnitelma", "controller":
+        "rekisterinpitäjä", "cert_title": "hävittämispöytäkirja", "key": "tunniste",
+        "job": "ajastus", "action_archive": "siirretään arkistoon",
+    }  # fmt: skip
+    for message_id, term in terms.items():
+        assert term in MESSAGES[message_id]["fi"].lower(), message_id
+        assert term in glossary.lower(), term
+
+
 def test_the_template_uses_only_known_message_ids() -> None:
     """Every t("…") and t.word(kind, …) in the template names a message that exists."""
     source = TEMPLATE.read_text(encoding="utf-8")
@@ -109,7 +130,7 @@ def test_the_template_uses_only_known_message_ids() -> None:
     ("lang", "title", "heading"),
     [
         ("en", "Retention plan", "Held records"),
-        ("fi", "Säilytyssuunnitelma", "Pidossa olevat tietueet"),
+        ("fi", "Toimeenpanosuunnitelma", "Pidätetyt tietueet"),
     ],
 )
 def test_language_chooses_the_words(
@@ -132,7 +153,7 @@ def test_catalog_setting_chooses_the_language_and_lang_overrides_it(
     settings.write_text(settings.read_text() + "report_language: fi\n", encoding="utf-8")
     default, _ = plan_page(sq.root, tmp_path / "default.html")
     english, _ = plan_page(sq.root, tmp_path / "english.html", "en")
-    assert PageDom(default).headings["h1"] == ["Säilytyssuunnitelma"]
+    assert PageDom(default).headings["h1"] == ["Toimeenpanosuunnitelma"]
     assert PageDom(english).headings["h1"] == ["Retention plan"]
 
 
