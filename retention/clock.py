@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -134,3 +134,9 @@ def today(timezone: str, now: datetime | None = None) -> date:
     """Today's date in the catalog's time zone (retention days are local days)."""
     moment = now if now is not None else datetime.now(ZoneInfo(timezone))
     return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def start_of_day(day: date, timezone: str) -> datetime:
+    """The moment (UTC) at which ``day`` begins in ``timezone``."""
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC)

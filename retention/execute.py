@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import events
+from retention import clock, events
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
@@ -41,6 +41,7 @@ from retention.errors import (
     DueShareTripped,
     RetentionError,
     SafetyValveTripped,
+    UsageError,
 )
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
@@ -124,6 +125,7 @@ def enforce(
     only that plan's records that are still due and unchanged since it was made; the plan is
     marked executed before anything.
     """
+    refuse_future(ws, as_of, job)
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
     names = [f"job:{job}"] if job else []
@@ -193,6 +195,24 @@ def enforce(
     finally:
         lock.release()
         structlog.contextvars.unbind_contextvars("run_id")
+
+
+def refuse_future(ws: Workspace, as_of: date, job: str | None = None) -> None:
+    """A run disposes of records as of today or an earlier day, never ahead of time.
+
+    Every path that disposes of records (run, approved plan, review, erasure, replay,
+    scheduler) passes :func:`enforce`, which asks this first. Today is the local day of the
+    job's time zone, else the catalog's. Plans and forecasts may look ahead; they dispose of
+    nothing.
+    """
+    zone = ws.catalog.timezone_of(job)
+    today = clock.today(zone)
+    if as_of > today:
+        raise UsageError(
+            f"--as-of {as_of} is after today ({today} in {zone}): a run disposes of records "
+            "as of today or an earlier day, never ahead of their time; nothing was done. To "
+            "look ahead, use `retention plan --as-of` or `retention forecast`"
+        )
 
 
 @dataclass(frozen=True)
