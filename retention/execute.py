@@ -53,6 +53,7 @@ from retention.plan import (
     Decided,
     Decider,
     PolicyPlan,
+    arithmetic_failure,
     collector_paused,
     new_id,
     store_plan_header,
@@ -245,6 +246,8 @@ def _run_policy(
         result.message = "stopped between batches on request; the rest waits for the next run"
     except RetentionError as exc:  # SourceUnavailable, ArchiveFailed, ...
         result.status, result.message = "failed", str(exc)
+    except (OverflowError, ValueError) as exc:  # the blast radius is this policy
+        result.status, result.message = "failed", arithmetic_failure(exc)
     else:
         result.status = "review" if bound.policy.action == "review" else "completed"
 
