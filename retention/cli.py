@@ -861,6 +861,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence names the kind of failure
+        from retention.state import state_failure
+
+        named = state_failure(exc)  # a full or read-only state database: cause and remedy
+        if named is not None:
+            click.echo(f"error: {named}", err=True)
+            sys.exit(named.exit_code)
         # Only the kind of failure: a driver's message can quote a row's values.
         click.echo(f"unexpected failure: {type(exc).__name__} (set RETENTION_DEBUG=1 for the "
                    "details)", err=True)  # fmt: skip
