@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from retention import clock
 from retention.catalog import BoundPolicy, Catalog
 from retention.certificate import canonical
 from retention.clock import Duration
@@ -112,6 +113,12 @@ def _status(
     if approved_at is not None and settings.approval_cooling_off is not None:
         by_setting = approved_at + settings.approval_cooling_off.delta
         runnable_after = max(runnable_after or by_setting, by_setting)
+    as_of = header["as_of"]
+    if approved_at is not None and isinstance(as_of, date):
+        # A plan as of a later day runs from that day on: a run never acts ahead of time.
+        its_day = clock.start_of_day(as_of, catalog.timezone_of(header["job"]))
+        if now < its_day:
+            runnable_after = max(runnable_after or its_day, its_day)
     current = {(b.register.id, b.policy.id): b for b in catalog.policies}
     stale = tuple(
         f"{r['register']}/{r['policy']}" for r in rows
@@ -333,6 +340,12 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
     _refuse_ended(ws, status)
     if status.approved_by is None:
         raise UsageError(f"plan {plan_id} awaits approval: `retention approve {plan_id} --by NAME`")
+    today = clock.today(ws.catalog.timezone_of(status.job))
+    if isinstance(status.as_of, date) and status.as_of > today:
+        raise UsageError(
+            f"plan {plan_id} is as of {status.as_of}, after today ({today}): it may run from "
+            f"{status.as_of} on, as a run never disposes of records ahead of their time"
+        )
     if status.state == "cooling-off":
         raise UsageError(
             f"plan {plan_id} was approved by {status.approved_by} and is cooling off: it may "

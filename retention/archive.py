@@ -24,6 +24,7 @@ import bagit
 
 from retention.catalog import BoundPolicy
 from retention.errors import RetentionError
+from retention.filemodes import make_private_tree, private_dirs
 from retention.state import utcnow
 
 CHECKSUMS = ["sha256", "sha512"]
@@ -60,7 +61,7 @@ class PackageWriter:
         try:
             if self.staging.exists():
                 shutil.rmtree(self.staging)
-            (self.staging / "records").mkdir(parents=True)
+            private_dirs(self.staging / "records")  # personal data: 0700, whatever the umask
         except OSError as exc:
             raise ArchiveFailed(f"cannot write to the archive {root}: {exc}") from exc
 
@@ -103,6 +104,7 @@ class PackageWriter:
         }
         try:
             bag = bagit.make_bag(str(self.staging), bag_info=info, checksums=CHECKSUMS)
+            make_private_tree(self.staging)  # bagit's manifests and copied files: 0600
             self._before_validation(self.staging)
             bag.validate()
         except (bagit.BagError, OSError) as exc:

@@ -101,6 +101,12 @@ class Catalog:
             raise UsageError(f"policy id {name!r} is ambiguous; use one of: {options}")
         return by_id
 
+    def timezone_of(self, job_id: str | None) -> str:
+        """The zone whose calendar day is "today" for a run of ``job_id``: the job's own
+        ``timezone``, else the catalog's (also for runs of no job of ``jobs/``)."""
+        job = self.jobs.get(job_id) if job_id is not None else None
+        return (job.timezone if job is not None else None) or self.settings.timezone
+
     def job(self, job_id: str) -> Job:
         if job_id not in self.jobs:
             known = ", ".join(sorted(self.jobs)) or "none"

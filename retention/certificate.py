@@ -15,6 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,6 +32,15 @@ FIELDS = (
 #: fault) without making older ledgers and exports fail verification.
 #: ``replaces``: the certificate a replay after a restore from a backup disposed of again.
 OPTIONAL = ("replaces",)
+
+#: Reasons whose records may be disposed of before their ``expires_on``: an erasure request
+#: disposes of a person's records due or not, and a replay disposes again of a record that was
+#: already certified (its first certificate is the one checked).
+EARLY_REASONS = frozenset({"erasure-request", "replay"})
+
+#: The latest UTC offset in use (Kiribati, UTC+14): the calendar day that has begun somewhere
+#: on Earth at a moment is at most this far ahead of the UTC day.
+_LATEST_OFFSET = timedelta(hours=14)
 
 #: Past-tense action names used in certificates.
 ACTION_DONE = {"anonymise": "anonymised", "delete": "deleted", "archive": "archived"}
@@ -150,3 +160,31 @@ def _is_uuid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def disposed_early(cert: Mapping[str, Any]) -> str | None:
+    """A fault when ``cert`` says its record was disposed of before the day it fell due.
+
+    The execution day is the latest calendar day anywhere on Earth at ``executed_at`` (UTC+14),
+    so the check needs nothing but the certificate — an export verifies on any machine — and
+    never mistakes a run in any catalog or job time zone for an early one; a disposal even
+    one day early is caught. Erasure requests and replays (:data:`EARLY_REASONS`) are exempt.
+    Unreadable dates are left to the field and hash checks.
+    """
+    if cert.get("reason") in EARLY_REASONS:
+        return None
+    try:
+        expires = date.fromisoformat(str(cert["expires_on"]))
+        moment = datetime.fromisoformat(str(cert["executed_at"]))
+    except (KeyError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    latest_day = (moment.astimezone(UTC) + _LATEST_OFFSET).date()
+    if expires <= latest_day:
+        return None
+    return (
+        f"certificate {cert.get('certificate_id')} (seq {cert.get('seq')}): its record was "
+        f"disposed of on {latest_day} at the latest, before it fell due (expires_on "
+        f"{expires}) and not by an erasure request"
+    )

@@ -1057,6 +1057,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         output.error(f"error: {exc}", exc.exit_code, type(exc).__name__)
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence names the kind of failure
+        from retention.state import state_failure
+
+        named = state_failure(exc)  # a full or read-only state database: cause and remedy
+        if named is not None:
+            click.echo(f"error: {named}", err=True)
+            sys.exit(named.exit_code)
         # Only the kind of failure: a driver's message can quote a row's values.
         output.error(f"unexpected failure: {type(exc).__name__} (set RETENTION_DEBUG=1 for "
                      "the details)", EXIT_UNEXPECTED, type(exc).__name__)  # fmt: skip

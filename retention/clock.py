@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -20,8 +20,18 @@ from dateutil.relativedelta import relativedelta
 
 CountFrom = Literal["event", "year_end"]
 
-_DURATION = re.compile(r"^P(?:(?P<y>\d+)Y)?(?:(?P<m>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?$")
+# ASCII digits only: ``\d`` and ``int()`` also read Arabic-Indic, full-width and other digits.
+_DURATION = re.compile(
+    r"^P(?:(?P<y>[0-9]+)Y)?(?:(?P<m>[0-9]+)M)?(?:(?P<w>[0-9]+)W)?(?:(?P<d>[0-9]+)D)?$"
+)
 ONE_DAY = timedelta(days=1)
+
+#: The longest duration the catalog and the command line accept, in years: longer than any
+#: records plan keeps a record (for ever is ``retain: permanent``), and short enough that a
+#: trigger date plus a duration stays arithmetic the engine can do.
+MAX_YEARS = 200
+_REFERENCE = date(2000, 1, 1)
+_LONGEST = date(2000 + MAX_YEARS, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -32,16 +42,27 @@ class Duration:
     months: int = 0
     days: int = 0
 
+    def __post_init__(self) -> None:
+        """Every duration, however made, is at most :data:`MAX_YEARS` years in total
+        (P200Y, P2400M or P73049D) and not negative."""
+        if min(self.years, self.months, self.days) < 0:
+            raise ValueError(f"{self!r} is negative")
+        quick = (self.years <= MAX_YEARS and self.months <= 12 * MAX_YEARS
+                 and self.days <= 366 * MAX_YEARS)  # fmt: skip
+        if not quick or _REFERENCE + self.delta > _LONGEST:
+            raise _too_long(str(self))
+
     @classmethod
     def parse(cls, text: str) -> Duration:
         """Parse ``P10Y``, ``P6M``, ``P1Y6M``, ``P2W``, ``P0D``; raise ValueError otherwise."""
+        _ascii_digits(text)
         match = _DURATION.match(text.strip())
         if match is None or text.strip() == "P":
             raise ValueError(
                 f"{text!r} is not an ISO-8601 duration of years, months, weeks or days "
                 "(examples: P10Y, P6M, P1Y6M, P0D)"
             )
-        parts = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
+        parts = {k: _number(v, text) for k, v in match.groupdict().items()}
         return cls(years=parts["y"], months=parts["m"], days=parts["w"] * 7 + parts["d"])
 
     @functools.cached_property
@@ -57,12 +78,34 @@ class Duration:
         return text
 
 
-_PERIOD = re.compile(r"^(?P<n>\d+)\s*(?P<unit>days?|weeks?|months?|years?)$")
+def _too_long(text: str) -> ValueError:
+    return ValueError(
+        f"{text!r} is longer than {MAX_YEARS} years, the longest duration accepted "
+        f"(P{MAX_YEARS}Y); a record kept for ever is `retain: permanent`"
+    )
+
+
+def _ascii_digits(text: str) -> None:
+    if any(ch.isdigit() and not ch.isascii() for ch in text):
+        raise ValueError(f"{text!r}: write numbers with the digits 0-9")
+
+
+def _number(digits: str | None, text: str) -> int:
+    """A matched number; more than nine digits is too long before it is even read."""
+    if not digits:
+        return 0
+    if len(digits) > 9:
+        raise _too_long(text)
+    return int(digits)
+
+
+_PERIOD = re.compile(r"^(?P<n>[0-9]+)\s*(?P<unit>days?|weeks?|months?|years?)$")
 
 
 def parse_period(text: str) -> Duration:
     """A period written as ISO-8601 (``P14D``) or in words (``14 days``, ``2 weeks``,
     ``1 month``), for settings and options that a person types; raise ValueError otherwise."""
+    _ascii_digits(text)
     words = _PERIOD.match(text.strip().lower())
     if words is None:
         try:
@@ -72,7 +115,7 @@ def parse_period(text: str) -> Duration:
                 f"{text!r} is not a period: write it like '14 days', '2 weeks', '1 month' "
                 "or as ISO-8601 (P14D)"
             ) from None
-    n, unit = int(words["n"]), words["unit"].rstrip("s")
+    n, unit = _number(words["n"], text), words["unit"].rstrip("s")
     return {
         "day": Duration(days=n), "week": Duration(days=7 * n),
         "month": Duration(months=n), "year": Duration(years=n),
@@ -91,15 +134,23 @@ def clock_start(trigger: date, count_from: CountFrom) -> date:
 
 
 def expires_on(trigger: date, retain: Duration, count_from: CountFrom = "event") -> date:
-    """The first day on which a record with this trigger date is due for disposal."""
-    start = clock_start(trigger, count_from)
-    result: date = start + retain.delta
+    """The first day on which a record with this trigger date is due for disposal.
+
+    A day past the end of the calendar (a trigger in year 9999, say) is the calendar's last
+    day, which no run reaches (runs are dated at most 9000-12-31): such a record is kept.
+    """
+    try:
+        start = clock_start(trigger, count_from)
+        result: date = start + retain.delta
+    except (OverflowError, ValueError):
+        return date.max
     return result
 
 
 def expires_on_until(until: date) -> date:
-    """``until`` is the last day of retention, so the record is due the day after."""
-    return until + ONE_DAY
+    """``until`` is the last day of retention, so the record is due the day after (the
+    calendar's last day for ``until: 9999-12-31``, as :func:`expires_on` saturates)."""
+    return until + ONE_DAY if until < date.max else date.max
 
 
 def due_bound(as_of: date, retain: Duration, count_from: CountFrom = "event") -> date | None:
@@ -134,3 +185,9 @@ def today(timezone: str, now: datetime | None = None) -> date:
     """Today's date in the catalog's time zone (retention days are local days)."""
     moment = now if now is not None else datetime.now(ZoneInfo(timezone))
     return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+def start_of_day(day: date, timezone: str) -> datetime:
+    """The moment (UTC) at which ``day`` begins in ``timezone``."""
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
+    return local.astimezone(UTC)

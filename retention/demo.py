@@ -20,6 +20,7 @@ from retention import api, clock
 from retention.archive import packages_in, verify_packages
 from retention.catalog import SETTINGS_FILE, load_catalog
 from retention.errors import UsageError
+from retention.filemodes import write_private
 from retention.report import write_report
 from retention.workspace import Workspace
 
@@ -47,7 +48,7 @@ def run_demo(
     source, workdir = source.resolve(), workdir.resolve()
     _prepare(source, workdir)
     secret = secrets.token_hex(32)
-    (workdir / SECRET_FILE).write_text(secret + "\n", encoding="utf-8")
+    write_private(workdir / SECRET_FILE, f"{secret}\n".encode())
     environ = {"RETENTION_SECRET": secret}
     settings = load_catalog(workdir, environ).settings
     day = as_of or clock.today(settings.timezone)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import events
+from retention import clock, events
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
@@ -41,6 +41,7 @@ from retention.errors import (
     DueShareTripped,
     RetentionError,
     SafetyValveTripped,
+    UsageError,
 )
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
@@ -52,6 +53,7 @@ from retention.plan import (
     Decided,
     Decider,
     PolicyPlan,
+    arithmetic_failure,
     collector_paused,
     new_id,
     store_plan_header,
@@ -124,6 +126,7 @@ def enforce(
     only that plan's records that are still due and unchanged since it was made; the plan is
     marked executed before anything.
     """
+    refuse_future(ws, as_of, job)
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
     names = [f"job:{job}"] if job else []
@@ -195,6 +198,24 @@ def enforce(
         structlog.contextvars.unbind_contextvars("run_id")
 
 
+def refuse_future(ws: Workspace, as_of: date, job: str | None = None) -> None:
+    """A run disposes of records as of today or an earlier day, never ahead of time.
+
+    Every path that disposes of records (run, approved plan, review, erasure, replay,
+    scheduler) passes :func:`enforce`, which asks this first. Today is the local day of the
+    job's time zone, else the catalog's. Plans and forecasts may look ahead; they dispose of
+    nothing.
+    """
+    zone = ws.catalog.timezone_of(job)
+    today = clock.today(zone)
+    if as_of > today:
+        raise UsageError(
+            f"--as-of {as_of} is after today ({today} in {zone}): a run disposes of records "
+            "as of today or an earlier day, never ahead of their time; nothing was done. To "
+            "look ahead, use `retention plan --as-of` or `retention forecast`"
+        )
+
+
 @dataclass(frozen=True)
 class _Run:
     """What every policy of one run shares."""
@@ -225,6 +246,8 @@ def _run_policy(
         result.message = "stopped between batches on request; the rest waits for the next run"
     except RetentionError as exc:  # SourceUnavailable, ArchiveFailed, ...
         result.status, result.message = "failed", str(exc)
+    except (OverflowError, ValueError) as exc:  # the blast radius is this policy
+        result.status, result.message = "failed", arithmetic_failure(exc)
     else:
         result.status = "review" if bound.policy.action == "review" else "completed"
 

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention import signing
-from retention.certificate import FIELDS, OPTIONAL, ChainVerifier, canonical
+from retention.certificate import FIELDS, OPTIONAL, ChainVerifier, canonical, disposed_early
 from retention.destruction import (
     Counts,
     Document,
@@ -250,6 +250,9 @@ def _verify_certificates(
             continue
         chain.feed(cert)
         tally.feed(cert)
+        early = disposed_early(cert)
+        if early is not None:
+            report.faults.append(early)
         mark = marks.get(cert.get("seq"))  # type: ignore[arg-type]
         if mark is not None and mark.get("last_hash") != cert.get("hash"):
             report.faults.append(

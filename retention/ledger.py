@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.engine import Engine
 
 from retention import signing
-from retention.certificate import ChainVerifier, canonical, seal
+from retention.certificate import ChainVerifier, canonical, disposed_early, seal
 from retention.sql_sets import one_of
 from retention.state import (
     GENESIS_HASH,
@@ -236,6 +236,9 @@ class Ledger:
         chain = ChainVerifier(GENESIS_HASH)
         for cert in self.iter_certificates():
             chain.feed(cert)
+            early = disposed_early(cert)
+            if early is not None:
+                report.faults.append(early)
             mark = marks.get(cert.get("seq"))
             if mark is not None and mark.get("last_hash") != cert.get("hash"):
                 report.faults.append(

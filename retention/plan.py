@@ -389,9 +389,20 @@ def make_plan(
                 _plan_policy(ws, plan_id, bound, as_of, active, result, subject)
             except RetentionError as exc:
                 result.status, result.message = "failed", str(exc)
+            except (OverflowError, ValueError) as exc:  # the blast radius is this policy
+                result.status, result.message = "failed", arithmetic_failure(exc)
         store_policy_plan(ws, plan_id, position, bound, result)
         results.append(result)
     return Plan(plan_id, as_of, created, results)
+
+
+def arithmetic_failure(exc: Exception) -> str:
+    """What a policy whose date arithmetic failed reports: the kind of failure only, as the
+    text of a ValueError can quote a record's value."""
+    return (
+        f"date arithmetic failed ({type(exc).__name__}): a date beyond the calendar in this "
+        "policy's rule or records; nothing more of this policy was done, the others went on"
+    )
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from retention.errors import UsageError
+from retention.filemodes import private_dirs
 
 
 def public_path(private_path: Path) -> Path:
@@ -30,7 +31,7 @@ def create_key(private_path: Path) -> tuple[Path, bool]:
         if not pub.exists():
             pub.write_bytes(_public_pem(load_private(private_path).public_key()))
         return pub, False
-    private_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(private_path.parent)  # a directory made here for the key is 0700
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

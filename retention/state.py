@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 from retention import migrations, sql_many
 from retention.errors import RetentionError
+from retention.filemodes import create_private_file, private_dirs
 
 metadata = sa.MetaData()
 
@@ -226,7 +228,84 @@ GENESIS_HASH = "0" * 64
 
 
 class StateUnavailable(RetentionError):
-    """The state database cannot be opened."""
+    """The state database cannot be opened, or refuses to record what a command did."""
+
+
+#: What an operator reads, and does, when the state database refuses a write.
+_REMEDIES = {
+    "full": (
+        "the state database is full (its disk, quota or size limit): nothing more could be "
+        "recorded, so the command stopped at its last committed step. Make free space (or "
+        "raise the limit), then run the command again: the next run finishes what this one "
+        "left (`retention status` shows it)"
+    ),
+    "read-only": (
+        "the state database is read-only: it refuses writes (a read-only file or directory, a "
+        "read-only server or transaction, or a database user without write permission). Make "
+        "the SQLite file and its directory writable by the user running retention (SQLite "
+        "writes a journal beside the file), or grant the database user write access, or point "
+        "`state:` at a writable database; then run the command again"
+    ),
+    "cannot-open": (
+        "the state database file cannot be opened, or its journal cannot be made beside it (a "
+        "missing or read-only directory, or no permission): make the directory and the file "
+        "writable by the user running retention, then run the command again"
+    ),
+}
+#: SQLSTATEs (PostgreSQL) and error numbers (MariaDB/MySQL) of those causes.
+_SQLSTATES = {"53100": "full", "25006": "read-only", "42501": "read-only"}
+_MYSQL_ERRORS = {
+    1021: "full",  # ER_DISK_FULL
+    1114: "full",  # ER_RECORD_FILE_FULL: the table is full
+    1036: "read-only",  # ER_OPEN_AS_READONLY
+    1142: "read-only",  # ER_TABLEACCESS_DENIED_ERROR: no INSERT/UPDATE for this user
+    1290: "read-only",  # ER_OPTION_PREVENTS_STATEMENT: --read-only
+    1792: "read-only",  # ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+}
+
+
+def state_failure(exc: BaseException) -> StateUnavailable | None:
+    """A state-database failure an operator can remedy (full, read-only, cannot be opened),
+    told as its cause and what to do; None for every other error. The driver's message is not
+    repeated: it can quote a row's values."""
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    cause = _cause(exc.orig)
+    return None if cause is None else StateUnavailable(_REMEDIES[cause])
+
+
+def _cause(orig: BaseException | None) -> str | None:
+    name = getattr(orig, "sqlite_errorname", None)  # sqlite3, Python 3.11+
+    if isinstance(name, str):
+        for prefix, cause in (("SQLITE_FULL", "full"), ("SQLITE_READONLY", "read-only"),
+                              ("SQLITE_CANTOPEN", "cannot-open")):  # fmt: skip
+            if name.startswith(prefix):
+                return cause
+        return None
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return _SQLSTATES.get(sqlstate)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int):
+        return _MYSQL_ERRORS.get(args[0])
+    return None
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite state database file 0600 (and its directory 0700 where it is made here)
+    before SQLAlchemy opens it: SQLite would create it with the umask's mode, world-readable
+    under the usual 022. SQLite gives its journal the database file's mode. Other backends,
+    in-memory databases, URI filenames and existing files are left alone."""
+    parsed = sa.engine.make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    if database.startswith("file:") or parsed.query.get("uri"):
+        return
+    path = Path(database)
+    if not path.exists():
+        private_dirs(path.parent)
+        create_private_file(path)
 
 
 class _Refused(Exception):
@@ -252,14 +331,17 @@ def open_state(url: str, *, create: bool = True) -> Engine:
     """
     engine: Engine | None = None
     try:
+        if create:
+            private_sqlite_file(url)
         engine = sa.create_engine(url, pool_pre_ping=True)
         if create:
             _bring_to_head(engine)
-    except (sa_exc.SQLAlchemyError, ImportError, _Refused) as exc:
+    except (sa_exc.SQLAlchemyError, ImportError, OSError, _Refused) as exc:
         if engine is not None:
             engine.dispose()
         safe = sa.engine.make_url(url).render_as_string(hide_password=True)
-        raise StateUnavailable(f"cannot open the state database {safe}: {exc}") from exc
+        named = state_failure(exc)
+        raise StateUnavailable(f"cannot open the state database {safe}: {named or exc}") from exc
     return engine
 
 

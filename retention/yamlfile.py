@@ -5,12 +5,20 @@ executed. Mappings come back as :class:`Located` dicts that know the line of eac
 a validation error can name the file *and line* a records manager has to fix.
 ``${VAR}`` and ``${VAR:-default}`` are expanded in string values after parsing, so an
 environment value can never inject YAML structure.
+
+A catalog file is input a hostile or careless hand may have written, so the loader bounds
+what it costs: files of at most :data:`MAX_FILE_BYTES` (checked from the size before reading),
+nesting at most :data:`MAX_DEPTH` deep (deeper would exhaust Python's stack), and aliases that
+add at most :data:`MAX_ALIAS_NODES` nodes in all (a "billion laughs" bomb is refused at the
+alias that overflows, before anything is expanded). An alias inside the node it names is
+refused too: it would make an endless structure.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,8 +40,77 @@ class Located(dict[str, Any]):
         return self.lines.get(key, self.line)
 
 
+#: The largest catalog file read (1 MiB): the shipped files are a few kilobytes each.
+MAX_FILE_BYTES = 1 << 20
+#: The deepest nesting of collections; a catalog needs about six levels.
+MAX_DEPTH = 64
+#: The most nodes that aliases (``*name``, ``<<: *name``) may add to one file in all.
+MAX_ALIAS_NODES = 10_000
+
+
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that builds :class:`Located` mappings."""
+    """SafeLoader that builds :class:`Located` mappings, within the bounds above."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliased = 0
+        self._sizes: dict[int, int] = {}
+        self._open: set[str] = set()
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            self._count_alias(event)
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", _mark(event)
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if anchor is not None:
+                self._open.discard(anchor)
+
+    def _count_alias(self, event: yaml.AliasEvent) -> None:
+        anchor = event.anchor
+        if anchor in self._open:
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{anchor} refers to a node that contains it", _mark(event)
+            )
+        node = self.anchors.get(anchor)
+        if node is None:
+            return  # an undefined alias: the composer reports it
+        self._aliased += self._size(node)
+        if self._aliased > MAX_ALIAS_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes",
+                _mark(event),
+            )  # fmt: skip
+
+    def _size(self, node: yaml.Node) -> int:
+        """Nodes in ``node`` with every alias in it expanded; each node is counted once."""
+        known = self._sizes.get(id(node))
+        if known is None:
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            known = self._sizes[id(node)] = 1 + sum(self._size(c) for c in children)
+        return known
+
+
+def _mark(event: yaml.Event) -> yaml.error.Mark | None:
+    """Where ``event`` starts (the pure-Python parser always says)."""
+    mark = event.start_mark
+    return mark if isinstance(mark, yaml.error.Mark) else None
 
 
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Located:
@@ -90,10 +167,7 @@ def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> 
 
     ``display`` is how the file is named in errors (relative to the catalog).
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise YamlProblem(Problem(display, f"cannot read: {exc}")) from exc
+    text = _read_bounded(path, display)
     try:
         document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -106,6 +180,28 @@ def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> 
     except yaml.YAMLError as exc:
         raise YamlProblem(Problem(display, f"invalid YAML: {exc}")) from exc
     return expand(document, display, os.environ if environ is None else environ)
+
+
+def _read_bounded(path: Path, display: str) -> str:
+    """The file's text, refused from its size (before reading) beyond :data:`MAX_FILE_BYTES`;
+    a named pipe or device is refused, as reading it could block or never end."""
+    limit = f"catalog files may be at most {MAX_FILE_BYTES // (1 << 20)} MiB"
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise YamlProblem(Problem(display, "cannot read: not a regular file"))
+        if info.st_size > MAX_FILE_BYTES:
+            raise YamlProblem(Problem(
+                display, f"the file is {info.st_size:,} bytes, larger than 1 MiB: {limit}; "
+                "split it into several files",
+            ))  # fmt: skip
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:  # it grew after the size was read
+            raise YamlProblem(Problem(display, f"the file is larger than 1 MiB: {limit}"))
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise YamlProblem(Problem(display, f"cannot read: {exc}")) from exc
 
 
 def expand(value: Any, display: str, environ: Mapping[str, str], line: int | None = None) -> Any:

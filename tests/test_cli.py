@@ -679,6 +679,8 @@ def test_demo_runs_the_whole_cycle_twice(tmp_path: Path, installed: Path) -> Non
         assert {(c["plan_id"], c["approved_by"]) for c in certificates} == {
             (doc["plan_id"], "Demo Records Manager")
         }
+        # The generated secret is its owner's alone, whatever the umask.
+        assert stat.S_IMODE((workdir / ".demo-secret").stat().st_mode) == 0o600
 
 
 def test_demo_refuses_a_directory_it_did_not_create(tmp_path: Path) -> None:

@@ -141,21 +141,21 @@ def test_dry_run_lists_the_restored_records_and_changes_nothing(
 def test_since_after_the_run_finds_nothing(
     catalog: Path, environ: dict[str, str], backend: str
 ) -> None:
-    """Certificates executed before --since are not looked at: a run on 1 June 2025 is not
-    replayed from 2 June, and is from 1 June."""
+    """Certificates executed before --since are not looked at: a run on 22 November 2026 is
+    not replayed from 23 November, and is from 22 November."""
     from freezegun import freeze_time
 
     with Workspace.open(catalog, environ) as ws:
         backup = source_rows(ws)
-        with freeze_time("2025-06-01 10:00:00"):
+        with freeze_time("2026-11-22 10:00:00"):
             api.run(ws, as_of=AS_OF)
         restore(ws, backup)
         restored = source_rows(ws)
-        later = api.replay(ws, date(2025, 6, 2))
+        later = api.replay(ws, date(2026, 11, 23))
         assert source_rows(ws) == restored
         assert later.run is not None and later.run.disposed == 0
         assert all(p.counts.certified == p.counts.restored == 0 for p in later.policies)
-        covering = api.replay(ws, date(2025, 6, 1), dry_run=True)
+        covering = api.replay(ws, date(2026, 11, 22), dry_run=True)
     assert sum(p.counts.restored for p in covering.policies) == 9
 
 
