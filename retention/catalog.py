@@ -9,6 +9,7 @@ catalog in one pass. Checks that need the live sources are in ``check.py``.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from retention import yamlfile
 from retention.connectors import KINDS
-from retention.errors import CatalogError, Problem, UsageError
+from retention.errors import CatalogError, Problem, UsageError, did_you_mean
 from retention.globs import globs_may_overlap
 from retention.model import (
     FilesSource,
@@ -178,7 +179,9 @@ def read_catalog(
         parsed = _validate(PolicyFile, doc, display, problems)
         if parsed is None:
             policies_complete = False
-            continue
+            parsed = _salvaged(doc)  # its sound policies are still checked, live too
+            if parsed is None:
+                continue
         register = parsed.register_
         if register.id in registers:
             problems.append(
@@ -232,6 +235,25 @@ def read_catalog(
     return catalog, problems
 
 
+def _salvaged(doc: Located) -> PolicyFile | None:
+    """The register and those policies of a file that are valid on their own, when the file
+    as a whole is not: one mistyped key must not hide the file's other problems. Their
+    problems were reported already; the catalog does not load, only checks go on."""
+    items = doc.get("policies")
+    if not isinstance(items, list):
+        return None
+    sound = []
+    for item in items:
+        try:
+            sound.append(Policy.model_validate(item))
+        except ValidationError:
+            continue
+    try:
+        return PolicyFile.model_validate({"register": doc.get("register"), "policies": sound})
+    except ValidationError:
+        return None
+
+
 def _documents(
     root: Path, folder: str, environ: Mapping[str, str] | None, problems: list[Problem]
 ) -> Iterable[tuple[str, Located]]:
@@ -241,8 +263,10 @@ def _documents(
         try:
             doc = yamlfile.load(path, display, environ)
         except YamlProblem as exc:
-            problems.append(exc.problem)
-            continue
+            problems.append(exc.problem)  # the catalog does not load: this stays a problem
+            if not isinstance(exc.recovered, Located):
+                continue
+            doc = exc.recovered  # checked all the same, so its other problems show now
         if not isinstance(doc, Located):
             problems.append(Problem(display, "expected a mapping at the top of the file", 1))
             continue
@@ -330,8 +354,13 @@ def _problems_from(
         key = ".".join(keys) or None
         if error["type"] == "extra_forbidden":
             container = _container(model, loc)
-            allowed = ", ".join(f.alias or n for n, f in container.model_fields.items())
-            message = f"unknown key (allowed here: {allowed})"
+            names = [f.alias or n for n, f in container.model_fields.items()]
+            hint = did_you_mean(loc[-1], names)
+            message = f"unknown key ({hint}allowed here: {', '.join(names)})"
+        elif error["type"] == "literal_error":
+            expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+            message += f" (got {error.get('input')!r}; {did_you_mean(error.get('input'), expected)}"
+            message = message.rstrip("; ") + ")"
         elif error["type"] == "missing":
             message = "required key is missing"
         elif key is None:
@@ -379,7 +408,8 @@ def _static_policy_problems(
         out.append(
             Problem(
                 display,
-                f"unknown connector {policy.connector!r} (connectors/ has: {known})",
+                f"unknown connector {policy.connector!r} "
+                f"({did_you_mean(policy.connector, sources)}connectors/ has: {known})",
                 _policy_line(doc, index, "connector"),
                 policy.id,
                 "connector",

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from retention.anonymise import REDACTED
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Column, Connector, TableInfo
-from retention.errors import CatalogError, Problem, RetentionError
+from retention.errors import CatalogError, Problem, RetentionError, did_you_mean
 from retention.workspace import Workspace
 
 PSEUDONYM_LENGTH = 64
@@ -85,7 +85,7 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
             yield problem(
                 key,
                 f"column {column!r} does not exist in {where} {policy.location!r} "
-                f"(it has: {', '.join(info.columns)})",
+                f"({did_you_mean(column, info.columns)}it has: {', '.join(info.columns)})",
             )
     if missing:
         return

@@ -99,27 +99,31 @@ def _number(digits: str | None, text: str) -> int:
     return int(digits)
 
 
-_PERIOD = re.compile(r"^(?P<n>[0-9]+)\s*(?P<unit>days?|weeks?|months?|years?)$")
+_WORDS = r"[0-9]+\s*(?:days?|weeks?|months?|years?)"
+_PERIOD = re.compile(rf"^{_WORDS}(?:(?:\s*,\s*|\s+and\s+|\s+){_WORDS})*$")
+_PARTS = re.compile(r"(?P<n>[0-9]+)\s*(?P<unit>days?|weeks?|months?|years?)")
 
 
 def parse_period(text: str) -> Duration:
-    """A period written as ISO-8601 (``P14D``) or in words (``14 days``, ``2 weeks``,
-    ``1 month``), for settings and options that a person types; raise ValueError otherwise."""
+    """A period, written one way everywhere (``retain``, settings, ``--cooling-off``): ISO-8601
+    (``P10Y``, ``P1Y6M``, ``P14D``) or in words (``10 years``, ``1 year 6 months``,
+    ``14 days``, ``2 weeks``); raise ValueError otherwise."""
     _ascii_digits(text)
-    words = _PERIOD.match(text.strip().lower())
-    if words is None:
+    spoken = text.strip().lower()
+    if _PERIOD.match(spoken) is None:
         try:
             return Duration.parse(text)
         except ValueError:
             raise ValueError(
-                f"{text!r} is not a period: write it like '14 days', '2 weeks', '1 month' "
-                "or as ISO-8601 (P14D)"
+                f"{text!r} is not a period: write it like '10 years', '1 year 6 months', "
+                "'14 days' or as ISO-8601 (P10Y, P1Y6M, P14D)"
             ) from None
-    n, unit = _number(words["n"], text), words["unit"].rstrip("s")
-    return {
-        "day": Duration(days=n), "week": Duration(days=7 * n),
-        "month": Duration(months=n), "year": Duration(years=n),
-    }[unit]  # fmt: skip
+    total = {"day": 0, "week": 0, "month": 0, "year": 0}
+    for part in _PARTS.finditer(spoken):
+        unit = part["unit"].rstrip("s")
+        total[unit] += _number(part["n"], text)
+    return Duration(years=total["year"], months=total["month"],
+                    days=total["day"] + 7 * total["week"])  # fmt: skip
 
 
 def clock_start(trigger: date, count_from: CountFrom) -> date:

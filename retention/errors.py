@@ -7,6 +7,7 @@ failures into exit codes (SPEC §5).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,19 @@ class Problem:
         if self.key:
             parts.append(f"key {self.key!r}")
         return ": ".join([*parts, self.message])
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """ "did you mean 'account_closed_on'? " for a near miss among ``choices``, else ""."""
+    import difflib
+
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 class CatalogError(RetentionError):

@@ -141,10 +141,12 @@ class Retain(Frozen):
     @classmethod
     def parse(cls, value: Any) -> Retain:
         if not isinstance(value, str):
-            raise ValueError(f"expected a duration like P10Y or 'permanent', got {value!r}")
+            raise ValueError(
+                f"expected a period like P10Y or '10 years', or 'permanent'; got {value!r}"
+            )
         if value.strip() == "permanent":
             return cls(permanent=True)
-        return cls(duration=Duration.parse(value))
+        return cls(duration=parse_period(value))
 
     def __str__(self) -> str:
         return "permanent" if self.permanent else str(self.duration)

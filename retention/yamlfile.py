@@ -155,11 +155,63 @@ _LineLoader.add_constructor(
 
 
 class YamlProblem(Exception):
-    """Raised with the :class:`Problem` that made a file unreadable."""
+    """Raised with the :class:`Problem` that made a file unreadable.
 
-    def __init__(self, problem: Problem) -> None:
+    ``recovered`` is the document as it reads once the likely mistake is mended (tabs
+    indenting a line), when that makes it parse: not to be used, only checked, so that one
+    pass reports the file's other problems too.
+    """
+
+    def __init__(self, problem: Problem, recovered: Any = None) -> None:
         self.problem = problem
+        self.recovered = recovered
         super().__init__(str(problem))
+
+
+#: PyYAML's parser messages, as what to fix (the first that matches is used).
+_FIXES: tuple[tuple[str, str], ...] = (
+    (
+        "found character '\\t'",
+        "a tab character: YAML indents with spaces only; replace the "
+        "tab(s) on this line with spaces",
+    ),
+    (
+        "mapping values are not allowed here",
+        "a ':' where no new key can start: quote a value "
+        "that contains ': ' (\"a: b\"), or check that this line is not indented deeper than "
+        "the key it belongs to",
+    ),
+    (
+        "could not find expected ':'",
+        "a line without 'key: value', or a quoted text left open on this line or the one before",
+    ),
+    ("found unexpected end of stream", "a quote opened here is never closed"),
+    (
+        "found undefined alias",
+        "'*' at the start of a value starts a YAML alias: put the value in quotes (\"* * * * *\")",
+    ),
+    (
+        "expected <block end>, but found '?'",
+        "a key where a list item ('- ...') was expected, "
+        "or the other way round: give the items of one list or mapping the same indentation",
+    ),
+    (
+        "expected <block end>",
+        "indentation: this line is indented differently from the lines "
+        "it belongs with; indent siblings by the same number of spaces",
+    ),
+    ("expected ',' or ']'", "a list in brackets that is not closed with ']'"),
+    ("expected ',' or '}'", "a mapping in braces that is not closed with '}'"),
+    ("found duplicate anchor", "the same '&anchor' name is used twice"),
+)
+
+
+def _fix_for(reason: str) -> str:
+    """PyYAML's message made into what to change, keeping its words for reference."""
+    for found, fix in _FIXES:
+        if found in reason:
+            return f"{fix} (YAML: {reason})"
+    return reason
 
 
 def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> Any:
@@ -168,6 +220,7 @@ def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> 
     ``display`` is how the file is named in errors (relative to the catalog).
     """
     text = _read_bounded(path, display)
+    environ = os.environ if environ is None else environ
     try:
         document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
@@ -176,10 +229,24 @@ def load(path: Path, display: str, environ: Mapping[str, str] | None = None) -> 
         reason = exc.problem or str(exc)
         if "could not determine a constructor" in reason:
             reason = f"tag {exc.problem.split('tag ')[-1] if exc.problem else ''} is not allowed"
-        raise YamlProblem(Problem(display, f"invalid YAML: {reason}", line=line)) from exc
+        problem = Problem(display, f"invalid YAML: {_fix_for(reason)}", line=line)
+        recovered = _without_tabs(text, display, environ) if "'\\t'" in reason else None
+        raise YamlProblem(problem, recovered) from exc
     except yaml.YAMLError as exc:
         raise YamlProblem(Problem(display, f"invalid YAML: {exc}")) from exc
-    return expand(document, display, os.environ if environ is None else environ)
+    return expand(document, display, environ)
+
+
+def _without_tabs(text: str, display: str, environ: Mapping[str, str]) -> Any:
+    """The document read with its tabs as spaces (the widths editors use), if one parses;
+    lines stay where they were, so what is found in it names the right lines."""
+    for width in (2, 4, 8):
+        try:
+            document = yaml.load(text.expandtabs(width), Loader=_LineLoader)  # noqa: S506
+        except yaml.YAMLError:
+            continue
+        return expand(document, display, environ)
+    return None
 
 
 def _read_bounded(path: Path, display: str) -> str:

@@ -124,3 +124,63 @@ def test_unreachable_server_is_reported_for_its_policies(tmp_path: Path) -> None
     assert len(found) == 1  # once, at the connector, not once per policy
     assert found[0].file == "connectors/src.yaml" and found[0].key == "url"
     assert "cannot connect" in found[0].message
+
+
+def test_one_check_lists_yaml_schema_and_live_problems_of_every_file(tmp_path: Path) -> None:
+    """A tab in one file hides neither that file's other problems nor the live ones; a
+    mistyped key, strategy, connector or column says which name was meant; a period reads
+    the same in `retain` as in settings and options ('10 years' or P10Y)."""
+    from tests.conftest import build_sources, write_catalog
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    build_sources(source)
+    root = write_catalog(tmp_path / "catalog", source, f"sqlite:///{tmp_path / 'state.db'}")
+    xamk = root / "policies" / "xamk.yaml"
+    text = xamk.read_text(encoding="utf-8")
+    text = text.replace("    table: alumni\n", "\ttable: alumni\n")  # a tab: invalid YAML
+    text = text.replace("trigger: membership_ended_on", "trigger: membership_ended")
+    text = text.replace("    retain: P10Y\n", "    retain: 10 years\n")  # valid, as in words
+    text = text.replace("legal_basis:", "legal_bassis:")
+    amk = root / "policies" / "amkoodari.yaml"
+    amk_text = amk.read_text(encoding="utf-8").replace("connector: crm", "connector: crn")
+    amk.write_text(amk_text, encoding="utf-8")
+    xamk.write_text(
+        text.replace("first_name: erase", "first_name: erse").replace(
+            "  - id: project-contracts\n", "  - id: project-contracts\n    tabel: contracts\n"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError) as caught:
+        api.check_catalog(root, {})
+    found = [str(p) for p in caught.value.problems]
+    text_of = "\n".join(found)
+
+    def one(*parts: str) -> str:
+        (line,) = [p for p in found if all(part in p for part in parts)]
+        return line
+
+    assert one("xamk.yaml:", "tab character", "spaces only").split(":")[1].isdigit()
+    assert "did you mean 'legal_basis'?" in one("alumni-membership", "legal_bassis")
+    assert "did you mean 'erase'?" in one("alumni-membership", "anonymise.first_name")
+    assert "did you mean 'table'?" in one("project-contracts", "tabel")
+    assert "did you mean 'crm'?" in one("amkoodari.yaml", "interviewees", "connector")
+    assert "key 'retain'" not in text_of  # '10 years' is a period like P10Y
+    assert len(found) == 5, text_of
+
+
+def test_a_live_problem_of_a_file_with_a_tab_is_found_in_the_same_pass(tmp_path: Path) -> None:
+    from tests.conftest import build_sources, write_catalog
+
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    build_sources(source)
+    root = write_catalog(tmp_path / "catalog", source, f"sqlite:///{tmp_path / 'state.db'}")
+    xamk = root / "policies" / "xamk.yaml"
+    text = xamk.read_text(encoding="utf-8").replace("    table: alumni\n", "\ttable: alumni\n")
+    xamk.write_text(text.replace("trigger: membership_ended_on", "trigger: membership_ended"))
+    with pytest.raises(CatalogError) as caught:
+        api.check_catalog(root, {})
+    found = [str(p) for p in caught.value.problems]
+    assert len(found) == 2, found
+    assert "tab character" in found[0]
+    assert "column 'membership_ended' does not exist" in found[1]
+    assert "did you mean 'membership_ended_on'?" in found[1]
