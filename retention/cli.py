@@ -173,8 +173,9 @@ def plan(
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
     for written in reports:
         out.print(f"report: {written}", markup=False)
-    failed = [p for p in result.policies if p.status == "failed"]
-    if failed:
+    from retention.problems import TROUBLED
+
+    if any(p.status in TROUBLED for p in result.policies):
         sys.exit(4)
 
 
@@ -385,6 +386,7 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
     out = _console()
     out.print(f"{found.policy} record {' / '.join(found.key)}")
     out.print(f"  rule: {found.rule}" + (f" ({found.legal_basis})" if found.legal_basis else ""))
+    out.print(f"  reference: {found.record_ref}")
     if not found.found:
         out.print(
             "  not in the source"
