@@ -26,6 +26,10 @@ MAX_LISTED = 5
 
 _log = get_logger("retention")
 
+_RANK = {"disposed": 0, "unknown": 1, "kept": 2}
+"""Of several problems of one record, the strongest decides: not disposed of (the source
+said so as it acted) outweighs a re-read that could not tell."""
+
 
 @dataclass(frozen=True)
 class Noted:
@@ -45,11 +49,13 @@ def collect(
     policy: str,
 ) -> dict[str, RecordProblem]:
     """Take ``connector``'s problems, log each new one by reference and add it to ``into``;
-    return them by the key's text form (as :class:`~retention.plan.Decided` has it)."""
+    return the strongest of each record by the key's text form (as
+    :class:`~retention.plan.Decided` has it)."""
     found: dict[str, RecordProblem] = {}
     for problem in connector.problems():
         text = key_json(problem.key)
-        found[text] = problem
+        if _RANK[problem.effect] >= _RANK[found[text].effect if text in found else "disposed"]:
+            found[text] = problem
         note(into, Noted(secret.record_ref_of(connector_id, table, text), problem.problem,
                          problem.effect), policy)  # fmt: skip
     return found

@@ -461,3 +461,26 @@ def test_an_operator_finds_a_problem_record_by_its_reference(tmp_path: Path) -> 
     assert f"record {ref} is a hard link" in ran.stdout
     assert "liisa" not in ran.stdout + ran.stderr
     assert explained.returncode == 0 and f"reference: {ref}" in explained.stdout
+
+
+def test_of_several_problems_of_one_record_the_strongest_decides() -> None:
+    """A record the share says it did not dispose of is never left waiting for a reconcile
+    that could later certify it, even if the re-read could not tell either."""
+    from retention import problems
+    from retention.connectors.base import RecordProblem
+    from retention.pseudonym import Secret
+    from tests.conftest import SECRET
+
+    class Reported:
+        def problems(self) -> list[RecordProblem]:
+            return [
+                RecordProblem(("a.wav",), "could not be reached to delete it"),
+                RecordProblem(("a.wav",), "cannot be confirmed gone", "unknown"),
+                RecordProblem(("b.wav",), "sidecar left", "disposed"),
+                RecordProblem(("b.wav",), "cannot be confirmed gone", "unknown"),
+            ]
+
+    noted: list[problems.Noted] = []
+    found = problems.collect(Secret(SECRET.encode()), Reported(), "share", WAV, noted, "p")  # type: ignore[arg-type]
+    assert {k: p.effect for k, p in found.items()} == {'["a.wav"]': "kept", '["b.wav"]': "unknown"}
+    assert len(noted) == 4 and all(len(n.record_ref) == 64 for n in noted)
