@@ -25,6 +25,7 @@ from retention.holds import Hold
 from retention.ledger import LedgerReport
 from retention.logs import get_logger
 from retention.plan import Plan, make_plan
+from retention.problems import TROUBLED
 from retention.pseudonym import key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
@@ -345,6 +346,8 @@ class Explanation:
     reason: str | None
     certificate: dict[str, object] | None
     secret: bool
+    record_ref: str = ""
+    """The record's reference: how problems, logs and certificates name it."""
 
 
 def explain(
@@ -379,7 +382,7 @@ def explain(
         policy=bound.name, key=list(key), rule=rule.describe_rule(),
         legal_basis=rule.legal_basis, found=False, decision="done" if certificate else None,
         trigger_date=None, expires_on=None, hold=None, reason=None, certificate=certificate,
-        secret=False,
+        secret=False, record_ref=ref,
     )  # fmt: skip
     if row is None:
         return missing
@@ -421,8 +424,9 @@ def forecast(ws: Workspace, months: int = 12, as_of: date | None = None) -> Fore
 
 
 def check(ws: Workspace) -> list[str]:
-    """Validate the catalog against the live sources; CatalogError lists every problem."""
-    return check_sources(ws)
+    """Validate the catalog against the live sources; CatalogError lists every problem,
+    and every record a source would refuse."""
+    return check_sources(ws, records=True)
 
 
 def check_catalog(
@@ -431,7 +435,7 @@ def check_catalog(
     """``retention check``: static and live problems of a catalog, all in one CatalogError."""
     catalog, static = read_catalog(root, environ)
     with Workspace(catalog, environ) as ws:
-        return ws, check_sources(ws, static)
+        return ws, check_sources(ws, static, records=True)
 
 
 def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) -> date:
@@ -612,7 +616,7 @@ class ReviewOutcome:
     @property
     def exit_code(self) -> int:
         codes = [r.exit_code for r in self.runs.values()]
-        if any(p.status == "failed" for p in self.plan.policies):
+        if any(p.status in TROUBLED for p in self.plan.policies):
             codes.append(EXIT_PARTIAL)
         return max(codes, default=EXIT_SUCCESS)
 

@@ -4,6 +4,11 @@ Static validation happens when the catalog loads; this adds what only the source
 the table and every named column exist, the key is unique, the trigger is a date, and each
 anonymisation strategy can be written into its column. Every problem is collected and
 reported together; nothing is changed.
+
+``retention check`` also lists the records a source would refuse for what they are (on a file
+share: links, hard links, pipes, names that are not UTF-8), by reference. The commands that
+run policies check without them: such a record is a problem of its own policy at run time
+(that policy ends ``partial``, exit 4), never a reason to stop every other register.
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ import sqlalchemy as sa
 
 from retention.anonymise import REDACTED
 from retention.catalog import BoundPolicy
-from retention.connectors.base import Column, Connector, TableInfo
-from retention.errors import CatalogError, Problem, RetentionError, did_you_mean
+from retention.connectors.base import Column, Connector, Selection, TableInfo
+from retention.errors import CatalogError, MissingSecret, Problem, RetentionError, did_you_mean
+from retention.pseudonym import Secret, key_json
 from retention.workspace import Workspace
 
 PSEUDONYM_LENGTH = 64
 
 
-def check(ws: Workspace, static: Sequence[Problem] = ()) -> list[str]:
+def check(ws: Workspace, static: Sequence[Problem] = (), *, records: bool = False) -> list[str]:
     """Raise CatalogError listing every problem; return notes on what was checked.
 
     ``static`` are the problems found loading the catalog, reported together with these.
+    With ``records`` (``retention check``), also every record a source would refuse.
     """
     problems: list[Problem] = list(static)
     unreachable: set[str] = set()
@@ -44,6 +51,8 @@ def check(ws: Workspace, static: Sequence[Problem] = ()) -> list[str]:
         ):
             continue
         found = list(_policy_problems(ws, bound))
+        if records and not found:
+            found = list(_record_problems(ws, bound))
         problems.extend(found)
         if not found:
             notes.append(f"{bound.name}: {bound.policy.describe_rule()}")
@@ -90,7 +99,6 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
     if missing:
         return
     yield from _key_problems(connector, info, bound)
-    yield from _escape_problems(connector, bound)
     if policy.anonymise and not connector.capabilities.anonymise:
         yield problem(
             "action",
@@ -113,25 +121,32 @@ def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
             yield problem(f"anonymise.{column_name}", message)
 
 
-def _escape_problems(connector: Connector, bound: BoundPolicy) -> Iterable[Problem]:
-    """Links leading out of a file share: never followed, and never left unreported."""
-    escapes = getattr(connector, "escapes", None)
-    if not callable(escapes):
-        return
+def _record_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:
+    """Records the policy reaches that its source would refuse (a file share's links, hard
+    links, pipes, undecodable names), each named by its record reference, never its key."""
     policy = bound.policy
-    try:
-        escaping: list[str] = escapes(policy.location)
-    except RetentionError as exc:
-        yield Problem(bound.file, f"cannot walk the share: {exc}", policy=policy.id, key="path")
+    connector = ws.connector(policy.connector)
+    if not connector.capabilities.record_problems:
         return
-    for rel in escaping:
-        yield Problem(
-            bound.file,
-            f"{rel} is a symbolic link leading outside the share; it is never read or "
-            "deleted: remove the link, or move what it points to into the share",
-            policy=policy.id,
-            key="path",
+    where = "table" if policy.table is not None else "path"
+    connector.problems()  # what earlier reads found is reported with its own policy
+    try:
+        connector.count(Selection(table=policy.location, key=policy.key), candidates_only=False)
+    except RetentionError as exc:
+        yield Problem(bound.file, f"cannot read the records: {exc}", policy=policy.id, key=where)
+        return
+    secret: Secret | None
+    try:
+        secret = ws.secret
+    except MissingSecret:
+        secret = None  # `check` may run without it; the problem is still reported
+    for found in connector.problems():
+        ref = (
+            f"record {secret.record_ref_of(policy.connector, policy.location, key_json(found.key))}"
+            if secret is not None
+            else "a record (set RETENTION_SECRET to see its reference)"
         )
+        yield Problem(bound.file, f"{ref} {found.problem}", policy=policy.id, key=where)
 
 
 def _key_problems(connector: Connector, info: TableInfo, bound: BoundPolicy) -> Iterable[Problem]:

@@ -192,12 +192,14 @@ def plan(
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
     for written in reports:
         out.print(f"report: {written}", markup=False)
-    failed = [p for p in result.policies if p.status == "failed"]
+    from retention.problems import TROUBLED
+
+    troubled = any(p.status in TROUBLED for p in result.policies)
     output.emit("plan", {
-        "plan_id": result.plan_id, "as_of": result.as_of, "exit_code": 4 if failed else 0,
+        "plan_id": result.plan_id, "as_of": result.as_of, "exit_code": 4 if troubled else 0,
         "reports": [str(r) for r in reports], "policies": output.policies(result.policies),
     })  # fmt: skip
-    if failed:
+    if troubled:
         sys.exit(4)
 
 
@@ -436,6 +438,7 @@ def explain(catalog: Path, policy: str, key: Sequence[str], as_of: date | None) 
     out = _console()
     out.print(f"{found.policy} record {' / '.join(found.key)}")
     out.print(f"  rule: {found.rule}" + (f" ({found.legal_basis})" if found.legal_basis else ""))
+    out.print(f"  reference: {found.record_ref}")
     if not found.found:
         out.print(
             "  not in the source"

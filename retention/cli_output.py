@@ -121,6 +121,10 @@ def policies(rows: Sequence[PolicyPlan]) -> list[dict[str, Any]]:
         for extra in ("disposed", "unchanged", "changed", "unplanned", "archived"):
             if hasattr(p, extra):
                 item[extra] = getattr(p, extra)
+        item["problems"] = [  # by reference only: a key or file name can name a person
+            {"record_ref": n.record_ref, "problem": n.problem, "effect": n.effect}
+            for n in p.problems
+        ]
         out.append(item)
     return out
 

@@ -9,10 +9,15 @@ disposed of without a certificate, or a certificate for a disposal that did not 
    record is still due and still matches;
 3. re-read the records from the source;
 4. in one state transaction, append a certificate for each record the re-read shows
-   disposed of, and delete the batch's intents.
+   disposed of, and delete the batch's intents — except those of records the re-read could
+   not tell present or gone (a share folder swapped for a link), which stay.
+
+A record the connector refused or failed to dispose of (a hard link, permission denied) is a
+problem on that record: no certificate, the policy goes on and ends ``partial`` (exit 4).
 
 A run begins by reconciling intents left by a run that died between 1 and 4: each record
-is re-read, certified if it is disposed of, and its intent dropped either way.
+is re-read, certified if it is disposed of, and its intent dropped either way — unless the
+re-read cannot tell, in which case the intent waits for a later run.
 """
 
 from __future__ import annotations
@@ -27,13 +32,21 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import clock, events
+from retention import clock, events, problems
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE, canonical, new_certificate_id
-from retention.connectors.base import Change, Condition, Connector, Delete, Key, Selection
+from retention.connectors.base import (
+    Change,
+    Condition,
+    Connector,
+    Delete,
+    Key,
+    RecordProblem,
+    Selection,
+)
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -60,6 +73,7 @@ from retention.plan import (
     store_policy_plan,
     typed_subject,
 )
+from retention.problems import PARTIAL, Noted
 from retention.pseudonym import key_json
 from retention.state import INTENTS_PER_ROW, intent_batches, intents, runs, utcnow
 from retention.stopping import stop_requested
@@ -95,7 +109,7 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         statuses = {p.status for p in self.policies}
-        if "failed" in statuses or "interrupted" in statuses:
+        if statuses & {"failed", "interrupted", PARTIAL}:
             return EXIT_PARTIAL
         if "stopped" in statuses:
             return EXIT_SAFETY_VALVE
@@ -148,12 +162,14 @@ def enforce(
         outcome = RunOutcome(run_id, plan_id, as_of)
         run = _Run(ws, run_id, plan_id, as_of, subject, lock, override, approved)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
-        outcome.reconciled = reconcile(ws, run_id, policies)
+        unsettled: dict[tuple[str, str], list[Noted]] = {}
+        outcome.reconciled = reconcile(ws, run_id, policies, unsettled)
         for position, bound in enumerate(policies):
             active = ws.holds.active(as_of)  # read per policy: a hold placed now counts
             result = PolicyOutcome(
                 bound.name, bound.register.id, bound.policy.id, bound.policy.action
             )
+            result.problems.extend(unsettled.get((bound.register.id, bound.policy.id), []))
             if stop_requested():
                 result.status, result.message = "interrupted", "not reached: the run was stopped"
             else:
@@ -250,6 +266,8 @@ def _run_policy(
         result.status, result.message = "failed", arithmetic_failure(exc)
     else:
         result.status = "review" if bound.policy.action == "review" else "completed"
+        if result.problems:  # the policy went on past them; the run exits 4
+            result.status, result.message = PARTIAL, problems.summary(result.problems)
 
 
 _log = get_logger("retention")
@@ -305,6 +323,9 @@ class _PolicyRun:
         self.connector = ws.connector(self.policy.connector)
         attachments = self.policy.attachments
         self.share = ws.connector(attachments.connector) if attachments else None
+        for reader in (self.connector, self.share):
+            if reader is not None:
+                reader.problems()  # what earlier reads found belongs to them, not to this run
         self.destroy = destroying_step(self.policy)
         self.anonymiser = (
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
@@ -321,12 +342,27 @@ class _PolicyRun:
         counts.scanned = self.decider.scanned()
         candidates = self._check_valve()
         events.emit(events.PolicyStarted(self.bound.name, candidates))
-        if self.policy.action == "archive" and not self.erasure and self.override is None:
-            self._archive()
-            return
-        with collector_paused() as batch_done:
-            self._each_batch(batch_done)
-        counts.close()
+        try:
+            if self.policy.action == "archive" and not self.erasure and self.override is None:
+                self._archive()
+                return
+            with collector_paused() as batch_done:
+                self._each_batch(batch_done)
+            counts.close()
+        finally:
+            self._problems()
+
+    def _problems(self) -> dict[str, RecordProblem]:
+        """Take the problems the connectors met since the last call (listing, deleting,
+        re-reading), report them by reference; return the policy's own by key text."""
+        policy, into = self.policy, self.result.problems
+        found = problems.collect(self.ws.secret, self.connector, policy.connector,
+                                 policy.location, into, self.bound.name)  # fmt: skip
+        attachments = self.policy.attachments
+        if self.share is not None and attachments is not None:
+            problems.collect(self.ws.secret, self.share, attachments.connector,
+                             SHARE_WIDE.table, into, self.bound.name)  # fmt: skip
+        return found
 
     def _each_batch(self, batch_done: Callable[[], object]) -> None:
         counts = self.result.counts
@@ -465,11 +501,19 @@ class _PolicyRun:
             evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
         )
         executed_at = utcnow().isoformat()
+        troubled = self._problems()
         verdicts = _disposed_keys(keys, after, self.anonymiser)
-        disposed = [d for d, gone in zip(due, verdicts, strict=True) if gone]
+        disposed = [
+            d for d, gone in zip(due, verdicts, strict=True)
+            if gone and _certifiable(troubled.get(d.key))
+        ]  # fmt: skip
+        unknown = {d.key for d in due if _effect(troubled.get(d.key)) == "unknown"}
+        certified = {d.key for d in disposed}
+        refused = sum(1 for d in due if d.key in troubled and d.key not in certified)
         remaining: set[str] = set()
         if self.share is not None:
             remaining = self._remove_unshared(disposed)
+            self._problems()
         with self.ws.state.begin() as conn:
             reread = self.connector.capabilities.reread
             Ledger.append(conn, (
@@ -478,13 +522,14 @@ class _PolicyRun:
                 for d in disposed
             ))  # fmt: skip
             conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))
+            if unknown:  # not provably gone nor there: a later run's reconcile will tell
+                write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
+                              self.policy.id, self._recheck(),
+                              [e for e in entries if e["key"] in unknown], common)  # fmt: skip
+        unchanged = len(due) - len(disposed) - refused
         self.result.disposed += len(disposed)
-        self.result.unchanged += len(due) - len(disposed)
-        events.emit(
-            events.BatchCommitted(
-                self.bound.name, len(due), len(disposed), len(due) - len(disposed)
-            )
-        )
+        self.result.unchanged += unchanged
+        events.emit(events.BatchCommitted(self.bound.name, len(due), len(disposed), unchanged))
 
     def _approved_only(self, due: list[Decided]) -> list[Decided]:
         """Executing an approved plan: only its records, unchanged since it was made."""
@@ -633,6 +678,15 @@ def _in_key_order(due: list[Decided]) -> list[Decided]:
         return due
 
 
+def _effect(problem: RecordProblem | None) -> str | None:
+    return None if problem is None else problem.effect
+
+
+def _certifiable(problem: RecordProblem | None) -> bool:
+    """A record gone by the re-read is certified unless its connector says otherwise."""
+    return problem is None or problem.effect == "disposed"
+
+
 def _disposed_keys(
     keys: Sequence[Key], after: Mapping[Key, Mapping[str, Any]], anonymiser: Anonymiser | None
 ) -> list[bool]:
@@ -748,6 +802,25 @@ def _pending(ws: Workspace, mine: set[tuple[str, str]]) -> list[_Pending]:
     return found + list(legacy.values())
 
 
+def _settle(conn: sa.Connection, unit: _Pending, waiting: Sequence[int]) -> None:
+    """Drop a unit's intents, except those of the records at ``waiting`` (their positions
+    in ``unit.entries``), which a later run must still settle."""
+    if unit.batch_id is not None:
+        rows = intent_batches.c.id == unit.batch_id
+        if not waiting:
+            conn.execute(sa.delete(intent_batches).where(rows))
+        elif len(waiting) < len(unit.entries):  # each entry already holds its whole body
+            kept = [unit.entries[i] for i in waiting]
+            conn.execute(sa.update(intent_batches).where(rows).values(
+                records=len(kept),
+                intents=canonical({"common": {}, "records": kept}).decode("utf-8"),
+            ))  # fmt: skip
+    keep = {unit.legacy_ids[i] for i in waiting if i < len(unit.legacy_ids)}
+    settled = [i for i in unit.legacy_ids if i not in keep]
+    if settled:
+        conn.execute(sa.delete(intents).where(intents.c.id.in_(settled)))
+
+
 def _intent_entries(text: str) -> list[dict[str, Any]]:
     """The records of one intent row, each with its whole certificate body."""
     stored = json.loads(text)
@@ -758,11 +831,18 @@ def _intent_entries(text: str) -> list[dict[str, Any]]:
             for entry in stored["records"]]  # fmt: skip
 
 
-def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> int:
+def reconcile(
+    ws: Workspace,
+    run_id: str,
+    policies: Sequence[BoundPolicy],
+    unsettled: dict[tuple[str, str], list[Noted]] | None = None,
+) -> int:
     """Finish intents of interrupted runs by re-reading the source; return certificates made.
 
     Only intents of ``policies`` are touched: this run holds their locks, so whoever wrote
     those intents is no longer running. Another policy's intents wait for a run of it.
+    A record the re-read cannot tell present or gone keeps its intent; it and any other
+    record problem is added to ``unsettled`` under its (register, policy).
     """
     mine = {(p.register.id, p.policy.id) for p in policies}
     units = _pending(ws, mine)
@@ -782,6 +862,7 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
                 connector.parse_key(recheck["table"], recheck["key"], json.loads(r["key"]))
                 for r in rows
             ]
+            connector.problems()  # what earlier reads found is not about these records
             after = connector.reread(
                 selection, keys, anonymiser.fields if anonymiser else [],
                 selected_only=anonymiser is not None,
@@ -792,9 +873,18 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
                          reason=type(exc).__name__)  # fmt: skip
             continue
         executed_at = utcnow().isoformat()
+        found = problems.collect(
+            ws.secret, connector, recheck["connector"], recheck["table"],
+            [] if unsettled is None else unsettled.setdefault((unit.register, unit.policy), []),
+            f"{unit.register}/{unit.policy}",
+        )  # fmt: skip
+        verdicts = _disposed_keys(keys, after, anonymiser)
+        texts = [key_json(k) for k in keys]
         disposed = [
-            r for r, gone in zip(rows, _disposed_keys(keys, after, anonymiser), strict=True) if gone
-        ]
+            r for r, text, gone in zip(rows, texts, verdicts, strict=True)
+            if gone and _certifiable(found.get(text))
+        ]  # fmt: skip
+        waiting = [i for i, text in enumerate(texts) if _effect(found.get(text)) == "unknown"]
         attached = {r["record_ref"]: list(r["attachments"] or []) for r in disposed}
         remaining: set[str] = set()
         share_id = recheck.get("share")
@@ -812,11 +902,8 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
         ]  # fmt: skip
         with ws.state.begin() as conn:
             Ledger.append(conn, bodies)
-            if unit.batch_id is not None:
-                conn.execute(sa.delete(intent_batches).where(intent_batches.c.id == unit.batch_id))
-            if unit.legacy_ids:
-                conn.execute(sa.delete(intents).where(intents.c.id.in_(unit.legacy_ids)))
+            _settle(conn, unit, waiting)
         certified += len(bodies)
-        dropped += len(rows) - len(bodies)
+        dropped += len(rows) - len(bodies) - len(waiting)
     events.emit(events.IntentsReconciled(run_id, certified, dropped))
     return certified

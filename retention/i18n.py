@@ -187,6 +187,7 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "status_planned": {"en": "planned", "fi": "suunniteltu"},
     "status_completed": {"en": "completed", "fi": "valmis"},
     "status_failed": {"en": "failed", "fi": "epäonnistui"},
+    "status_partial": {"en": "partial", "fi": "osittain"},
     "status_stopped": {"en": "stopped", "fi": "pysäytetty"},
     "status_interrupted": {"en": "interrupted", "fi": "keskeytetty"},
     "status_skipped": {"en": "skipped", "fi": "ohitettu"},

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from retention import clock
+from retention import clock, problems
 from retention.approval import decision_columns, record_fingerprint
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Condition, Connector, Record, Selection
@@ -28,6 +28,7 @@ from retention.errors import RetentionError
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger
 from retention.model import Policy
+from retention.problems import PARTIAL, Noted
 from retention.pseudonym import Secret, key_json
 from retention.state import bulk_insert, plan_policies, plan_records, plans, utcnow
 from retention.stopping import stop_requested
@@ -309,6 +310,8 @@ class PolicyPlan:
     counts: Counts = field(default_factory=Counts)
     status: str = "planned"
     message: str | None = None
+    problems: list[Noted] = field(default_factory=list)
+    """Records the source would not dispose of, or could not prove gone, by reference."""
 
 
 @dataclass
@@ -391,6 +394,9 @@ def make_plan(
                 result.status, result.message = "failed", str(exc)
             except (OverflowError, ValueError) as exc:  # the blast radius is this policy
                 result.status, result.message = "failed", arithmetic_failure(exc)
+            else:
+                if result.problems:
+                    result.status, result.message = PARTIAL, problems.summary(result.problems)
         store_policy_plan(ws, plan_id, position, bound, result)
         results.append(result)
     return Plan(plan_id, as_of, created, results)
@@ -445,15 +451,20 @@ def _plan_policy(
     subject: str | None = None,
 ) -> None:
     connector = ws.connector(bound.policy.connector)
+    connector.problems()  # what earlier reads found belongs to them, not to this policy
     decider = Decider(
         bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.batch_size,
         subject=typed_subject(connector, bound, subject),
     )  # fmt: skip
     result.counts.scanned = decider.scanned()
     counts = result.counts
-    with collector_paused() as page_done:
-        _store_decisions(ws, plan_id, bound, decider, counts, page_done)
-    result.counts.close()
+    try:
+        with collector_paused() as page_done:
+            _store_decisions(ws, plan_id, bound, decider, counts, page_done)
+        result.counts.close()
+    finally:
+        problems.collect(ws.secret, connector, bound.policy.connector, bound.policy.location,
+                         result.problems, bound.name)  # fmt: skip
 
 
 def _store_decisions(

@@ -53,6 +53,7 @@ from retention.errors import (
 )
 from retention.locks import RunLock
 from retention.logs import get_logger
+from retention.problems import TROUBLED
 from retention.state import locks, open_state
 
 __all__ = ["JOB_TABLE", "SCHEDULER_LOCK", "Scheduler", "cron_trigger", "run_job"]
@@ -117,7 +118,7 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                     result, written = api.plan(
                         ws, job=job_id, report=first, more_reports=more, for_approval=False
                     )
-                failed = [p.name for p in result.policies if p.status == "failed"]
+                failed = [p.name for p in result.policies if p.status in TROUBLED]
                 if mode != "review":
                     code = EXIT_PARTIAL if failed else EXIT_SUCCESS
                 facts: dict[str, Any] = {

@@ -17,6 +17,7 @@ from retention.connectors.files import FileShareConnector, ShareError
 from retention.errors import CatalogError, RetentionError, SourceUnavailable
 from retention.globs import compile_glob, globs_may_overlap
 from retention.model import FilesSource
+from retention.pseudonym import Secret
 from retention.workspace import Workspace
 from tests.conftest import SECRET
 
@@ -315,8 +316,12 @@ def test_reread_after_delete(root: Path, share: FileShareConnector) -> None:
     assert share.apply(rule, both, Delete()) == 1
     assert set(share.reread(rule, both, [])) == {("interviews/b.wav",)}
     assert share.reread(rule, [], []) == {}
-    # A key whose folder is gone cannot be confirmed deleted: it stays "present".
-    assert set(share.reread(rule, [("gone/a.wav",)], [])) == {("gone/a.wav",)}
+    # A key whose folder is gone names nothing: gone. One whose folder is now a link (or
+    # cannot be opened) cannot be told either way: listed as present, reported as unknown.
+    assert share.reread(rule, [("gone/a.wav",)], []) == {}
+    (root / "linked").symlink_to(root / "interviews", target_is_directory=True)
+    assert set(share.reread(rule, [("linked/b.wav",)], [])) == {("linked/b.wav",)}
+    assert [(p.key, p.effect) for p in share.problems()] == [(("linked/b.wav",), "unknown")]
 
 
 @pytest.mark.parametrize(
@@ -338,10 +343,10 @@ def test_unsafe_keys_are_refused(root: Path, share: FileShareConnector, key: str
     assert outside.exists() and (root / "interviews/a.wav").exists()
 
 
-def test_symlink_outside_the_root_is_neither_listed_nor_deleted(
-    root: Path, share: FileShareConnector
-) -> None:
-    """A link leaving the root is skipped, never deleted through, and named by escapes()."""
+def test_links_are_never_records_and_never_followed(root: Path, share: FileShareConnector) -> None:
+    """Every link the glob reaches, leading out of the root or inside it (a matched name, a
+    sidecar, a folder the glob could enter), is a problem on its record: never read, entered
+    or deleted, and never named in the problem."""
     elsewhere = root.parent / "elsewhere"
     elsewhere.mkdir()
     secret = elsewhere / "secret.wav"
@@ -355,31 +360,40 @@ def test_symlink_outside_the_root_is_neither_listed_nor_deleted(
     (root / "interviews/own.wav.json").symlink_to(elsewhere / "meta.json")
     (root / "interviews/linked-dir").symlink_to(elsewhere / "dir")
     (root / "interviews/inside.wav").symlink_to(root / "interviews/real.wav")
+    (root / "interviews/notes.txt").symlink_to(secret)  # not a name the glob matches
     everything = select()
-    assert keys(share, everything) == [
+    assert keys(share, everything) == ["interviews/real.wav"]
+    found = {p.key[0]: p for p in share.problems()}
+    assert sorted(found) == [
         "interviews/inside.wav",
-        "interviews/own.wav",
-        "interviews/real.wav",
-    ]
-    assert share.escapes(WAV) == [
         "interviews/link.wav",
         "interviews/linked-dir/",
-        "interviews/own.wav.json",
+        "interviews/own.wav",
     ]
-    # The escaping sidecar is never read: own.wav has no interview date.
-    due = select(triggers=("sidecar:interviewed_on",), bound=date(2022, 1, 1))
-    assert keys(share, due) == ["interviews/real.wav"]
-    gone = [("interviews/link.wav",), ("interviews/own.wav",), ("interviews/linked-dir/deep.wav",)]
-    assert share.apply(everything, gone, Delete()) == 1  # own.wav only
+    assert found["interviews/own.wav"].problem.startswith("has a sidecar that is a symbolic link")
+    assert all(
+        p.problem.startswith("is a symbolic link") for k, p in found.items() if "own" not in k
+    )
+    assert all(p.effect == "kept" and "interviews" not in p.problem for p in found.values())
+    links = [("interviews/link.wav",), ("interviews/own.wav",), ("interviews/inside.wav",),
+             ("interviews/linked-dir/deep.wav",)]  # fmt: skip
+    assert share.apply(everything, links, Delete()) == 0
     assert secret.exists() and (elsewhere / "meta.json").exists()
-    assert (elsewhere / "dir" / "deep.wav").exists()
-    assert (root / "interviews/link.wav").is_symlink()
-    assert (root / "interviews/own.wav.json").is_symlink()  # left for a person to handle
+    assert (elsewhere / "dir" / "deep.wav").exists() and (root / "interviews/own.wav").exists()
+    assert all((root / "interviews" / name).is_symlink()
+               for name in ("link.wav", "own.wav.json", "linked-dir", "inside.wav"))  # fmt: skip
     assert share.files(everything, [("interviews/link.wav",)]) == {}
-    # A link inside the root is its own record: deleting it removes the link, not its target.
-    assert share.apply(everything, [("interviews/inside.wav",)], Delete()) == 1
-    assert not (root / "interviews/inside.wav").is_symlink()
-    assert (root / "interviews/real.wav").exists()
+
+
+def test_a_root_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    """The root itself is opened without following a link: name the real directory."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "share").symlink_to(tmp_path / "real", target_is_directory=True)
+    linked = FileShareConnector(
+        FilesSource(id="s", kind="files", root="x"), str(tmp_path / "share")
+    )
+    with pytest.raises(SourceUnavailable, match="is a symbolic link"):
+        linked.ping()
 
 
 def test_invalid_sidecars_count_as_missing(root: Path, share: FileShareConnector) -> None:
@@ -601,8 +615,10 @@ def test_traversal_in_the_catalog_or_a_sidecar_link_fails_check_with_exit_2(
         return subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
 
     linked = check()
+    ref = Secret(SECRET.encode()).record_ref("share", "interviews/**/*.wav", ("interviews/a.wav",))
     assert linked.returncode == 2
-    assert "interviews/a.wav.json is a symbolic link leading outside the share" in linked.stderr
+    assert f"record {ref} has a sidecar that is a symbolic link" in linked.stderr
+    assert "a.wav" not in linked.stderr  # named by its reference only
     assert outside.exists()
 
     (catalog / "share" / "interviews" / "a.wav.json").unlink()

@@ -8,9 +8,14 @@ The engine depends on this module only; it never imports a backend. A connector:
 * applies one :class:`Change` to one batch **inside one source transaction**, re-checking
   in that same statement that every record is still selected (still due, still matching),
   so a record that changed since it was read is left alone;
-* re-reads records after a change, so a certificate is only ``verified`` by evidence.
+* re-reads records after a change, so a certificate is only ``verified`` by evidence;
+* reports the records it will not dispose of, or cannot prove gone, as
+  :class:`RecordProblem` values (:meth:`Connector.problems`), so that one bad record stays a
+  problem of its own and of its policy, never of the whole run.
 
-Records are named by their key values; a connector never logs column values.
+Records are named by their key values; a connector never logs column values, and never puts
+a key into a message (a file name can be a person's name): the engine names a record by its
+reference.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class Capabilities:
     """How many bound values one statement may carry; bounds the batch size."""
     anonymise: bool = True
     """Columns can be overwritten in place (a file share can only delete or copy)."""
+    record_problems: bool = False
+    """Listing can find records the connector refuses for what they are (a link, a hard
+    link, a name that is not UTF-8); ``retention check`` lists them up front."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +160,23 @@ class Anonymise:
 
 Change = Delete | Anonymise
 
+ProblemEffect = Literal["kept", "unknown", "disposed"]
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """A record the connector met but would not dispose of, or cannot prove gone."""
+
+    key: Key
+    """The record's key; the engine shows its reference, never the key."""
+    problem: str
+    """What is wrong and what to do, in words that repeat nothing of the record."""
+    effect: ProblemEffect = "kept"
+    """``kept``: not disposed of, so no certificate, even if a re-read misses it (a hard
+    link appeared as it was deleted); ``unknown``: a re-read could not tell whether it is
+    gone, so its intent stays until a later run can; ``disposed``: it is gone, but something
+    beside it is not (a sidecar that could not be deleted)."""
+
 
 class Connector(Protocol):
     """A source system holding records (a database, a file share)."""
@@ -209,6 +234,12 @@ class Connector(Protocol):
 
     def parse_key(self, table: str, columns: Sequence[str], text: Sequence[str]) -> Key:
         """Turn a key's text form (as stored in the state) back into typed values."""
+        ...
+
+    def problems(self) -> list[RecordProblem]:
+        """The record problems met by the calls since the last one, each once; then forgets
+        them. :meth:`reread` also lists a record it cannot tell present or gone (as present)
+        and reports it here as ``unknown``."""
         ...
 
     def close(self) -> None: ...

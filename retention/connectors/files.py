@@ -31,31 +31,40 @@ glob matches it, and is deleted together with its file. A sidecar that is missin
 valid JSON, is not a JSON object, is larger than 1 MiB or cannot be read leaves every
 ``sidecar:`` value of its file empty.
 
-Confinement: nothing outside the root is read, listed or deleted.
+Confinement: nothing outside the root is read, listed or deleted, whatever is swapped.
 
-* The walk never descends into a symbolic link to a directory. A file that is a link is a
-  record only if it resolves inside the root; deleting it removes the link, never its target.
-  Links resolving outside the root (files, sidecars, directories the glob could enter) are
-  skipped and listed by :meth:`FileShareConnector.escapes`, for ``retention check``.
-* Keys handed to :meth:`apply`, :meth:`reread` and :meth:`files` must be canonical relative
-  paths: an absolute key, or one with ``..``, ``.`` or empty parts, is refused
-  (:class:`ShareError`) before anything is touched.
-* Deletion opens each directory from the root down with ``O_NOFOLLOW`` and unlinks relative
-  to that directory, so a directory swapped for a link between the re-check and the unlink
-  cannot redirect it. Directories are never deleted.
-* :meth:`reread` calls a record gone only when its directory is still there and the name is
-  not in it; anything it cannot confirm counts as present, so no certificate claims a
-  deletion it did not see. The root's device and inode are remembered on first use; a root
-  that changes under a run (an unmounted share) is :class:`SourceUnavailable`.
+* The root is opened once per connector, with ``O_NOFOLLOW``, and checked to be the
+  directory the path names; every listing, status, open and unlink then goes through
+  descriptors opened beneath it, one name at a time, each with ``O_NOFOLLOW``. A root or a
+  folder swapped for a link mid-run can therefore never redirect a deletion. A root path that
+  no longer names the opened directory (an unmounted share) is :class:`SourceUnavailable`.
+* No symbolic link is ever followed, read, entered or deleted. Keys handed to :meth:`apply`,
+  :meth:`reread` and :meth:`files` must be canonical relative paths: an absolute key, or one
+  with ``..``, ``.`` or empty parts, is refused (:class:`ShareError`) before anything is
+  touched. Directories are never deleted.
+
+Record problems (:meth:`FileShareConnector.problems`, the engine shows them by record
+reference, a connector never names the file): what a glob reaches but the share will not
+dispose of is reported, never silently skipped: a symbolic link (a matched name, a sidecar,
+or a folder the glob could enter), a file that is not regular (a pipe, a device), a file or
+sidecar with more than one hard link (deleting one name would not destroy the content), and a
+name that is not valid UTF-8 (it cannot be a key). At deletion the file is opened and checked
+again: a hard link made since, a name swapped for another file, or an unlink refused
+(permission denied) is a problem on that record only, and the rest of the batch goes on.
+
+:meth:`reread` calls a record gone only when the path provably names nothing: its folder is
+there without that name, or a folder on its path is no longer there. When it cannot tell (a
+folder on the path is now a link, or cannot be opened) it lists the record as present and
+reports it as ``unknown``, so the engine keeps its intent for a later run.
 
 A share is not transactional: :meth:`apply` re-checks and deletes file by file. The file goes
 first, then its sidecar, so an interruption can leave a sidecar behind but never a recording
 without a certificate. In-place anonymisation is not possible (``anonymise=False``).
-Names that are not valid UTF-8 are skipped (they cannot be a key in reports or the ledger).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -73,7 +82,9 @@ from retention.connectors.base import (
     ColumnKind,
     Delete,
     Key,
+    ProblemEffect,
     Record,
+    RecordProblem,
     Selection,
     TableInfo,
     combine_triggers,
@@ -97,8 +108,31 @@ KEY = ("path",)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
 _PATH_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _NOFOLLOW
+"""A pipe opened with these returns at once instead of waiting for a writer."""
+_HANDLE_FLAGS = getattr(os, "O_PATH", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)) | _NOFOLLOW
+"""A handle on a file itself, to check it and see it gone after the unlink; ``O_PATH`` needs
+no read permission."""
+
+LINK = (
+    "is a symbolic link; links are never followed, read or deleted: replace it with the "
+    "file or folder it names, or remove it"
+)
+NOT_REGULAR = "is not a regular file (a pipe, socket or device): it is never read or deleted"
+NOT_UTF8 = (
+    "has a name that is not valid UTF-8, so it cannot be named in a plan or a certificate "
+    "and is never read or deleted: rename it"
+)
+NOT_UTF8_FOLDER = (
+    "is a folder whose name is not valid UTF-8: its files cannot be named, so none of them "
+    "is read or deleted: rename it"
+)
+UNKNOWN = (
+    "cannot be confirmed gone: {why}; no certificate yet, and its intent is kept until a "
+    "later run can tell (remove the link or fix the folder, then run again)"
+)
 
 
 class ShareError(RetentionError):
@@ -231,6 +265,35 @@ def _utf8(name: str) -> bool:
     return True
 
 
+def _key_text(rel: str) -> str:
+    """A key for a path that may hold undecodable bytes (as escapes), so that even such a
+    file has a stable record reference to report it by."""
+    return rel if _utf8(rel) else os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def _hard_link(links: int) -> str:
+    return (
+        f"is a hard link ({links} names for one content): deleting this name would not "
+        "destroy the content, so it is not deleted; remove the other names, or copy the file "
+        "so each has its own"
+    )
+
+
+def _sidecar_problem(found: os.stat_result) -> str | None:
+    """Why a sidecar (by its status, not followed) stops its file's disposal; None if fine.
+    A folder of that name is not a sidecar."""
+    mode = found.st_mode
+    if stat.S_ISLNK(mode):
+        return "has a sidecar that " + LINK
+    if stat.S_ISDIR(mode):
+        return None
+    if not stat.S_ISREG(mode):
+        return "has a sidecar that " + NOT_REGULAR
+    if found.st_nlink > 1:
+        return "has a sidecar that " + _hard_link(found.st_nlink)
+    return None
+
+
 # -- one file ----------------------------------------------------------------------------
 
 
@@ -239,10 +302,12 @@ class _File:
 
     __slots__ = ("_share", "_sidecar", "_stat", "_statted", "rel")
 
-    def __init__(self, share: FileShareConnector, rel: str) -> None:
+    def __init__(
+        self, share: FileShareConnector, rel: str, found: os.stat_result | None = None
+    ) -> None:
         self._share, self.rel = share, rel
-        self._stat: os.stat_result | None = None
-        self._statted = False
+        self._stat = found
+        self._statted = found is not None
         self._sidecar: Mapping[str, Any] | None = None
 
     @property
@@ -250,64 +315,36 @@ class _File:
         return self._share.root / self.rel
 
     def stat(self) -> os.stat_result | None:
-        """The file's status when it is a regular file confined to the root, else None."""
+        """The file's status (not following a link) when it is a regular file, else None."""
         if not self._statted:
             self._statted = True
-            real = self._share.confined(self.path)
-            parts = self.rel.split("/")
-            if real is not None and self._share.plain_parent(parts):
-                try:
-                    found = real.stat()
-                except OSError:
-                    found = None
-                if found is not None and stat.S_ISREG(found.st_mode):
-                    self._stat = found
+            found = self._share.lstat(self.rel)
+            if found is not None and stat.S_ISREG(found.st_mode):
+                self._stat = found
         return self._stat
 
     def is_sidecar(self) -> bool:
         """A ``NAME.json`` beside a file ``NAME`` belongs to it and is never a record."""
         if not self.rel.endswith(SIDECAR_SUFFIX):
             return False
-        base = self._share.root / self.rel[: -len(SIDECAR_SUFFIX)]
-        try:
-            return not stat.S_ISDIR(base.lstat().st_mode)
-        except OSError:
-            return False
+        base = self._share.lstat(self.rel[: -len(SIDECAR_SUFFIX)])
+        return base is not None and not stat.S_ISDIR(base.st_mode)
 
     def is_record(self) -> bool:
         return self.stat() is not None and not self.is_sidecar()
 
     def sidecar_path(self) -> Path | None:
-        """The sidecar file, when there is a regular one confined to the root."""
-        path = self._share.root / (self.rel + SIDECAR_SUFFIX)
-        real = self._share.confined(path)
-        return path if real is not None and real.is_file() else None
+        """The sidecar file, when there is a regular one."""
+        found = self._share.lstat(self.rel + SIDECAR_SUFFIX)
+        if found is None or not stat.S_ISREG(found.st_mode):
+            return None
+        return self._share.root / (self.rel + SIDECAR_SUFFIX)
 
     def sidecar(self) -> Mapping[str, Any]:
-        """The sidecar's object; empty when missing, outside the root, unreadable or invalid."""
+        """The sidecar's object; empty when missing, not a plain file, unreadable or invalid."""
         if self._sidecar is None:
-            self._sidecar = self._read_sidecar()
+            self._sidecar = self._share.read_sidecar(self.rel)
         return self._sidecar
-
-    def _read_sidecar(self) -> Mapping[str, Any]:
-        real = self._share.confined(self._share.root / (self.rel + SIDECAR_SUFFIX))
-        if real is None:
-            return {}
-        try:
-            fd = os.open(real, os.O_RDONLY | _NOFOLLOW)
-        except OSError:
-            return {}
-        try:
-            with os.fdopen(fd, "rb") as handle:
-                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    return {}
-                raw = handle.read(MAX_SIDECAR_BYTES + 1)
-            if len(raw) > MAX_SIDECAR_BYTES:
-                return {}
-            doc = json.loads(raw.decode("utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return {}
-        return doc if isinstance(doc, dict) else {}
 
     def value(self, name: str) -> Any:
         if name == "path":
@@ -344,51 +381,68 @@ class FileShareConnector:
 
     def __init__(self, spec: FilesSource, url: str) -> None:
         self.id = spec.id
-        self.root = Path(url).resolve()
+        configured = Path(os.path.abspath(url))  # noqa: PTH100 - resolve() follows links
+        # The parents may be links an operator set up; the root itself is opened without
+        # following one, so a root swapped for a link is never entered.
+        self.root = configured.parent.resolve() / configured.name if configured.name else configured
         self.capabilities = Capabilities(
-            transactional=False, reread=True, max_bind_params=10_000, anonymise=False
+            transactional=False,
+            reread=True,
+            max_bind_params=10_000,
+            anonymise=False,
+            record_problems=True,
         )
+        self._root_fd: int | None = None
         self._root_id: tuple[int, int] | None = None
+        self._problems: dict[tuple[str, str], RecordProblem] = {}
 
     # -- the root and confinement ---------------------------------------------------------
 
+    def _unavailable(self, what: str, exc: OSError | None = None) -> SourceUnavailable:
+        why = f": {exc.strerror or type(exc).__name__}" if exc is not None else ""
+        return SourceUnavailable(f"connector {self.id}: the share root {self.root} {what}{why}")
+
+    def _fd(self) -> int:
+        """The root's descriptor, opened once: what the path names later never matters."""
+        if self._root_fd is None:
+            try:
+                fd = os.open(self.root, _DIR_FLAGS)
+            except OSError as exc:
+                raise self._root_refusal(exc) from exc
+            found = os.fstat(fd)
+            self._root_fd, self._root_id = fd, (found.st_dev, found.st_ino)
+        return self._root_fd
+
+    def _root(self) -> int:
+        """:meth:`_fd`, refused when the path no longer names that directory: each public
+        call starts here, so a run stops reading a share that was unmounted under it."""
+        fd = self._fd()
+        self._check_root()
+        return fd
+
+    def _root_refusal(self, exc: OSError) -> SourceUnavailable:
+        if exc.errno in (errno.ENOTDIR, errno.ELOOP):
+            try:
+                if stat.S_ISLNK(os.lstat(self.root).st_mode):
+                    return self._unavailable(
+                        "is a symbolic link; name the directory itself as the root"
+                    )
+            except OSError:
+                pass
+            return self._unavailable("is not a directory")
+        return self._unavailable("is not reachable", exc)
+
     def _check_root(self) -> None:
-        """The root is a readable directory, the same one as on first use."""
+        """The root path still names the directory opened first (not a link, not remounted)."""
         try:
-            found = self.root.stat()
+            found = self.root.lstat()
         except OSError as exc:
-            raise SourceUnavailable(
-                f"connector {self.id}: the share root {self.root} is not reachable: "
-                f"{exc.strerror or type(exc).__name__}"
-            ) from exc
-        if not stat.S_ISDIR(found.st_mode):
-            raise SourceUnavailable(f"connector {self.id}: {self.root} is not a directory")
-        if not os.access(self.root, os.R_OK | os.X_OK):
-            raise SourceUnavailable(f"connector {self.id}: {self.root} is not readable")
-        ident = (found.st_dev, found.st_ino)
-        if self._root_id is None:
-            self._root_id = ident
-        elif ident != self._root_id:
-            raise SourceUnavailable(
-                f"connector {self.id}: the share root {self.root} changed since it was first "
-                "read (unmounted or remounted?)"
+            raise self._unavailable("is not reachable", exc) from exc
+        if (found.st_dev, found.st_ino) != self._root_id:
+            raise self._unavailable(
+                "changed since it was first opened (unmounted, remounted or replaced?); "
+                "nothing more is read or deleted through it in this run"
             )
-
-    def confined(self, path: Path) -> Path | None:
-        """``path`` with every link resolved, when that stays inside the root; else None."""
-        try:
-            real = path.resolve()
-        except (OSError, RuntimeError):  # a link loop
-            return None
-        return real if real.is_relative_to(self.root) else None
-
-    def plain_parent(self, parts: Sequence[str]) -> bool:
-        """The directories of ``parts`` (all but the last) are real directories, not links."""
-        parent = self.root.joinpath(*parts[:-1])
-        try:
-            return parent.resolve() == parent
-        except (OSError, RuntimeError):
-            return False
 
     def _safe_key(self, key: Key) -> str:
         """A key's relative path, refused unless it is a canonical path inside the root."""
@@ -415,21 +469,86 @@ class FileShareConnector:
                 f"use key: path (got {list(selection.key)})"
             )
 
+    def _open_dir(self, parts: Sequence[str]) -> int:
+        """A new descriptor of the folder ``parts`` below the root, following no link."""
+        fd = os.dup(self._fd())
+        try:
+            for part in parts:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """The status of ``rel`` itself (a link is not followed); None when it cannot be had."""
+        parts = rel.split("/")
+        try:
+            fd = self._open_dir(parts[:-1])
+        except OSError:
+            return None
+        try:
+            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def read_sidecar(self, rel: str) -> Mapping[str, Any]:
+        """The JSON object of ``rel``'s sidecar; empty when missing, not a plain file, too
+        large, unreadable or invalid. A pipe is never waited on."""
+        parts = rel.split("/")
+        try:
+            fd = self._open_dir(parts[:-1])
+        except OSError:
+            return {}
+        try:
+            handle_fd = os.open(parts[-1] + SIDECAR_SUFFIX, _READ_FLAGS, dir_fd=fd)
+        except OSError:
+            return {}
+        finally:
+            os.close(fd)
+        try:
+            with os.fdopen(handle_fd, "rb") as handle:
+                found = os.fstat(handle.fileno())
+                if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1:
+                    return {}
+                raw = handle.read(MAX_SIDECAR_BYTES + 1)
+            if len(raw) > MAX_SIDECAR_BYTES:
+                return {}
+            doc = json.loads(raw.decode("utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    # -- problems -------------------------------------------------------------------------
+
+    def _note(self, rel: str, problem: str, effect: ProblemEffect = "kept") -> None:
+        key = _key_text(rel)
+        self._problems.setdefault((key, problem), RecordProblem((key,), problem, effect))
+
+    def problems(self) -> list[RecordProblem]:
+        found = list(self._problems.values())
+        self._problems.clear()
+        return found
+
     # -- description ----------------------------------------------------------------------
 
     def ping(self) -> None:
-        self._check_root()
+        fd = os.dup(self._root())
         try:
-            with os.scandir(self.root) as entries:
+            with os.scandir(fd) as entries:
                 next(entries, None)
         except OSError as exc:
-            raise SourceUnavailable(
-                f"connector {self.id}: cannot list {self.root}: {exc.strerror}"
-            ) from exc
+            raise self._unavailable("cannot be listed", exc) from exc
+        finally:
+            os.close(fd)
 
     def describe(self, table: str) -> TableInfo:
         glob = compile_glob(table)
-        self._check_root()
+        self._root()
         kinds: dict[str, set[ColumnKind]] | None = None
 
         def dynamic(name: str) -> Column | None:
@@ -449,8 +568,8 @@ class FileShareConnector:
 
     def _sidecar_kinds(self, glob: Glob) -> dict[str, set[ColumnKind]]:
         kinds: dict[str, set[ColumnKind]] = {}
-        for rel in self._scan(glob)[0]:
-            for name, raw in _File(self, rel).sidecar().items():
+        for rel, found in self._scan(glob):
+            for name, raw in _File(self, rel, found).sidecar().items():
                 value = _json_value(raw)
                 if value is not None:
                     kinds.setdefault(name, set()).add(_kind(value))
@@ -459,88 +578,139 @@ class FileShareConnector:
     def duplicate_keys(self, table: str, key: Sequence[str]) -> int:
         return 0
 
-    def escapes(self, glob: str) -> list[str]:
-        """Relative paths of links the glob reaches that resolve outside the root.
-
-        Matched files and the sidecars of matched files are listed by name, directories the
-        glob could enter with a trailing ``/``. None of them is read, listed or deleted.
-        """
-        return self._scan(compile_glob(glob))[1]
-
     # -- walking --------------------------------------------------------------------------
 
-    def _scan(self, glob: Glob) -> tuple[list[str], list[str]]:
-        """The sorted relative paths of the files ``glob`` matches, and of escaping links."""
-        self._check_root()
-        records: list[str] = []
-        escapes: list[str] = []
-        stack: list[tuple[Path, tuple[str, ...]]] = [(self.root, ())]
-        while stack:
-            directory, parts = stack.pop()
-            try:
-                with os.scandir(directory) as listing:
-                    entries = {e.name: e for e in listing if _utf8(e.name)}
-            except OSError as exc:
-                where = "/".join(parts) or "the root"
-                raise SourceUnavailable(
-                    f"connector {self.id}: cannot list {where}: {exc.strerror}"
-                ) from exc
-            for name, entry in entries.items():
-                rel_parts = (*parts, name)
-                rel = "/".join(rel_parts)
-                kind = self._classify(glob, directory, rel_parts, entry, entries)
-                if kind == "descend":
-                    stack.append((directory / name, rel_parts))
-                elif kind == "escape":
-                    escapes.append(rel)
-                elif kind == "escape-dir":
-                    escapes.append(rel + "/")
-                elif kind == "record":
-                    records.append(rel)
-                    sidecar = entries.get(name + SIDECAR_SUFFIX)
-                    escaping = sidecar is not None and sidecar.is_symlink()
-                    if escaping and self.confined(directory / (name + SIDECAR_SUFFIX)) is None:
-                        escapes.append(rel + SIDECAR_SUFFIX)
-        records.sort()
-        escapes.sort()
-        return records, escapes
+    def _scan(self, glob: Glob) -> list[tuple[str, os.stat_result]]:
+        """The files ``glob`` matches that can be records, sorted by relative path, with
+        their status; what it reaches but refuses is noted as a problem.
 
-    def _classify(
+        Depth first, one open descriptor per level: each folder is listed through its
+        descriptor, and a subfolder is opened relative to it without following a link.
+        """
+        records: list[tuple[str, os.stat_result]] = []
+        frames: list[tuple[int, tuple[str, ...], Iterator[str]]] = []
+        try:
+            self._list(glob, os.dup(self._root()), (), records, frames)
+            while frames:
+                fd, parts, pending = frames[-1]
+                name = next(pending, None)
+                if name is None:
+                    os.close(fd)
+                    frames.pop()
+                    continue
+                try:
+                    inner = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    continue  # gone since it was listed
+                except OSError as exc:
+                    self._note_unopened(fd, (*parts, name), exc)
+                    continue
+                self._list(glob, inner, (*parts, name), records, frames)
+        finally:
+            for fd, _, _ in frames:
+                os.close(fd)
+        records.sort()
+        return records
+
+    def _note_unopened(self, parent: int, parts: tuple[str, ...], exc: OSError) -> None:
+        """A folder the glob could enter that could not be opened: a link put there since it
+        was listed, or one it may not read. Its files cannot be disposed of: a problem."""
+        try:
+            is_link = stat.S_ISLNK(os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode)
+        except OSError:
+            is_link = False
+        why = LINK if is_link else f"is a folder that cannot be opened ({exc.strerror})"
+        self._note("/".join(parts) + "/", why)
+
+    def _list(
         self,
         glob: Glob,
-        directory: Path,
-        rel_parts: tuple[str, ...],
-        entry: os.DirEntry[str],
-        entries: Mapping[str, os.DirEntry[str]],
-    ) -> str:
-        """What one directory entry is to the walk: record, descend, escape(-dir) or skip."""
-        rel = "/".join(rel_parts)
-        matched = glob.matches(rel) and not _sidecar_in(entry.name, entries)
-        if entry.is_symlink():
-            if self.confined(directory / entry.name) is None:
+        fd: int,
+        parts: tuple[str, ...],
+        records: list[tuple[str, os.stat_result]],
+        frames: list[tuple[int, tuple[str, ...], Iterator[str]]],
+    ) -> None:
+        """List one folder (owning ``fd``): note its records and problems, and push it with
+        the subfolders the glob could enter."""
+        try:
+            with os.scandir(fd) as listing:
+                entries = {e.name: e for e in listing}
+        except OSError as exc:
+            os.close(fd)
+            where = "a folder of the share" if parts else "the root"
+            raise SourceUnavailable(
+                f"connector {self.id}: cannot list {where}: {exc.strerror}"
+            ) from exc
+        folders: list[str] = []
+        frames.append((fd, parts, iter(folders)))
+        for name in sorted(entries):
+            entry = entries[name]
+            rel_parts = (*parts, name)
+            rel = "/".join(rel_parts)
+            try:
+                found = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if glob.matches(rel):
+                    self._note(rel, f"cannot be read ({exc.strerror})")
+                continue
+            mode = found.st_mode
+            if stat.S_ISDIR(mode):
+                if not glob.could_contain(rel_parts):
+                    continue
+                if _utf8(name):
+                    folders.append(name)
+                else:
+                    self._note(rel + "/", NOT_UTF8_FOLDER)
+                continue
+            matched = glob.matches(rel) and not _sidecar_in(name, entries)
+            if stat.S_ISLNK(mode):
                 if matched:
-                    return "escape"
-                if glob.could_contain(rel_parts) and entry.is_dir():
-                    return "escape-dir"
-                return "skip"
-            # A link inside the root is a record when it names a file; a link to a
-            # directory is never entered.
-            return "record" if matched and entry.is_file() else "skip"
-        if entry.is_dir(follow_symlinks=False):
-            return "descend" if glob.could_contain(rel_parts) else "skip"
-        if entry.is_file(follow_symlinks=False) and matched:
-            return "record"
-        return "skip"
+                    self._note(rel, LINK)
+                elif glob.could_contain(rel_parts) and entry.is_dir():
+                    self._note(rel + "/", LINK)  # a link to a folder is never entered
+                continue
+            if matched:
+                self._record(fd, rel, name, found, entries, records)
+
+    def _record(
+        self,
+        fd: int,
+        rel: str,
+        name: str,
+        found: os.stat_result,
+        entries: Mapping[str, os.DirEntry[str]],
+        records: list[tuple[str, os.stat_result]],
+    ) -> None:
+        """A matched entry that is not a link or folder: a record, or a problem saying why not."""
+        if not _utf8(name):
+            self._note(rel, NOT_UTF8)
+        elif not stat.S_ISREG(found.st_mode):
+            self._note(rel, NOT_REGULAR)
+        elif found.st_nlink > 1:
+            self._note(rel, _hard_link(found.st_nlink))
+        else:
+            sidecar = entries.get(name + SIDECAR_SUFFIX)
+            problem = None
+            if sidecar is not None:
+                try:
+                    problem = _sidecar_problem(
+                        os.stat(sidecar.name, dir_fd=fd, follow_symlinks=False)
+                    )
+                except OSError:
+                    problem = None
+            if problem is None:
+                records.append((rel, found))
+            else:
+                self._note(rel, problem)
 
     def _files(self, selection: Selection, *, candidates_only: bool) -> Iterator[_File]:
         self._check_key(selection)
-        records, _ = self._scan(compile_glob(selection.table))
-        for rel in records:
-            found = _File(self, rel)
-            if found.stat() is not None and self._selected(
-                found, selection, candidates_only=candidates_only
-            ):
-                yield found
+        for rel, found in self._scan(compile_glob(selection.table)):
+            record = _File(self, rel, found)
+            if self._selected(record, selection, candidates_only=candidates_only):
+                yield record
 
     def _selected(self, found: _File, selection: Selection, *, candidates_only: bool) -> bool:
         for name, wanted in selection.match.items():
@@ -592,10 +762,15 @@ class FileShareConnector:
         rels = [self._safe_key(key) for key in keys]
         if not rels:
             return {}
-        self._check_root()
+        self._root()
         out: dict[Key, Mapping[str, Any]] = {}
         for rel in rels:
-            if self._gone(rel):
+            unknown = self._gone(rel)
+            if unknown is None:
+                continue
+            if unknown:
+                self._note(rel, UNKNOWN.format(why=unknown), "unknown")
+                out[(rel,)] = {"path": rel}
                 continue
             found = _File(self, rel)
             if selected_only and not self._selected(found, selection, candidates_only=True):
@@ -604,29 +779,44 @@ class FileShareConnector:
             out[(rel,)] = {"path": rel, **values}
         return out
 
-    def _gone(self, rel: str) -> bool:
-        """True only when the file's directory is there and holds no entry of that name."""
+    def _gone(self, rel: str) -> str | None:
+        """None when ``rel`` provably names nothing (its folder holds no such name, or a
+        folder on its path no longer exists); "" when it is there; else why it cannot tell."""
         parts = rel.split("/")
+        fd = os.dup(self._fd())
         try:
-            fd = self._open_dir(parts[:-1])
-        except OSError:
-            return False  # the directory is gone or is a link: cannot confirm a deletion
-        try:
-            os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return True
-        except OSError:
-            return False
+            for part in [*parts[:-1], None]:
+                name = parts[-1] if part is None else part
+                try:
+                    found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:
+                    return None
+                except OSError as exc:
+                    return f"a folder on its path cannot be read ({exc.strerror})"
+                if part is None:
+                    return ""
+                if stat.S_ISLNK(found.st_mode):
+                    return "a folder on its path is now a symbolic link, which is never followed"
+                if not stat.S_ISDIR(found.st_mode):
+                    return None  # a file where the folder was: nothing is at this path
+                try:
+                    inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    return None
+                except OSError as exc:
+                    return f"a folder on its path cannot be opened ({exc.strerror})"
+                os.close(fd)
+                fd = inner
+            return ""
         finally:
             os.close(fd)
-        return False
 
     def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
-        """Each existing record's file, and its sidecar when it has one inside the share."""
+        """Each existing record's file, and its sidecar when it has a regular one."""
         self._check_key(selection)
         rels = [self._safe_key(key) for key in keys]
         if rels:
-            self._check_root()
+            self._root()
         out: dict[Key, list[Path]] = {}
         for rel in rels:
             found = _File(self, rel)
@@ -651,7 +841,7 @@ class FileShareConnector:
         if not rels:
             return 0
         glob = compile_glob(selection.table)
-        self._check_root()
+        self._root()
         deleted = 0
         for rel in rels:
             if not glob.matches(rel):
@@ -667,63 +857,92 @@ class FileShareConnector:
                 deleted += 1
         return deleted
 
-    def _open_dir(self, parts: Sequence[str]) -> int:
-        """A descriptor of the directory ``parts`` below the root, following no link."""
-        fd = os.open(self.root, _DIR_FLAGS)
-        try:
-            for part in parts:
-                inner = os.open(part, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
-                os.close(fd)
-                fd = inner
-        except OSError:
-            os.close(fd)
-            raise
-        return fd
-
     def _delete(self, rel: str) -> bool:
-        """Unlink the file, then its sidecar, relative to their directory; never a directory."""
+        """Unlink the file, then its sidecar, relative to their folder; never a folder.
+
+        The file is opened first (without following a link) and checked: one name only, a
+        sidecar that can go with it. After the unlink that handle must show no name left:
+        otherwise a hard link was made, or the name swapped, in between, and the record is
+        not disposed of. Any refusal or failure is a problem on this record only.
+        """
         parts = rel.split("/")
         name = parts[-1]
         try:
             fd = self._open_dir(parts[:-1])
-        except OSError:
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self._note(rel, f"cannot be reached to delete it: a folder on its path is a "
+                       f"symbolic link or cannot be opened ({exc.strerror})")  # fmt: skip
             return False
         try:
             try:
-                if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
-                    return False
-                os.unlink(name, dir_fd=fd)
+                handle = os.open(name, _HANDLE_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 return False
             except OSError as exc:
-                raise SourceUnavailable(
-                    f"connector {self.id}: deleting {rel} failed: {exc.strerror}"
-                ) from exc
-            self._delete_sidecar(fd, rel)
+                self._note(rel, f"could not be deleted ({exc.strerror})")
+                return False
+            try:
+                if not self._deletable(fd, rel, name, os.fstat(handle)):
+                    return False
+                try:
+                    os.unlink(name, dir_fd=fd)
+                except FileNotFoundError:
+                    return False
+                except OSError as exc:
+                    self._note(rel, f"could not be deleted ({exc.strerror})")
+                    return False
+                if os.fstat(handle).st_nlink != 0:
+                    self._note(rel, "was unlinked, but its content still has another name (a "
+                               "hard link made, or the name replaced, as it was deleted): not "
+                               "certified; find and remove the other name")  # fmt: skip
+                    return False
+            finally:
+                os.close(handle)
+            self._delete_sidecar(fd, rel, name + SIDECAR_SUFFIX)
             return True
         finally:
             os.close(fd)
 
-    def _delete_sidecar(self, fd: int, rel: str) -> None:
-        name = rel.split("/")[-1] + SIDECAR_SUFFIX
+    def _deletable(self, fd: int, rel: str, name: str, found: os.stat_result) -> bool:
+        """The file as opened can go: a regular file with one name and a plain sidecar."""
+        problem = None
+        if stat.S_ISLNK(found.st_mode):
+            problem = LINK
+        elif not stat.S_ISREG(found.st_mode):
+            problem = NOT_REGULAR
+        elif found.st_nlink > 1:
+            problem = _hard_link(found.st_nlink)
+        else:
+            try:
+                sidecar = os.stat(name + SIDECAR_SUFFIX, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                sidecar = None
+            problem = None if sidecar is None else _sidecar_problem(sidecar)
+        if problem is not None:
+            self._note(rel, problem)
+        return problem is None
+
+    def _delete_sidecar(self, fd: int, rel: str, name: str) -> None:
         try:
             mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
         except OSError:
             return
-        if stat.S_ISLNK(mode) and self.confined(self.root / (rel + SIDECAR_SUFFIX)) is None:
-            return  # a link leaving the root is left alone; escapes() reports it
-        if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
-            try:
-                os.unlink(name, dir_fd=fd)
-            except FileNotFoundError:
-                return
-            except OSError as exc:
-                raise SourceUnavailable(
-                    f"connector {self.id}: deleting the sidecar of {rel} failed: {exc.strerror}"
-                ) from exc
+        if not stat.S_ISREG(mode):
+            return  # a folder of that name is not a sidecar; links were refused before
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._note(rel, f"was deleted, but its sidecar could not be ({exc.strerror}): "
+                       "delete the sidecar by hand", "disposed")  # fmt: skip
 
     def close(self) -> None:
-        return None
+        if self._root_fd is not None:
+            os.close(self._root_fd)
+            self._root_fd = None
 
 
 def _sidecar_in(name: str, entries: Mapping[str, os.DirEntry[str]]) -> bool:
