@@ -621,9 +621,10 @@ def hold_list(catalog: Path, show_all: bool) -> None:
         found = ws.holds.all() if show_all else ws.holds.active(today)
     zone = ws.catalog.settings.timezone
     table = Table()
-    for column in ("hold", "register", "policy", "subject", "record", "reason", "placed by",
-                   "placed at", "until", "released by", "released at"):  # fmt: skip
-        table.add_column(column, overflow="fold")  # wrapped, never cut: ids and times matter
+    for column in ("hold", "register", "policy", "subject", "record", "until"):
+        table.add_column(column, no_wrap=True)
+    for column in ("reason", "placed", "released"):  # who, then when (catalog's time zone)
+        table.add_column(column, overflow="fold")
     for h in found:
         table.add_row(
             h.hold_id,
@@ -631,12 +632,10 @@ def hold_list(catalog: Path, show_all: bool) -> None:
             h.policy or "",
             (h.subject_ref or "")[:12],
             h.record_key or "",
-            h.reason,
-            h.placed_by,
-            _local(h.placed_at, zone),
             h.until.isoformat() if h.until else "",
-            h.released_by or "",
-            _local(h.released_at, zone) if h.released_at else "",
+            h.reason,
+            f"{h.placed_by}\n{_local(h.placed_at, zone)}",
+            f"{h.released_by}\n{_local(h.released_at, zone)}" if h.released_at else "",
         )
     _console().print(table)
 
