@@ -29,7 +29,7 @@ from retention.pseudonym import key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
 from retention.report_html import report_language
-from retention.state import open_state
+from retention.state import masked, open_state
 from retention.workspace import Workspace
 
 __all__ = [
@@ -67,17 +67,15 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     if created:
         settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
     catalog = load_catalog(root, environ)
-    open_state(catalog.state_url).dispose()
+    open_state(catalog.state_url, create=True).dispose()
     key_path = catalog.resolve(catalog.settings.signing_key)
     pub_path, key_created = signing.create_key(key_path)
-    from sqlalchemy.engine import make_url
-
     return InitResult(
         settings_created=created,
         key_created=key_created,
         public_key_path=pub_path,
         public_key_pem=pub_path.read_text(encoding="ascii"),
-        state=make_url(catalog.state_url).render_as_string(hide_password=True),
+        state=masked(catalog.state_url),
     )
 
 
