@@ -210,7 +210,9 @@ def status(ws: Workspace, limit: int = 10) -> Status:
         ],
         pending_intents=_summed((f"{r[0]}/{r[1]}", int(r[2])) for r in pending),
         locks=[{"name": h["name"], "owner": h["owner"],
-                "heartbeat_at": as_utc(h["heartbeat_at"])} for h in held],
+                "heartbeat_at": as_utc(h["heartbeat_at"]),
+                "lease_until": as_utc(h["lease_until"]) if h["lease_until"] else None}
+               for h in held],
         certificates=int(total),
         last_checkpoint=checkpoints[-1] if checkpoints else None,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -346,8 +346,10 @@ def status(catalog: Path, limit: int) -> None:
     for name, count in found.pending_intents.items():
         out.print(f"unfinished: {count} intents of {name} wait for its next run to be reconciled")
     for lock in found.locks:
+        lease = lock.get("lease_until")
+        ends = f", lease ends {lease:%Y-%m-%d %H:%M:%S} UTC" if isinstance(lease, datetime) else ""
         out.print(f"locked: {lock['name']} by {lock['owner']}, last sign of life "
-                  f"{lock['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
+                  f"{lock['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC{ends}")  # fmt: skip
     checkpoint = found.last_checkpoint
     signed = f", last checkpoint at seq {checkpoint['last_seq']}" if checkpoint else ""
     out.print(f"ledger: {found.certificates} certificates{signed}")

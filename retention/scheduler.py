@@ -25,7 +25,7 @@ import signal
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -224,7 +224,8 @@ class Scheduler:
         _ready_to_run(catalog)
         stopping.clear()
         engine = open_state(catalog.state_url)
-        lock = RunLock(engine, [SCHEDULER_LOCK])
+        lease = timedelta(seconds=catalog.settings.lock_lease_seconds)
+        lock = RunLock(engine, [SCHEDULER_LOCK], lease)
         try:
             lock.acquire()
         except BaseException:

@@ -213,7 +213,31 @@ locks = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", Timestamp, nullable=False),
     sa.Column("heartbeat_at", Timestamp, nullable=False),
+    # The holder's lease ends then unless renewed; only then is the lock stale (revision 0006).
+    sa.Column("lease_until", Timestamp),
 )
+
+secret_fingerprint = sa.Table(
+    "secret_fingerprint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("scheme", sa.String(64), nullable=False),  # how digest was derived
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("rotated_at", Timestamp),  # plans made before it were made under the old secret
+)
+"""The installation's ``RETENTION_SECRET`` as a salted, slow digest: never the secret."""
+
+ref_aliases = sa.Table(
+    "ref_aliases",
+    metadata,
+    sa.Column("register", Name, primary_key=True),
+    sa.Column("policy", Name, primary_key=True),
+    sa.Column("record_ref", sa.String(64), primary_key=True),  # under the current secret
+    sa.Column("certified_ref", sa.String(64), nullable=False),  # as its certificate has it
+)
+"""Records certified before a secret rotation: their reference now → the certified one."""
 
 ledger_head = sa.Table(
     "ledger_head",

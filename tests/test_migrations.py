@@ -43,9 +43,10 @@ ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
 COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {"runnable_after", "executed_run"},
     "plan_records": {"fingerprint"},
+    "locks": {"lease_until"},
 }
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches"}
+TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases"}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
