@@ -6,10 +6,13 @@ does the work and returns data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from retention import approval, clock, signing
 from retention.approval import PlanState, PlanStatus
@@ -22,10 +25,11 @@ from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, check_format, export_certificates, verify_export
 from retention.forecast import Forecast, count_due
 from retention.holds import Hold
+from retention.installation import check_secret
 from retention.ledger import LedgerReport
 from retention.logs import get_logger
 from retention.plan import Plan, make_plan
-from retention.pseudonym import key_text
+from retention.pseudonym import SECRET_VARIABLE, Secret, key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
 from retention.report_html import report_language
@@ -55,6 +59,9 @@ class InitResult:
     public_key_path: Path
     public_key_pem: str
     state: str
+    secret: str
+    """What became of RETENTION_SECRET's fingerprint: recorded, kept (the same secret), or
+    not set (the first command that uses the secret records it)."""
 
 
 def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
@@ -67,7 +74,11 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     if created:
         settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
     catalog = load_catalog(root, environ)
-    open_state(catalog.state_url, create=True).dispose()
+    engine = open_state(catalog.state_url, create=True)
+    try:
+        secret = _record_secret(engine, os.environ if environ is None else environ)
+    finally:
+        engine.dispose()
     key_path = catalog.resolve(catalog.settings.signing_key)
     pub_path, key_created = signing.create_key(key_path)
     return InitResult(
@@ -76,7 +87,18 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
         public_key_path=pub_path,
         public_key_pem=pub_path.read_text(encoding="ascii"),
         state=masked(catalog.state_url),
+        secret=secret,
     )
+
+
+def _record_secret(engine: Engine, environ: Mapping[str, str]) -> str:
+    """Record the fingerprint of RETENTION_SECRET if set (refusing one that differs from the
+    recorded fingerprint); say what became of it."""
+    value = environ.get(SECRET_VARIABLE, "")
+    if not value:
+        return "not set"
+    Secret(value.encode())  # MissingSecret: too short to be used at all
+    return "recorded" if check_secret(engine, value.encode()) else "kept"
 
 
 def place_hold(

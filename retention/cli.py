@@ -110,6 +110,7 @@ def init(catalog: Path) -> None:
         + (" (created)" if result.settings_created else " (kept)")
     )
     out.print(f"state:    {result.state}")
+    out.print(f"secret:   RETENTION_SECRET fingerprint {result.secret}")
     out.print(
         f"public key ({'created' if result.key_created else 'kept'}): {result.public_key_path}"
     )

@@ -522,10 +522,10 @@ def _ready_to_run(catalog: Catalog) -> None:
     failure at each firing: the secret, and for an enforce job the signing key."""
     from retention.workspace import Workspace
 
-    ws = Workspace(catalog)
-    _ = ws.secret
-    if any(job.mode == "enforce" for job in catalog.jobs.values()):
-        ws.signing_key()
+    with Workspace(catalog) as ws:
+        _ = ws.secret  # and the state database's record of it
+        if any(job.mode == "enforce" for job in catalog.jobs.values()):
+            ws.signing_key()
 
 
 def _triggers(catalog: Catalog) -> dict[str, CronTrigger]:
