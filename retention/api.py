@@ -33,13 +33,15 @@ from retention.pseudonym import SECRET_VARIABLE, Secret, key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
 from retention.report_html import report_language
+from retention.rotation import Rotation
 from retention.state import masked, open_state
 from retention.workspace import Workspace
 
 __all__ = [
     "ErasureOutcome", "Forecast", "InitResult", "ReviewOutcome", "approve", "as_of_or_today",
     "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
-    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan",
+    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_secret",
+    "run", "run_plan",
     "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
@@ -140,8 +142,10 @@ def place_hold(
                     f"({', '.join(columns)})"
                 ) from None
             record = [key_text(value) for value in typed]
+    # A set secret is checked even for a hold that needs none: another secret is a mistake.
+    uses_secret = subject or ws.environ.get(SECRET_VARIABLE)
     return ws.holds.place(
-        reason=reason, placed_by=placed_by, secret=ws.secret if subject else None,
+        reason=reason, placed_by=placed_by, secret=ws.secret if uses_secret else None,
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
         until=until,
     )  # fmt: skip
@@ -495,6 +499,20 @@ def export(
             f"no register {register!r}; the catalog has: {', '.join(ws.catalog.registers)}"
         )
     return export_certificates(ws, out, since, until, register)
+
+
+def rotate_secret(ws: Workspace, new_from_env: str) -> Rotation:
+    """``retention secret rotate``: the secret in the variable ``new_from_env`` replaces
+    RETENTION_SECRET (which must be the current one); see :mod:`retention.rotation`."""
+    from retention.rotation import rotate
+
+    if new_from_env == SECRET_VARIABLE:
+        raise UsageError(f"--new-from-env names {SECRET_VARIABLE} itself: put the new secret "
+                         "in another variable and name that one")  # fmt: skip
+    value = ws.environ.get(new_from_env, "")
+    if not value:
+        raise UsageError(f"--new-from-env {new_from_env}: that variable is not set or empty")
+    return rotate(ws, value, as_of_or_today(ws, None))
 
 
 def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:

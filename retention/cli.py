@@ -282,7 +282,7 @@ def _plan_fields(p: PlanStatus, zone: str) -> list[str]:
     elif p.state == "cooling-off":
         detail = f"runnable-from={_local(p.runnable_after, zone)}"
     elif p.state == "stale":
-        detail = "changed=" + ",".join(p.stale)
+        detail = "secret-rotated" if p.before_rotation else "changed=" + ",".join(p.stale)
     else:
         detail = f"expires={_local(p.expires_at, zone)}"
     return [
@@ -432,6 +432,39 @@ def forecast(catalog: Path, months: int, as_of: date | None) -> None:
     for name, counts in found.counts.items():
         table.add_row(name, *(str(n) if n else "·" for n in counts))
     _console().print(table)
+
+
+@cli.group()
+def secret() -> None:
+    """The installation's RETENTION_SECRET, which every record reference depends on."""
+
+
+@secret.command("rotate")
+@catalog_option
+@click.option(
+    "--new-from-env",
+    "new_from_env",
+    required=True,
+    metavar="VARIABLE",
+    help="The environment variable holding the new secret (RETENTION_SECRET holds the current).",
+)
+def secret_rotate(catalog: Path, new_from_env: str) -> None:
+    """Replace RETENTION_SECRET: carry subject holds and certified records to the new one."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        done = api.rotate_secret(ws, new_from_env)
+    out = _console()
+    out.print(
+        f"rotated: read {done.records} records; {done.certified} certified records stay done; "
+        f"{done.holds} subject holds carried over",
+        markup=False,
+    )
+    out.print(
+        f"now set RETENTION_SECRET to the value of {new_from_env} wherever retention runs "
+        "(scheduler included): the old secret is refused from here on",
+        markup=False,
+    )
 
 
 @cli.group()
