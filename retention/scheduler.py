@@ -396,6 +396,8 @@ class Scheduler:
                     .select_from(locks)
                     .where(locks.c.name == SCHEDULER_LOCK, locks.c.owner == self._lock.owner)
                 )
+        except RunLocked:  # its lease ran out and another scheduler took the lock
+            held = 0
         except sa.exc.SQLAlchemyError as exc:
             _log.warning("SchedulerHeartbeatFailed", message=_safe_message(exc))
             return True  # the database is away; the lease outlasts a short outage
