@@ -111,6 +111,10 @@ def rotate(ws: Workspace, new_value: str, today: date) -> Rotation:
         _store(ws, current.digest, new_value, carried, aliases)
     finally:
         lock.release()
+    # This workspace's secret is the old one now, and its ledger knew the old aliases: both
+    # are read again on next use (the old secret is then refused).
+    ws.__dict__.pop("secret", None)
+    ws.__dict__.pop("ledger", None)
     _log.info("SecretRotated", records=records, certified=len(aliases), holds=len(carried))
     return Rotation(records=records, certified=len(aliases), holds=len(carried))
 

@@ -114,6 +114,8 @@ def test_rotation_carries_holds_and_certified_records_to_the_new_secret(catalog:
             api.rotate_secret(ws, "UNSET_VARIABLE")
         ws.holds.release(lost.hold_id, "legal")
         rotation = api.rotate_secret(ws, "NEW_SECRET")
+        with pytest.raises(SecretMismatch):
+            api.run(ws, as_of=AS_OF)  # the same workspace, still with the old secret
     assert first.disposed == certified == 8  # 2 alumni, 3 contracts, 3 interviewees
     assert rotation.certified == 2 and rotation.holds == 1  # the anonymised alumni stay
     with Workspace.open(catalog, {"RETENTION_SECRET": OTHER}) as ws:
