@@ -154,3 +154,23 @@ def test_secret_rotate_on_the_command_line(tmp_path: Path) -> None:
     assert refused.returncode == EXIT_INVALID and "retention secret rotate" in refused.stderr
     planned = retention("plan", "--as-of", AS_OF.isoformat(), secret=OTHER)
     assert planned.returncode == 0, planned.stderr
+
+
+def test_the_scheduler_and_its_jobs_refuse_another_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler started with another secret refuses to start (exit 2), and a job fired
+    with it ends with exit 2 having disposed of nothing."""
+    from retention.scheduler import Scheduler, run_job
+
+    catalog = make_catalog(tmp_path).root
+    with Workspace.open(catalog, {"RETENTION_SECRET": SECRET}) as ws:
+        _ = ws.secret  # recorded
+        before = alumni_names(ws)
+    monkeypatch.setenv("RETENTION_SECRET", OTHER)
+    monkeypatch.delenv("CRM_URL", raising=False)
+    with pytest.raises(SecretMismatch):
+        Scheduler(catalog).start(paused=True)
+    assert run_job(str(catalog), "nightly") == EXIT_INVALID
+    with Workspace.open(catalog, {"RETENTION_SECRET": SECRET}) as ws:
+        assert alumni_names(ws) == before and count(ws, certificates) == 0
