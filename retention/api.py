@@ -6,10 +6,13 @@ does the work and returns data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
 
 from retention import approval, clock, signing
 from retention.approval import PlanState, PlanStatus
@@ -22,22 +25,25 @@ from retention.execute import RunOutcome, enforce
 from retention.export import ExportReport, check_format, export_certificates, verify_export
 from retention.forecast import Forecast, count_due
 from retention.holds import Hold
+from retention.installation import check_secret
 from retention.ledger import LedgerReport
 from retention.logs import get_logger
 from retention.plan import Plan, make_plan
 from retention.problems import TROUBLED
-from retention.pseudonym import key_text
+from retention.pseudonym import SECRET_VARIABLE, Secret, key_text
 from retention.replay import ReplayOutcome, replayable
 from retention.report import writable_report, write_report
 from retention.report_html import report_language
-from retention.state import open_state
+from retention.rotation import Rotation
+from retention.state import masked, open_state
 from retention.workspace import Workspace
 
 __all__ = [
     "ErasureOutcome", "Forecast", "HoldCoversNothing", "InitResult", "PlacedHold",
     "ReviewOutcome", "approve", "as_of_or_today",
     "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
-    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan",
+    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_secret",
+    "run", "run_plan",
     "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
@@ -57,6 +63,9 @@ class InitResult:
     public_key_path: Path
     public_key_pem: str
     state: str
+    secret: str
+    """What became of RETENTION_SECRET's fingerprint: recorded, kept (the same secret), or
+    not set (the first command that uses the secret records it)."""
 
 
 def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
@@ -69,17 +78,20 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     if created:
         settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
     catalog = load_catalog(root, environ)
-    open_state(catalog.state_url).dispose()
+    engine = open_state(catalog.state_url, create=True)
+    try:
+        secret = _record_secret(engine, os.environ if environ is None else environ)
+    finally:
+        engine.dispose()
     key_path = catalog.resolve(catalog.settings.signing_key)
     pub_path, key_created = signing.create_key(key_path)
-    from sqlalchemy.engine import make_url
-
     return InitResult(
         settings_created=created,
         key_created=key_created,
         public_key_path=pub_path,
         public_key_pem=pub_path.read_text(encoding="ascii"),
-        state=make_url(catalog.state_url).render_as_string(hide_password=True),
+        state=masked(catalog.state_url),
+        secret=secret,
     )
 
 
@@ -97,6 +109,16 @@ class PlacedHold:
     @property
     def total(self) -> int:
         return sum(n for n in self.covered.values() if n is not None)
+
+
+def _record_secret(engine: Engine, environ: Mapping[str, str]) -> str:
+    """Record the fingerprint of RETENTION_SECRET if set (refusing one that differs from the
+    recorded fingerprint); say what became of it."""
+    value = environ.get(SECRET_VARIABLE, "")
+    if not value:
+        return "not set"
+    Secret(value.encode())  # MissingSecret: too short to be used at all
+    return "recorded" if check_secret(engine, value.encode()) else "kept"
 
 
 def place_hold(
@@ -147,8 +169,10 @@ def place_hold(
         if (register is None or bound.register.id == register)
         and (policy_id is None or bound.policy.id == policy_id)
     ]  # fmt: skip
-    if subject is not None:
-        _ = ws.secret  # a subject hold stores a keyed reference: refuse before counting
+    # A set secret is checked even for a hold that needs none: another secret is a mistake.
+    uses_secret = subject or ws.environ.get(SECRET_VARIABLE)
+    if uses_secret:
+        _ = ws.secret  # refused before counting: a subject hold stores a keyed reference
     covered = {b.name: _covered(ws, b, subject, record) for b in in_scope}
     if not force and not any(covered.values()) and None not in covered.values():
         raise HoldCoversNothing(
@@ -158,7 +182,7 @@ def place_hold(
             "Place it anyway with --force (a hold for records yet to come)"
         )
     hold = ws.holds.place(
-        reason=reason, placed_by=placed_by, secret=ws.secret if subject else None,
+        reason=reason, placed_by=placed_by, secret=ws.secret if uses_secret else None,
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
         until=until,
     )  # fmt: skip
@@ -285,7 +309,9 @@ def status(ws: Workspace, limit: int = 10) -> Status:
         ],
         pending_intents=_summed((f"{r[0]}/{r[1]}", int(r[2])) for r in pending),
         locks=[{"name": h["name"], "owner": h["owner"],
-                "heartbeat_at": as_utc(h["heartbeat_at"])} for h in held],
+                "heartbeat_at": as_utc(h["heartbeat_at"]),
+                "lease_until": as_utc(h["lease_until"]) if h["lease_until"] else None}
+               for h in held],
         certificates=int(total),
         last_checkpoint=checkpoints[-1] if checkpoints else None,
     )  # fmt: skip
@@ -555,6 +581,20 @@ def export(
             f"no register {register!r}; the catalog has: {', '.join(ws.catalog.registers)}"
         )
     return export_certificates(ws, out, since, until, register, language)
+
+
+def rotate_secret(ws: Workspace, new_from_env: str) -> Rotation:
+    """``retention secret rotate``: the secret in the variable ``new_from_env`` replaces
+    RETENTION_SECRET (which must be the current one); see :mod:`retention.rotation`."""
+    from retention.rotation import rotate
+
+    if new_from_env == SECRET_VARIABLE:
+        raise UsageError(f"--new-from-env names {SECRET_VARIABLE} itself: put the new secret "
+                         "in another variable and name that one")  # fmt: skip
+    value = ws.environ.get(new_from_env, "")
+    if not value:
+        raise UsageError(f"--new-from-env {new_from_env}: that variable is not set or empty")
+    return rotate(ws, value, as_of_or_today(ws, None))
 
 
 def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:

@@ -31,6 +31,7 @@ from retention.certificate import canonical
 from retention.clock import Duration
 from retention.connectors.base import Record
 from retention.errors import UsageError
+from retention.installation import rotated_at
 from retention.logs import get_logger
 from retention.model import Policy
 from retention.pseudonym import Secret, key_text
@@ -100,10 +101,16 @@ class PlanStatus:
     executed_run: str | None = None
     stale: tuple[str, ...] = field(default=())
     """Policies whose rule changed since the plan, or that left the catalog."""
+    before_rotation: bool = False
+    """Made before ``RETENTION_SECRET`` was rotated: its references are the old secret's."""
 
 
 def _status(
-    header: sa.RowMapping, rows: Sequence[sa.RowMapping], catalog: Catalog, now: datetime
+    header: sa.RowMapping,
+    rows: Sequence[sa.RowMapping],
+    catalog: Catalog,
+    now: datetime,
+    rotated_at: datetime | None = None,
 ) -> PlanStatus:
     settings = catalog.settings
     created = as_utc(header["created_at"])
@@ -125,12 +132,13 @@ def _status(
         if (found := current.get((r["register"], r["policy"]))) is None
         or found.policy.fingerprint() != r["policy_sha256"]
     )  # fmt: skip
+    before_rotation = rotated_at is not None and created < rotated_at
     state: PlanState
     if header["executed_run"]:
         state = "executed"
     elif now >= expires_at:
         state = "expired"
-    elif stale:
+    elif stale or before_rotation:
         state = "stale"
     elif approved_at is None:
         state = "pending"
@@ -145,7 +153,7 @@ def _status(
         policies=tuple(f"{r['register']}/{r['policy']}" for r in rows), state=state,
         expires_at=expires_at, approved_by=header["approved_by"], approved_at=approved_at,
         comment=header["comment"], runnable_after=runnable_after,
-        executed_run=header["executed_run"], stale=stale,
+        executed_run=header["executed_run"], stale=stale, before_rotation=before_rotation,
     )  # fmt: skip
 
 
@@ -186,7 +194,8 @@ def _statuses(ws: Workspace, *where: sa.ColumnElement[bool]) -> list[PlanStatus]
             )
             for row in conn.execute(query).mappings():
                 rows[row["plan_id"]].append(row)
-    return [_status(h, rows[h["plan_id"]], ws.catalog, now) for h in headers]
+    rotated = rotated_at(ws.state)
+    return [_status(h, rows[h["plan_id"]], ws.catalog, now, rotated) for h in headers]
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,6 +258,11 @@ def _refuse_ended(ws: Workspace, status: PlanStatus) -> None:
         raise UsageError(
             f"plan {plan_id} expired at {_local(ws, status.expires_at)} (plan_expires_after: "
             f"{ws.catalog.settings.plan_expires_after}): make a new plan with `retention plan`"
+        )
+    if status.state == "stale" and status.before_rotation:
+        raise UsageError(
+            f"plan {plan_id} was made before RETENTION_SECRET was rotated: its record "
+            "references and fingerprints are the old secret's; make a new plan"
         )
     if status.state == "stale":
         raise UsageError(

@@ -11,7 +11,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -122,6 +122,7 @@ def init(catalog: Path) -> None:
         + (" (created)" if result.settings_created else " (kept)")
     )
     out.print(f"state:    {result.state}")
+    out.print(f"secret:   RETENTION_SECRET fingerprint {result.secret}")
     out.print(
         f"public key ({'created' if result.key_created else 'kept'}): {result.public_key_path}"
     )
@@ -312,7 +313,7 @@ def _plan_fields(p: PlanStatus, zone: str) -> list[str]:
     elif p.state == "cooling-off":
         detail = f"runnable-from={_local(p.runnable_after, zone)}"
     elif p.state == "stale":
-        detail = "changed=" + ",".join(p.stale)
+        detail = "secret-rotated" if p.before_rotation else "changed=" + ",".join(p.stale)
     else:
         detail = f"expires={_local(p.expires_at, zone)}"
     return [
@@ -399,8 +400,10 @@ def status(catalog: Path, limit: int) -> None:
     for name, count in found.pending_intents.items():
         out.print(f"unfinished: {count} intents of {name} wait for its next run to be reconciled")
     for lock in found.locks:
+        lease = lock.get("lease_until")
+        ends = f", lease ends {lease:%Y-%m-%d %H:%M:%S} UTC" if isinstance(lease, datetime) else ""
         out.print(f"locked: {lock['name']} by {lock['owner']}, last sign of life "
-                  f"{lock['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC")  # fmt: skip
+                  f"{lock['heartbeat_at']:%Y-%m-%d %H:%M:%S} UTC{ends}")  # fmt: skip
     checkpoint = found.last_checkpoint
     signed = f", last checkpoint at seq {checkpoint['last_seq']}" if checkpoint else ""
     out.print(f"ledger: {found.certificates} certificates{signed}")
@@ -511,6 +514,39 @@ def forecast(catalog: Path, months: int, as_of: date | None) -> None:
     for name, counts in found.counts.items():
         due = [f"{month} {n}" for month, n in zip(found.months, counts, strict=True) if n]
         out.print(f"{name}: {', '.join(due) if due else '-'}", markup=False)
+
+
+@cli.group()
+def secret() -> None:
+    """The installation's RETENTION_SECRET, which every record reference depends on."""
+
+
+@secret.command("rotate")
+@catalog_option
+@click.option(
+    "--new-from-env",
+    "new_from_env",
+    required=True,
+    metavar="VARIABLE",
+    help="The environment variable holding the new secret (RETENTION_SECRET holds the current).",
+)
+def secret_rotate(catalog: Path, new_from_env: str) -> None:
+    """Replace RETENTION_SECRET: carry subject holds and certified records to the new one."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        done = api.rotate_secret(ws, new_from_env)
+    out = _console()
+    out.print(
+        f"rotated: read {done.records} records; {done.certified} certified records stay done; "
+        f"{done.holds} subject holds carried over",
+        markup=False,
+    )
+    out.print(
+        f"now set RETENTION_SECRET to the value of {new_from_env} wherever retention runs "
+        "(scheduler included): the old secret is refused from here on",
+        markup=False,
+    )
 
 
 @cli.group()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,7 +144,8 @@ def enforce(
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
     names = [f"job:{job}"] if job else []
-    lock = RunLock(ws.state, [*names, *(f"policy:{p.name}" for p in policies)])
+    lease = timedelta(seconds=ws.catalog.settings.lock_lease_seconds)
+    lock = RunLock(ws.state, [*names, *(f"policy:{p.name}" for p in policies)], lease)
     lock.acquire()  # RunLocked: another live run has one of them; nothing done
     run_id = new_id("R", as_of)
     structlog.contextvars.bind_contextvars(run_id=run_id)

@@ -30,6 +30,7 @@ from retention.state import (
     certificates,
     checkpoints,
     ledger_head,
+    ref_aliases,
     runs,
     start_of_utc_day,
     utcnow,
@@ -55,22 +56,58 @@ class LedgerReport:
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._aliased: set[tuple[str, str]] | None = None
 
     def done(self, register: str, policy: str, refs: Sequence[str]) -> set[str]:
-        """Which of ``refs`` already have a certificate under this policy.
+        """Which of ``refs`` already have a certificate under this policy (under the
+        reference the record had when certified, for records certified before a rotation of
+        the secret: see :data:`retention.state.ref_aliases`).
 
         A policy with no certificate at all (the first plan or run over a backlog) is told by
         one index probe, without sending the batch's references."""
+        return set(self.certified_as(register, policy, refs))
+
+    def certified_as(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, str]:
+        """For each of ``refs`` with a certificate under this policy, the reference that
+        certificate carries: itself, or the record's reference before a rotation."""
         if not refs:
-            return set()
+            return {}
         mine = sa.and_(certificates.c.register == register, certificates.c.policy == policy)
-        query = sa.select(certificates.c.record_ref).where(
-            mine, one_of(certificates.c.record_ref, refs, self.engine.dialect.name)
-        )
         with self.engine.connect() as conn:
             if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
-                return set()
-            return set(conn.scalars(query))
+                return {}
+            looked_up = self._certified_refs(conn, register, policy, refs)
+            query = sa.select(certificates.c.record_ref).where(
+                mine, one_of(certificates.c.record_ref, list(looked_up), self.engine.dialect.name)
+            )
+            return {looked_up[ref]: ref for ref in conn.scalars(query)}
+
+    def _certified_refs(
+        self, conn: sa.Connection, register: str, policy: str, refs: Sequence[str]
+    ) -> dict[str, str]:
+        """The references to look certificates up by → the record's reference now: each
+        reference itself, and for a record certified before a rotation of the secret the
+        reference its certificate carries."""
+        looked_up = {ref: ref for ref in refs}
+        if (register, policy) not in self._aliased_policies(conn):
+            return looked_up
+        a = ref_aliases.c
+        for start in range(0, len(refs), 500):
+            query = sa.select(a.record_ref, a.certified_ref).where(
+                a.register == register, a.policy == policy,
+                a.record_ref.in_(refs[start : start + 500]),
+            )  # fmt: skip
+            for now, certified in conn.execute(query):
+                looked_up[certified] = now
+        return looked_up
+
+    def _aliased_policies(self, conn: sa.Connection) -> set[tuple[str, str]]:
+        """The policies with records certified before a rotation (read once per ledger)."""
+        if self._aliased is None:
+            a = ref_aliases.c
+            pairs = conn.execute(sa.select(a.register, a.policy).distinct())
+            self._aliased = {(row.register, row.policy) for row in pairs}
+        return self._aliased
 
     def latest_since(
         self, register: str, policy: str, refs: Sequence[str], since: date
@@ -80,15 +117,16 @@ class Ledger:
         if not refs:
             return {}
         c = certificates.c
-        query = (
-            sa.select(c.record_ref, c.certificate_id)
-            .where(c.register == register, c.policy == policy,
-                   one_of(c.record_ref, refs, self.engine.dialect.name),
-                   c.executed_at >= start_of_utc_day(since))
-            .order_by(c.seq)
-        )  # fmt: skip
         with self.engine.connect() as conn:
-            return {row.record_ref: row.certificate_id for row in conn.execute(query)}
+            looked_up = self._certified_refs(conn, register, policy, refs)
+            query = (
+                sa.select(c.record_ref, c.certificate_id)
+                .where(c.register == register, c.policy == policy,
+                       one_of(c.record_ref, list(looked_up), self.engine.dialect.name),
+                       c.executed_at >= start_of_utc_day(since))
+                .order_by(c.seq)
+            )  # fmt: skip
+            return {looked_up[row.record_ref]: row.certificate_id for row in conn.execute(query)}
 
     def certified_since(self, register: str, policy: str, since: date) -> int:
         """How many records of one policy have a certificate executed since ``since`` (UTC)."""
@@ -100,15 +138,17 @@ class Ledger:
             return int(conn.scalar(query) or 0)
 
     def certificate_for(self, register: str, policy: str, ref: str) -> dict[str, Any] | None:
-        """The latest certificate of one record under one policy (by the indexed reference)."""
-        query = (
-            sa.select(certificates.c.body)
-            .where(certificates.c.register == register, certificates.c.policy == policy,
-                   certificates.c.record_ref == ref)
-            .order_by(certificates.c.seq.desc())
-            .limit(1)
-        )  # fmt: skip
+        """The latest certificate of one record under one policy (by the indexed reference,
+        or the one it had when certified before a rotation of the secret)."""
         with self.engine.connect() as conn:
+            looked_up = self._certified_refs(conn, register, policy, [ref])
+            query = (
+                sa.select(certificates.c.body)
+                .where(certificates.c.register == register, certificates.c.policy == policy,
+                       certificates.c.record_ref.in_(list(looked_up)))
+                .order_by(certificates.c.seq.desc())
+                .limit(1)
+            )  # fmt: skip
             body = conn.scalar(query)
         return None if body is None else dict(json.loads(body))
 

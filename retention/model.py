@@ -58,6 +58,9 @@ class Settings(Frozen):
     moved on since the records manager looked at it."""
     approval_cooling_off: Duration | None = None
     """How long after its approval a plan must wait before it may run (None: at once)."""
+    lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
+    """A run's locks outlive its last renewal by this long (renewed five times per lease):
+    a killed run's locks are taken over that long after it died."""
 
     @field_validator("timezone")
     @classmethod

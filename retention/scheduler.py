@@ -25,7 +25,7 @@ import signal
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -230,7 +230,8 @@ class Scheduler:
         _ready_to_run(catalog)
         stopping.clear()
         engine = open_state(catalog.state_url)
-        lock = RunLock(engine, [SCHEDULER_LOCK])
+        lease = timedelta(seconds=catalog.settings.lock_lease_seconds)
+        lock = RunLock(engine, [SCHEDULER_LOCK], lease)
         try:
             lock.acquire()
         except BaseException:
@@ -401,6 +402,8 @@ class Scheduler:
                     .select_from(locks)
                     .where(locks.c.name == SCHEDULER_LOCK, locks.c.owner == self._lock.owner)
                 )
+        except RunLocked:  # its lease ran out and another scheduler took the lock
+            held = 0
         except sa.exc.SQLAlchemyError as exc:
             _log.warning("SchedulerHeartbeatFailed", message=_safe_message(exc))
             return True  # the database is away; the lease outlasts a short outage
@@ -527,10 +530,10 @@ def _ready_to_run(catalog: Catalog) -> None:
     failure at each firing: the secret, and for an enforce job the signing key."""
     from retention.workspace import Workspace
 
-    ws = Workspace(catalog)
-    _ = ws.secret
-    if any(job.mode == "enforce" for job in catalog.jobs.values()):
-        ws.signing_key()
+    with Workspace(catalog) as ws:
+        _ = ws.secret  # and the state database's record of it
+        if any(job.mode == "enforce" for job in catalog.jobs.values()):
+            ws.signing_key()
 
 
 def _triggers(catalog: Catalog) -> dict[str, CronTrigger]:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
 from retention import migrations, sql_many
-from retention.errors import RetentionError
+from retention.errors import EXIT_INVALID, RetentionError
 from retention.filemodes import create_private_file, private_dirs
 
 metadata = sa.MetaData()
@@ -214,7 +214,31 @@ locks = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("acquired_at", Timestamp, nullable=False),
     sa.Column("heartbeat_at", Timestamp, nullable=False),
+    # The holder's lease ends then unless renewed; only then is the lock stale (revision 0006).
+    sa.Column("lease_until", Timestamp),
 )
+
+secret_fingerprint = sa.Table(
+    "secret_fingerprint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("scheme", sa.String(64), nullable=False),  # how digest was derived
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(128), nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.Column("rotated_at", Timestamp),  # plans made before it were made under the old secret
+)
+"""The installation's ``RETENTION_SECRET`` as a salted, slow digest: never the secret."""
+
+ref_aliases = sa.Table(
+    "ref_aliases",
+    metadata,
+    sa.Column("register", Name, primary_key=True),
+    sa.Column("policy", Name, primary_key=True),
+    sa.Column("record_ref", sa.String(64), primary_key=True),  # under the current secret
+    sa.Column("certified_ref", sa.String(64), nullable=False),  # as its certificate has it
+)
+"""Records certified before a secret rotation: their reference now → the certified one."""
 
 ledger_head = sa.Table(
     "ledger_head",
@@ -308,6 +332,12 @@ def private_sqlite_file(url: str) -> None:
         create_private_file(path)
 
 
+class StateNotInitialised(StateUnavailable):
+    """The state database does not exist or is empty: only ``retention init`` makes one."""
+
+    exit_code = EXIT_INVALID
+
+
 class _Refused(Exception):
     """The database's schema is not one this engine can bring to the newest revision."""
 
@@ -319,8 +349,13 @@ _IN_PROCESS = threading.Lock()
 _PG_LOCK_CLASS = 0x72746E53
 
 
-def open_state(url: str, *, create: bool = True) -> Engine:
-    """Connect to the state database; with ``create``, bring its schema to the newest revision.
+def open_state(url: str, *, create: bool = False) -> Engine:
+    """Connect to the state database and bring its schema to the newest revision.
+
+    Only ``create`` (``retention init``) makes a state database: without it a missing SQLite
+    file or a database without our tables is refused with :class:`StateNotInitialised`, and
+    nothing is created, so a typo in the state URL can never start from an empty database —
+    no holds, no ledger. A database with our tables is migrated whatever its revision.
 
     A database without our tables gets the whole schema. One made before the schema was
     versioned (the tables, but no ``alembic_version``) is checked against revision 0001 and
@@ -330,31 +365,76 @@ def open_state(url: str, *, create: bool = True) -> Engine:
     one migrates and the other finds it done. The revisions change the schema, not the rows.
     """
     engine: Engine | None = None
+    safe = masked(url)
     try:
+        if not create and _missing_sqlite_file(url):
+            raise StateNotInitialised(_not_initialised(safe, "it does not exist"))
         if create:
             private_sqlite_file(url)
         engine = sa.create_engine(url, pool_pre_ping=True)
-        if create:
-            _bring_to_head(engine)
+        if not _bring_to_head(engine, create=create):
+            raise StateNotInitialised(_not_initialised(safe, "it has none of its tables"))
+    except StateNotInitialised:
+        if engine is not None:
+            engine.dispose()
+        raise
     except (sa_exc.SQLAlchemyError, ImportError, OSError, _Refused) as exc:
         if engine is not None:
             engine.dispose()
-        safe = sa.engine.make_url(url).render_as_string(hide_password=True)
         named = state_failure(exc)
         raise StateUnavailable(f"cannot open the state database {safe}: {named or exc}") from exc
     return engine
 
 
-def _bring_to_head(engine: Engine) -> None:
+def masked(url: str) -> str:
+    """The URL as it may be shown: its password replaced by ``***``."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(a state URL that cannot be parsed)"
+
+
+def _not_initialised(safe: str, why: str) -> str:
+    return (
+        f"the state database {safe} is not initialised ({why}): only `retention init` creates "
+        "one. If this URL is right, run `retention init`; if not, correct the catalog's "
+        "`state:` setting (or the variable it reads) — a wrong URL would run without the "
+        "holds and the ledger of the real one"
+    )
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    """A SQLite URL naming a file that does not exist (connecting would create it); an
+    in-memory database is always new."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return True
+    if parsed.query.get("uri") == "true" or database.startswith("file:"):
+        path = database.removeprefix("file:").split("?", 1)[0]
+        if "mode=memory" in database or path in ("", ":memory:"):
+            return True
+        return not Path(path).exists()
+    return not Path(database).exists()
+
+
+def _bring_to_head(engine: Engine, *, create: bool) -> bool:
+    """Migrate to the newest revision; False (and nothing done) when the database is empty
+    and ``create`` is not given."""
     with engine.connect() as conn:
         if _current(conn) == {migrations.HEAD} and _has_ledger_head(conn):
-            return  # the usual open: up to date, so no lock, no write and no Alembic
+            return True  # the usual open: up to date, so no lock, no write and no Alembic
+        if not create and _is_empty(conn):
+            return False
     # Alembic keeps the running migration in module globals (``op``, ``context``): one
     # migration at a time in this process, then one at a time per database.
     with _IN_PROCESS, engine.connect() as conn, _migration_lock(conn):
         _migrate(conn)
         if not _has_ledger_head(conn):
             conn.execute(ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+    return True
 
 
 def _migrate(conn: sa.Connection) -> None:
@@ -445,6 +525,12 @@ def _migration_lock(conn: sa.Connection) -> Iterator[None]:
 
 # Named locks are server-wide: one per database, within MariaDB's 64 characters.
 _MYSQL_LOCK_NAME = "CONCAT('retention-migrate-', MD5(COALESCE(DATABASE(), '')))"
+
+
+def _is_empty(conn: sa.Connection) -> bool:
+    """Neither a schema version nor any table of ours: nobody initialised this database."""
+    tables = set(sa.inspect(conn).get_table_names())
+    return "alembic_version" not in tables and not tables & set(metadata.tables)
 
 
 def _current(conn: sa.Connection) -> set[str]:

@@ -19,8 +19,9 @@ from retention import connectors, signing
 from retention.catalog import Catalog, load_catalog
 from retention.connectors.base import Connector
 from retention.holds import HoldBook
+from retention.installation import check_secret
 from retention.ledger import Ledger
-from retention.pseudonym import Secret
+from retention.pseudonym import SECRET_VARIABLE, Secret
 from retention.state import open_state
 
 
@@ -48,7 +49,11 @@ class Workspace:
 
     @cached_property
     def secret(self) -> Secret:
-        return Secret.from_environment(self.environ)
+        """The installation's secret, once it is known to be the one the state database's
+        references were made with (:mod:`retention.installation`): SecretMismatch if not."""
+        secret = Secret.from_environment(self.environ)
+        check_secret(self.state, self.environ[SECRET_VARIABLE].encode())
+        return secret
 
     @property
     def key_path(self) -> Path:

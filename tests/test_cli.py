@@ -405,7 +405,11 @@ def test_run_logs_json_lines_with_the_run_id_and_no_personal_data(sq: SqliteCata
     run_id = RUN_ID.search(proc.stdout)
     assert run_id is not None
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    # The catalog was initialised without the secret: this first use records its fingerprint
+    # and says so once, before the run begins.
     events = [json.loads(line) for line in lines]
+    assert events[0]["event"] == "SecretFingerprintRecorded" and "run_id" not in events[0]
+    events = events[1:]
     assert {e["event"] for e in events} >= {"RunStarted", "PolicyFinished", "RunFinished"}
     assert all(e.get("run_id") == run_id.group(0) for e in events), lines
     for value in PERSONAL:

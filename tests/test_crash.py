@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from retention import api
 from retention.pseudonym import Secret
+from retention.state import locks, utcnow
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 
@@ -93,6 +95,14 @@ def kill_at(catalog: Path, point: str, nth: int) -> None:
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stdout, proc.stderr)
 
 
+def lease_runs_out(ws: Workspace) -> None:
+    """Move the killed run's lock leases into the past, as waiting one lease would: its locks
+    are stale only then (a lease is minutes long; the takeover itself is what is tested)."""
+    with ws.state.begin() as conn:
+        held = conn.execute(sa.update(locks).values(lease_until=utcnow() - timedelta(seconds=1)))
+    assert held.rowcount >= 1, "the killed run left its locks"
+
+
 def disposed_and_surviving(ws: Workspace) -> tuple[set[str], set[str]]:
     """Record references of disposed and of surviving due records, read from the source."""
     secret = Secret(SECRET.encode())
@@ -121,6 +131,7 @@ def test_killed_mid_batch_then_rerun_leaves_exactly_one_certificate_per_disposal
     """SIGKILL at a step of a batch: the next run completes the evidence, never doubles it."""
     kill_at(catalog, point, nth)
     with Workspace.open(catalog, environ) as ws:
+        lease_runs_out(ws)
         midway = list(ws.ledger.iter_certificates())
         disposed_midway, _ = disposed_and_surviving(ws)
         # Whatever the crash left, no certificate claims a disposal that did not happen.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,19 +25,24 @@ from tests.conftest import AS_OF, SECRET
 
 HOLDER = """
 import sys, time
+from datetime import timedelta
 from retention.locks import RunLock
 from retention.state import open_state
-lock = RunLock(open_state(sys.argv[1]), [sys.argv[2]])
+lock = RunLock(open_state(sys.argv[1]), [sys.argv[2]], timedelta(seconds=float(sys.argv[3])))
 lock.acquire()
 print("held", flush=True)
 time.sleep(120)
 """
+#: The lease of the holder process: it renews it five times a lease while alive.
+HOLDER_LEASE = 1.5
 
 
 def hold_in_another_process(state_url: str, name: str) -> subprocess.Popen[str]:
     """A separate process that takes ``name`` and keeps it until killed."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, state_url, name], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLDER, state_url, name, str(HOLDER_LEASE)],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
@@ -51,11 +58,14 @@ def run_cli(catalog: Path) -> subprocess.CompletedProcess[str]:
 def test_a_second_run_gives_up_while_the_first_holds_the_policy(
     catalog: Path, environ: dict[str, str]
 ) -> None:
-    """Another live process holding the policy makes `run` exit 5, naming the lock; no change."""
+    """Another live process holding the policy makes `run` exit 5, naming the lock, however
+    long it holds it (it renews its lease); no change. Once it is killed its lease runs out
+    and the next run takes the lock over."""
     with Workspace.open(catalog, environ) as ws:
         state_url = ws.catalog.state_url
     holder = hold_in_another_process(state_url, "policy:amkoodari/interviewees")
     try:
+        time.sleep(HOLDER_LEASE * 1.5)  # past its first lease: renewed, so still live
         blocked = run_cli(catalog)
         assert blocked.returncode == EXIT_LOCKED, blocked.stderr
         assert "policy:amkoodari/interviewees is locked by another run" in blocked.stderr
@@ -64,7 +74,8 @@ def test_a_second_run_gives_up_while_the_first_holds_the_policy(
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    # The holder died without releasing: its lock is stale and the next run takes it over.
+    # The holder died without releasing: once its lease ends the next run takes it over.
+    time.sleep(HOLDER_LEASE + 0.2)
     taken = run_cli(catalog)
     assert taken.returncode == 0, taken.stderr
     assert "disposed of 3 records" in taken.stdout
@@ -142,3 +153,42 @@ def test_a_run_whose_lock_was_taken_over_changes_nothing_more(
     assert applied == [2]  # batch_size 2: the second batch never reached the source
     assert policy.status == "failed" and "locked" in (policy.message or "")
     assert policy.disposed == 2 and certified == 2 and pending == 0 and report.ok
+
+
+def replica_lock(engine: sa.Engine, names: list[str], monkeypatch: pytest.MonkeyPatch,
+                 lease: timedelta = timedelta(minutes=5)) -> RunLock:  # fmt: skip
+    """A lock made as a container replica would: host name "replica", and a pid that is the
+    same in every replica and means nothing here (PID 1 of another pid namespace)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(socket, "gethostname", lambda: "replica")
+        patch.setattr(os, "getpid", lambda: 4_000_000)  # no process here has it
+        return RunLock(engine, names, lease)
+
+
+def test_replicas_with_the_same_host_name_and_pid_never_take_a_live_lock(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two holders with one host name and one pid are two holders: the second is refused
+    while the first's lease lasts (renewed past its length), and takes the lock over only
+    once that lease has run out; the first then finds it lost."""
+    with Workspace.open(catalog, environ) as ws:
+        first = replica_lock(ws.state, ["job:nightly"], monkeypatch, timedelta(seconds=1))
+        second = replica_lock(ws.state, ["job:nightly"], monkeypatch)
+        assert first.owner != second.owner
+        first.acquire()
+        try:
+            time.sleep(1.3)  # longer than the lease: the holder's renewals keep it live
+            with pytest.raises(RunLocked, match="job:nightly"):
+                second.acquire()
+            first._stop.set()  # it stops renewing, as a killed replica does
+            with ws.state.begin() as conn:
+                conn.execute(sa.update(locks).values(lease_until=utcnow() - timedelta(seconds=1)))
+            second.acquire()
+            with pytest.raises(RunLocked):
+                first.refresh()
+            with ws.state.connect() as conn:
+                owner = conn.scalar(sa.select(locks.c.owner).where(locks.c.name == "job:nightly"))
+            assert owner == second.owner
+        finally:
+            second.release()
+            first.release()

@@ -43,9 +43,10 @@ ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
 COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {"runnable_after", "executed_run"},
     "plan_records": {"fingerprint"},
+    "locks": {"lease_until"},
 }
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches"}
+TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases"}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -203,7 +204,7 @@ def certificate_uniques(engine: sa.Engine) -> list[list[str]]:
 
 def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDatabase) -> None:
     """Upgrading an empty database to head gives the schema of retention.state, difference-free."""
-    open_state(state_db.url).dispose()
+    open_state(state_db.url, create=True).dispose()
     engine = state_db.engine()
     try:
         assert differences(engine, metadata) == []
@@ -312,7 +313,7 @@ def test_unversioned_database_unlike_0001_is_refused_untouched(state_db: Scratch
 
 def test_database_from_a_newer_engine_is_refused(state_db: ScratchDatabase) -> None:
     """A revision this engine does not know stops the open instead of guessing."""
-    open_state(state_db.url).dispose()
+    open_state(state_db.url, create=True).dispose()
     engine = state_db.engine()
     try:
         with engine.begin() as conn:
@@ -331,7 +332,7 @@ def test_concurrent_first_opens_migrate_once(state_db: ScratchDatabase) -> None:
     script = (
         "import sys, time; from retention.state import open_state; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
-        "open_state(sys.argv[1]).dispose()"
+        "open_state(sys.argv[1], create=True).dispose()"
     )
     openers = [
         subprocess.Popen(
@@ -366,7 +367,7 @@ def test_failed_first_migration_leaves_nothing_behind(state_db: ScratchDatabase)
             conn.execute(sa.text("CREATE TABLE other (x INTEGER)"))
             conn.execute(sa.text("CREATE INDEX ix_certificates_executed ON other (x)"))
         with pytest.raises(StateUnavailable, match="ix_certificates_executed"):
-            open_state(state_db.url)
+            open_state(state_db.url, create=True)
         assert table_names(engine) == {"other"}
     finally:
         engine.dispose()
@@ -374,7 +375,7 @@ def test_failed_first_migration_leaves_nothing_behind(state_db: ScratchDatabase)
 
 def test_revisions_downgrade_to_base_and_back(state_db: ScratchDatabase) -> None:
     """Every revision's downgrade undoes its upgrade, so the chain can be walked both ways."""
-    open_state(state_db.url).dispose()
+    open_state(state_db.url, create=True).dispose()
     engine = state_db.engine()
     try:
         with engine.begin() as conn:

@@ -393,6 +393,24 @@ def test_a_second_scheduler_on_the_same_state_is_refused(
     second.stop()
 
 
+def test_a_scheduler_whose_lock_was_taken_over_says_so_and_stops(
+    sqlite_catalog: Path, scheduler_env: None
+) -> None:
+    """When another scheduler has taken the lock over (this one's lease ran out), the
+    heartbeat answers "not held" so serve() stops, instead of failing with RunLocked."""
+    from retention.state import locks
+
+    scheduler = Scheduler(sqlite_catalog)
+    scheduler.start(paused=True)
+    try:
+        assert scheduler._engine is not None
+        with scheduler._engine.begin() as conn:
+            conn.execute(sa.update(locks).values(owner="replica:1:another-instance"))
+        assert scheduler._still_holding_lock() is False
+    finally:
+        scheduler.stop()
+
+
 def test_start_needs_the_secret_and_the_signing_key(
     sqlite_catalog: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
