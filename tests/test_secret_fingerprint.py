@@ -99,7 +99,9 @@ def test_rotation_carries_holds_and_certified_records_to_the_new_secret(catalog:
     old secret away. The held alumnus is still held under the new secret."""
     old_env = {"RETENTION_SECRET": SECRET, "NEW_SECRET": OTHER}
     with Workspace.open(catalog, old_env) as ws:
-        kept = api.place_hold(ws, reason="litigation", placed_by="legal", subject="020291-901B")
+        kept = api.place_hold(
+            ws, reason="litigation", placed_by="legal", subject="020291-901B"
+        ).hold
         lost = api.place_hold(
             ws, reason="complaint", placed_by="legal", subject="no-such", force=True
         ).hold
