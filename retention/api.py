@@ -280,7 +280,7 @@ def explain(
 ) -> Explanation:
     """Decide one record by key as a run would, and say why."""
     from retention.connectors.base import Record, Selection, combine_triggers
-    from retention.plan import Decider, selection_for
+    from retention.plan import Decider, conditions, selection_for
 
     found = ws.catalog.select([policy])
     if len(found) != 1:
@@ -315,7 +315,10 @@ def explain(
     active = ws.holds.active(day)
     decider = Decider(bound, connector, ws.secret, ws.ledger, active, day,
                       ws.catalog.settings.batch_size)  # fmt: skip
-    decided = decider.decide_one(Record(key=typed, trigger=trigger, values=row))
+    exceptions = Selection(table=rule.location, key=rule.key, unless=conditions(rule))
+    verdicts = connector.unless_met(exceptions, [typed]) if rule.unless else {}
+    kept = next(iter(verdicts.values()), None)
+    decided = decider.decide_one(Record(key=typed, trigger=trigger, values=row, kept=kept))
     holds = {h.hold_id: h for h in active}
     return replace(
         missing, found=True, decision=decided.decision, secret=decided.secret,

@@ -263,9 +263,15 @@ def what_keeps(
 ) -> tuple[Decision, str | None, str | None]:
     """(decision, reason, hold) for a due record without a certificate: ``retain`` for an
     ``unless`` exception it meets, with its reason; ``held`` under a hold in force, with its
-    id; else ``expire``. One order, exceptions before holds, for runs, plans and replays."""
-    for unless, condition in zip(policy.unless, conditions, strict=True):
-        if condition.holds(record.values.get(unless.column)):
+    id; else ``expire``. One order, exceptions before holds, for runs, plans and replays.
+
+    Whether a record meets an exception is the source's verdict where it gave one (a
+    database compares under its collation), so a record is never judged due here while the
+    change the source applies would keep it, or the other way round."""
+    kept = record.kept
+    for i, (unless, condition) in enumerate(zip(policy.unless, conditions, strict=True)):
+        met = kept[i] if kept is not None else condition.holds(record.values.get(unless.column))
+        if met:
             return "retain", unless.reason, None
     subject_ref = None
     if holds.needs_subject and policy.subject:

@@ -81,7 +81,9 @@ class Condition:
     value: Any = None
 
     def holds(self, value: Any) -> bool:
-        """The same test in Python, with SQL's reading of NULL (never equal to anything)."""
+        """The test in Python, with SQL's reading of NULL (never equal to anything): the
+        rule of a source that compares in Python (a file share). A database's own verdict,
+        under its collation, comes with each record (``Record.kept``) and is the one used."""
         if value is None:
             return False
         if self.op == "not_empty":
@@ -131,6 +133,10 @@ class Record:
     key: Key
     trigger: date | None
     values: Mapping[str, Any]
+    kept: tuple[bool, ...] | None = None
+    """The source's own verdict on each of the selection's ``unless`` conditions, in order
+    (a database compares under its collation, padding and type rules, which Python's ``==``
+    does not know); None where :meth:`Condition.holds` is the source's rule (a file share)."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,17 @@ class Connector(Protocol):
 
     def duplicate_keys(self, table: str, key: Sequence[str]) -> int:
         """How many key values occur more than once (0 for a usable key)."""
+        ...
+
+    def equal(self, table: str, column: str, first: Any, second: Any) -> bool:
+        """Whether ``column`` of ``table`` can hold a value equal to both ``first`` and
+        ``second``, as the source compares (collation, trailing spaces, type conversion):
+        two ``match:`` values that are equal here select the same records."""
+        ...
+
+    def unless_met(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, tuple[bool, ...]]:
+        """For each existing record among ``keys``, which of ``selection.unless`` it meets,
+        as the source compares: the same verdicts :meth:`candidates` gives in ``Record.kept``."""
         ...
 
     def count(self, selection: Selection, *, candidates_only: bool) -> int:

@@ -604,6 +604,19 @@ class FileShareConnector:
             out[(rel,)] = {"path": rel, **values}
         return out
 
+    def unless_met(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, tuple[bool, ...]]:
+        """A share compares in Python: :meth:`Condition.holds` is its rule, as in :meth:`apply`."""
+        found = self.reread(selection, keys, [c.column for c in selection.unless])
+        return {
+            key: tuple(c.holds(values.get(c.column)) for c in selection.unless)
+            for key, values in found.items()
+        }
+
+    def equal(self, table: str, column: str, first: Any, second: Any) -> bool:
+        """A value of a file equals both when one match value equals the other as ``match:``
+        compares (a typed value also equals its text form)."""
+        return _matches(first, second) or _matches(second, first)
+
     def _gone(self, rel: str) -> bool:
         """True only when the file's directory is there and holds no entry of that name."""
         parts = rel.split("/")
