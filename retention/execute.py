@@ -34,6 +34,7 @@ from retention.archive import Package, PackageWriter
 from retention.catalog import BoundPolicy
 from retention.certificate import ACTION_DONE, canonical, new_certificate_id
 from retention.connectors.base import Change, Condition, Connector, Delete, Key, Selection
+from retention.done import fingerprint, identity_columns
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -283,6 +284,7 @@ class _PolicyRun:
         attachments = self.policy.attachments
         self.share = ws.connector(attachments.connector) if attachments else None
         self.destroy = destroying_step(self.policy)
+        self.identity = identity_columns(self.policy)  # what a certificate's fingerprint covers
         self.anonymiser = (
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
@@ -560,6 +562,7 @@ class _PolicyRun:
         return {
             "certificate_id": new_certificate_id(),
             "record_ref": decided.ref,
+            "fingerprint": fingerprint(self.ws.secret, decided.ref, self.identity, decided.record),
             "archive": package.evidence() if package else None,
             "trigger_date": _iso(decided.shown_trigger),
             "expires_on": _iso(decided.shown_expires_on),

@@ -38,6 +38,18 @@ from retention.state import (
 _PAGE = 5000
 
 
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """One certificate of a record under a policy, as the ledger indexes it."""
+
+    certificate_id: str
+    action: str | None
+    """``deleted``, ``anonymised`` or ``archived``."""
+    fingerprint: str | None
+    """The record as it was disposed of (retention/done.py); None for a certificate written
+    before fingerprints existed."""
+
+
 @dataclass
 class LedgerReport:
     """What ``retention verify`` found in the ledger."""
@@ -56,39 +68,46 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def done(self, register: str, policy: str, refs: Sequence[str]) -> set[str]:
-        """Which of ``refs`` already have a certificate under this policy.
+    def done(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, list[Prior]]:
+        """The certificates under this policy of those of ``refs`` that have any: what
+        :func:`retention.done.judge` needs to tell whether each record is done.
 
-        A policy with no certificate at all (the first plan or run over a backlog) is told by
-        one index probe, without sending the batch's references."""
+        One query on the (register, policy, record_ref) index per batch. A policy with no
+        certificate at all (the first plan or run over a backlog) is told by one index
+        probe, without sending the batch's references."""
         if not refs:
-            return set()
-        mine = sa.and_(certificates.c.register == register, certificates.c.policy == policy)
-        query = sa.select(certificates.c.record_ref).where(
-            mine, one_of(certificates.c.record_ref, refs, self.engine.dialect.name)
+            return {}
+        c = certificates.c
+        mine = sa.and_(c.register == register, c.policy == policy)
+        query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
+            mine, one_of(c.record_ref, refs, self.engine.dialect.name)
         )
+        found: dict[str, list[Prior]] = {}
         with self.engine.connect() as conn:
             if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
-                return set()
-            return set(conn.scalars(query))
+                return found
+            for ref, certificate_id, action, fingerprint in conn.execute(query):
+                found.setdefault(ref, []).append(Prior(certificate_id, action, fingerprint))
+        return found
 
     def latest_since(
         self, register: str, policy: str, refs: Sequence[str], since: date
-    ) -> dict[str, str]:
-        """For each of ``refs`` certified since ``since`` (UTC), the id of its latest
-        certificate under this policy: one query on the (register, policy, record_ref) index."""
+    ) -> dict[str, Prior]:
+        """For each of ``refs`` certified since ``since`` (UTC), its latest certificate
+        under this policy: one query on the (register, policy, record_ref) index."""
         if not refs:
             return {}
         c = certificates.c
         query = (
-            sa.select(c.record_ref, c.certificate_id)
+            sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint)
             .where(c.register == register, c.policy == policy,
                    one_of(c.record_ref, refs, self.engine.dialect.name),
                    c.executed_at >= start_of_utc_day(since))
             .order_by(c.seq)
         )  # fmt: skip
         with self.engine.connect() as conn:
-            return {row.record_ref: row.certificate_id for row in conn.execute(query)}
+            return {row.record_ref: Prior(row.certificate_id, row.action, row.fingerprint)
+                    for row in conn.execute(query)}  # fmt: skip
 
     def certified_since(self, register: str, policy: str, since: date) -> int:
         """How many records of one policy have a certificate executed since ``since`` (UTC)."""
@@ -142,7 +161,8 @@ class Ledger:
                 "seq": seq, "certificate_id": cert["certificate_id"], "run_id": cert["run_id"],
                 "register": cert["register"], "policy": cert["policy"],
                 "record_ref": cert["record_ref"], "executed_at": moment, "hash": previous,
-                "body": canonical(cert).decode("utf-8"),
+                "body": canonical(cert).decode("utf-8"), "action": cert.get("action"),
+                "fingerprint": cert.get("fingerprint"),
             })  # fmt: skip
         bulk_insert(conn, certificates, rows)
         conn.execute(

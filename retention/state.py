@@ -190,6 +190,11 @@ certificates = sa.Table(
     # Not unique: `retention verify` recomputes every hash; an index on it only slowed inserts.
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", Json, nullable=False),
+    # Copies of the body's `action` and `fingerprint`, read with the record reference when
+    # the engine asks whether a record is done (retention/done.py). NULL fingerprint: a
+    # certificate written before fingerprints existed.
+    sa.Column("action", sa.String(16)),
+    sa.Column("fingerprint", sa.String(64)),
     sa.Index("ix_certificates_record", "register", "policy", "record_ref"),
     sa.Index("ix_certificates_executed", "executed_at"),
 )
