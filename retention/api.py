@@ -299,7 +299,7 @@ def explain(
     ref = ws.secret.record_ref(rule.connector, rule.location, typed)
     certificate = ws.ledger.certificate_for(bound.register.id, rule.id, ref)
     wanted = selection_for(bound, day) or Selection(table=rule.location, key=rule.key)
-    columns = [*rule.trigger, *wanted.columns]
+    columns = [*rule.trigger, *wanted.columns, *connector.capabilities.versions]
     rows = connector.reread(Selection(table=rule.location, key=rule.key, match=rule.match),
                             [typed], columns)  # fmt: skip
     row = next(iter(rows.values()), None)

@@ -35,9 +35,11 @@ def certified_action(policy: Policy) -> str | None:
     return ACTION_DONE.get(step)
 
 
-def identity_columns(policy: Policy) -> tuple[str, ...]:
-    """The decision columns the policy's disposal does not rewrite."""
-    return tuple(c for c in decision_columns(policy) if c not in policy.anonymise)
+def identity_columns(policy: Policy, versions: Sequence[str] = ()) -> tuple[str, ...]:
+    """The decision columns the policy's disposal does not rewrite, and the source's
+    ``versions`` columns (``Capabilities.versions``: a file's modification time)."""
+    kept = (c for c in decision_columns(policy) if c not in policy.anonymise)
+    return tuple(dict.fromkeys((*kept, *versions)))
 
 
 def fingerprint(secret: Secret, ref: str, columns: Sequence[str], record: Record) -> str:

@@ -284,7 +284,8 @@ class _PolicyRun:
         attachments = self.policy.attachments
         self.share = ws.connector(attachments.connector) if attachments else None
         self.destroy = destroying_step(self.policy)
-        self.identity = identity_columns(self.policy)  # what a certificate's fingerprint covers
+        # What a certificate's fingerprint covers; the decisions read these columns.
+        self.identity = identity_columns(self.policy, self.connector.capabilities.versions)
         self.anonymiser = (
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )

@@ -162,12 +162,15 @@ class Decider:
         self.erasure = subject is not None
         self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
         self.nobody = subject is NO_SUCH_SUBJECT
+        versions = connector.capabilities.versions
         self.selection = (
-            None if self.nobody else selection_for(bound, as_of, columns, subject=subject)
+            None
+            if self.nobody
+            else selection_for(bound, as_of, (*columns, *versions), subject=subject)
         )
         self.selection_unless = conditions(bound.policy)
         self.action = certified_action(bound.policy)
-        self.identity = identity_columns(bound.policy)
+        self.identity = identity_columns(bound.policy, versions)
         self._expiry: dict[date | None, date | None] = {}
         self._all = Selection(
             table=bound.policy.location, key=bound.policy.key, match=bound.policy.match,

@@ -94,10 +94,11 @@ class ReplayDecisions:
         self.as_of, self.since, self.batch_size = as_of, since, batch_size
         self.holds = HoldIndex(holds, bound.register.id, policy.id)
         self.unless = conditions(policy)
-        self.identity = identity_columns(policy)
+        self.identity = identity_columns(policy, connector.capabilities.versions)
         step = destroying_step(policy)
         self.anonymiser = Anonymiser(policy.anonymise, secret) if step == "anonymise" else None
-        read = (*decision_columns(policy), *(self.anonymiser.fields if self.anonymiser else ()))
+        read = (*decision_columns(policy), *(self.anonymiser.fields if self.anonymiser else ()),
+                *connector.capabilities.versions)  # fmt: skip
         # No due cutoff: a restored record is disposed of because it was, due today or not
         # (an erasure request's record never was). The change still re-checks match/unless.
         self.selection: Selection | None = Selection(

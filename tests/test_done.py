@@ -176,3 +176,50 @@ def test_certificates_without_a_fingerprint_still_mean_done(
     with Workspace.open(root, environ) as ws, freeze_time(TODAY):
         assert api.run(ws).disposed == 1
     assert rows(source_db, table) == []
+
+
+SHARE_POLICY = """\
+register: {id: docs, name: Documents, controller: C, source: S}
+policies:
+  - id: signed
+    connector: share
+    path: "signed/*.pdf"
+    trigger: "path:(?P<date>\\\\d{4}-\\\\d{2}-\\\\d{2})-"
+    retain: P1Y
+    action: delete
+"""
+
+
+def test_a_file_written_again_at_a_deleted_files_path_is_a_new_record(
+    tmp_path: Path, environ: dict[str, str]
+) -> None:
+    """The path (and the day in its name) come back, the file is new: it is deleted again
+    and certified again, where it was once `done` for ever; a restored copy (its times kept)
+    is the record the certificate disposed of."""
+    import os
+
+    root = tmp_path / "c"
+    share = tmp_path / "share"
+    (share / "signed").mkdir(parents=True)
+    document = share / "signed" / "2020-01-01-contract.pdf"
+    document.write_bytes(b"first")
+    for folder in ("policies", "connectors", "jobs"):
+        (root / folder).mkdir(parents=True)
+    (root / "policies" / "docs.yaml").write_text(SHARE_POLICY, encoding="utf-8")
+    (root / "connectors" / "share.yaml").write_text(f"id: share\nkind: files\nroot: {share}\n")
+    (root / "retention.yaml").write_text("state: sqlite:///state.db\nmax_due_share: 1\n")
+    api.init(root, {})
+    with Workspace.open(root, environ) as ws, freeze_time(TODAY):
+        assert api.run(ws).disposed == 1
+        assert not document.exists()
+        document.write_bytes(b"second")  # a new file under the old name
+        os.utime(document, (TODAY.timestamp(), TODAY.timestamp()))
+        outcome = api.run(ws)
+        assert (outcome.policies[0].counts.done, outcome.disposed) == (0, 1)
+        assert not document.exists()
+        document.write_bytes(b"second")  # the same file back from a backup, times and all
+        os.utime(document, (TODAY.timestamp(), TODAY.timestamp()))
+        plan, _ = api.plan(ws)
+        assert plan.policies[0].counts.done == 1
+        certs = ledger(ws)
+    assert len(certs) == 2 and certs[0]["fingerprint"] != certs[1]["fingerprint"]

@@ -37,6 +37,10 @@ class Capabilities:
     """How many bound values one statement may carry; bounds the batch size."""
     anonymise: bool = True
     """Columns can be overwritten in place (a file share can only delete or copy)."""
+    versions: tuple[str, ...] = ()
+    """Columns that change when a record is written anew under the same key (a file's
+    ``mtime``): a certificate's fingerprint covers them, so a file written again at a path
+    whose file was deleted is a new record, while one restored with its times is not."""
 
 
 @dataclass(frozen=True)

@@ -346,7 +346,11 @@ class FileShareConnector:
         self.id = spec.id
         self.root = Path(url).resolve()
         self.capabilities = Capabilities(
-            transactional=False, reread=True, max_bind_params=10_000, anonymise=False
+            transactional=False,
+            reread=True,
+            max_bind_params=10_000,
+            anonymise=False,
+            versions=("mtime",),
         )
         self._root_id: tuple[int, int] | None = None
 
