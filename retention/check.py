@@ -59,7 +59,7 @@ def _collation_overlaps(ws: Workspace, unreachable: set[str]) -> Iterable[Proble
 
     ``{contract_type: asiakassopimus}`` and ``{contract_type: ASIAKASSOPIMUS}`` are disjoint
     in Python and one filter under a case-insensitive collation (MariaDB's default), as are
-    ``'a'`` and ``'a '`` under a PAD SPACE collation or ``1`` and ``'01'`` on a number column.
+    ``e`` and ``é`` under an accent-insensitive one or ``'1'`` and ``'01'`` on a number column.
     The source is asked; pairs already refused as written are not reported twice.
     """
     for first, second in destroying_pairs(ws.catalog.policies):
