@@ -381,7 +381,7 @@ def explain(
 ) -> Explanation:
     """Decide one record by key as a run would, and say why."""
     from retention.connectors.base import Record, Selection, combine_triggers
-    from retention.plan import Decider, selection_for
+    from retention.plan import Decider, conditions, selection_for
 
     found = ws.catalog.select([policy])
     if len(found) != 1:
@@ -400,7 +400,7 @@ def explain(
     ref = ws.secret.record_ref(rule.connector, rule.location, typed)
     certificate = ws.ledger.certificate_for(bound.register.id, rule.id, ref)
     wanted = selection_for(bound, day) or Selection(table=rule.location, key=rule.key)
-    columns = [*rule.trigger, *wanted.columns]
+    columns = [*rule.trigger, *wanted.columns, *connector.capabilities.versions]
     rows = connector.reread(Selection(table=rule.location, key=rule.key, match=rule.match),
                             [typed], columns)  # fmt: skip
     row = next(iter(rows.values()), None)
@@ -416,7 +416,10 @@ def explain(
     active = ws.holds.active(day)
     decider = Decider(bound, connector, ws.secret, ws.ledger, active, day,
                       ws.catalog.settings.batch_size)  # fmt: skip
-    decided = decider.decide_one(Record(key=typed, trigger=trigger, values=row))
+    exceptions = Selection(table=rule.location, key=rule.key, unless=conditions(rule))
+    verdicts = connector.unless_met(exceptions, [typed]) if rule.unless else {}
+    kept = next(iter(verdicts.values()), None)
+    decided = decider.decide_one(Record(key=typed, trigger=trigger, values=row, kept=kept))
     holds = {h.hold_id: h for h in active}
     return replace(
         missing, found=True, decision=decided.decision, secret=decided.secret,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +44,8 @@ class BoundPolicy:
     register: Register
     policy: Policy
     file: str
+    line: int | None = None
+    """The line of the policy's ``match:`` key in ``file`` (of its ``id`` without one)."""
 
     @property
     def name(self) -> str:
@@ -205,7 +207,8 @@ def read_catalog(
                 )
                 continue
             seen.add(policy.id)
-            policies.append(BoundPolicy(register, policy, display))
+            where = _policy_line(doc, index, "match") or line
+            policies.append(BoundPolicy(register, policy, display, where))
             problems.extend(
                 _static_policy_problems(display, doc, index, policy, sources, sources_complete)
             )
@@ -458,9 +461,19 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
     """Two enabled policies may not destroy the same rows.
 
     With different rules the records' fate depends on which runs first; with the same rule
-    each would certify the same disposal again. Either way it is a catalog mistake.
+    each would certify the same disposal again. Either way it is a catalog mistake. Here
+    values are compared as written; ``retention check`` compares them again as each source
+    does (:func:`retention.check.check`), where ``asiakassopimus`` may equal ``ASIAKASSOPIMUS``.
     """
     out: list[Problem] = []
+    for first, second in destroying_pairs(policies):
+        if may_overlap(first.policy, second.policy):
+            out.append(overlap_problem(first, second))
+    return out
+
+
+def destroying_pairs(policies: Sequence[BoundPolicy]) -> Iterator[tuple[BoundPolicy, BoundPolicy]]:
+    """Pairs of enabled destroying policies that read the same table (or overlapping globs)."""
     destroying = [p for p in policies if p.policy.destroys and p.policy.enabled]
     for i, first in enumerate(destroying):
         for second in destroying[i + 1 :]:
@@ -472,26 +485,32 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
                 and globs_may_overlap(a.path, b.path)
             ):
                 continue
-            if not _may_overlap(a, b):
-                continue
-            same = "the same rule" if _rule(a) == _rule(b) else "a different rule"
-            out.append(
-                Problem(
-                    second.file,
-                    f"destroys rows that {first.name} ({first.file}) also destroys, with "
-                    f"{same}; make their match: filters disjoint",
-                    None,
-                    second.policy.id,
-                    "match",
-                )
-            )
-    return out
+            yield first, second
 
 
-def _may_overlap(a: Policy, b: Policy) -> bool:
+def overlap_problem(first: BoundPolicy, second: BoundPolicy, how: str = "") -> Problem:
+    """The problem of ``second`` destroying rows ``first`` destroys, naming both."""
+    same = "the same rule" if _rule(first.policy) == _rule(second.policy) else "a different rule"
+    where = first.file if first.line is None else f"{first.file}:{first.line}"
+    return Problem(
+        second.file,
+        f"destroys rows that {first.name} ({where}) also destroys, with {same}{how}; "
+        "make their match: filters disjoint",
+        second.line,
+        second.policy.id,
+        "match",
+    )
+
+
+def may_overlap(a: Policy, b: Policy, equal: Callable[[str, Any, Any], bool] | None = None) -> bool:
+    """Whether some record can meet both match filters: on every column both filter, some
+    value of one equals some value of the other — by ``equal(column, x, y)``, the source's
+    comparison, or else as written."""
     for column in set(a.match) & set(b.match):
         left, right = _as_set(a.match[column]), _as_set(b.match[column])
-        if not left & right:
+        if left & right:
+            continue
+        if equal is None or not any(equal(column, x, y) for x in left for y in right):
             return False
     return True
 

@@ -30,8 +30,10 @@ FIELDS = (
 #: Fields only some certificates carry, checked when present. Every certificate written
 #: before a field was added lacks it, so it can never join ``FIELDS`` (whose absence is a
 #: fault) without making older ledgers and exports fail verification.
-#: ``replaces``: the certificate a replay after a restore from a backup disposed of again.
-OPTIONAL = ("replaces",)
+#: ``replaces``: the certificate a replay after a restore from a backup disposed of again, or
+#: that of a record disposed of by another action before its policy's rule changed.
+#: ``fingerprint``: a keyed fingerprint of the record as it was disposed of (retention/done.py).
+OPTIONAL = ("replaces", "fingerprint")
 
 #: Reasons whose records may be disposed of before their ``expires_on``: an erasure request
 #: disposes of a person's records due or not, and a replay disposes again of a record that was

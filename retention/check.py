@@ -14,11 +14,12 @@ run policies check without them: such a record is a problem of its own policy at
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 
 import sqlalchemy as sa
 
 from retention.anonymise import REDACTED
-from retention.catalog import BoundPolicy
+from retention.catalog import BoundPolicy, destroying_pairs, may_overlap, overlap_problem
 from retention.connectors.base import Column, Connector, Selection, TableInfo
 from retention.errors import CatalogError, MissingSecret, Problem, RetentionError, did_you_mean
 from retention.pseudonym import Secret, key_json
@@ -56,9 +57,37 @@ def check(ws: Workspace, static: Sequence[Problem] = (), *, records: bool = Fals
         problems.extend(found)
         if not found:
             notes.append(f"{bound.name}: {bound.policy.describe_rule()}")
+    problems.extend(_collation_overlaps(ws, unreachable))
     if problems:
         raise CatalogError(problems)
     return notes
+
+
+def _collation_overlaps(ws: Workspace, unreachable: set[str]) -> Iterable[Problem]:
+    """Destroying policies whose match values differ as written but not to the source.
+
+    ``{contract_type: asiakassopimus}`` and ``{contract_type: ASIAKASSOPIMUS}`` are disjoint
+    in Python and one filter under a case-insensitive collation (MariaDB's default), as are
+    ``e`` and ``é`` under an accent-insensitive one or ``'1'`` and ``'01'`` on a number column.
+    The source is asked; pairs already refused as written are not reported twice.
+    """
+    for first, second in destroying_pairs(ws.catalog.policies):
+        a, b = first.policy, second.policy
+        if a.connector in unreachable or a.connector not in ws.catalog.sources:
+            continue
+        if may_overlap(a, b):
+            continue  # refused when the catalog loaded
+        equal = partial(ws.connector(a.connector).equal, a.location)
+        try:
+            overlapping = may_overlap(a, b, equal)
+        except (RetentionError, LookupError, KeyError, sa.exc.SQLAlchemyError) as exc:
+            message = f"cannot compare its match: values with {first.name}'s in the source: {exc}"
+            yield Problem(second.file, message, second.line, b.id, "match")
+            continue
+        if overlapping:
+            yield overlap_problem(
+                first, second, " (the source compares their match: values as equal)"
+            )
 
 
 def _policy_problems(ws: Workspace, bound: BoundPolicy) -> Iterable[Problem]:

@@ -47,6 +47,7 @@ from retention.connectors.base import (
     RecordProblem,
     Selection,
 )
+from retention.done import fingerprint, identity_columns
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -328,6 +329,8 @@ class _PolicyRun:
             if reader is not None:
                 reader.problems()  # what earlier reads found belongs to them, not to this run
         self.destroy = destroying_step(self.policy)
+        # What a certificate's fingerprint covers; the decisions read these columns.
+        self.identity = identity_columns(self.policy, self.connector.capabilities.versions)
         self.anonymiser = (
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
@@ -629,6 +632,7 @@ class _PolicyRun:
         return {
             "certificate_id": new_certificate_id(),
             "record_ref": decided.ref,
+            "fingerprint": fingerprint(self.ws.secret, decided.ref, self.identity, decided.record),
             "archive": package.evidence() if package else None,
             "trigger_date": _iso(decided.shown_trigger),
             "expires_on": _iso(decided.shown_expires_on),

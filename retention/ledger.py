@@ -39,6 +39,18 @@ from retention.state import (
 _PAGE = 5000
 
 
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """One certificate of a record under a policy, as the ledger indexes it."""
+
+    certificate_id: str
+    action: str | None
+    """``deleted``, ``anonymised`` or ``archived``."""
+    fingerprint: str | None
+    """The record as it was disposed of (retention/done.py); None for a certificate written
+    before fingerprints existed."""
+
+
 @dataclass
 class LedgerReport:
     """What ``retention verify`` found in the ledger."""
@@ -58,14 +70,33 @@ class Ledger:
         self.engine = engine
         self._aliased: set[tuple[str, str]] | None = None
 
-    def done(self, register: str, policy: str, refs: Sequence[str]) -> set[str]:
-        """Which of ``refs`` already have a certificate under this policy (under the
-        reference the record had when certified, for records certified before a rotation of
-        the secret: see :data:`retention.state.ref_aliases`).
+    def done(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, list[Prior]]:
+        """The certificates under this policy of those of ``refs`` that have any: what
+        :func:`retention.done.judge` needs to tell whether each record is done. A record
+        certified before a rotation of the secret is found under the reference its
+        certificate carries (see :data:`retention.state.ref_aliases`), with the fingerprint
+        the rotation worked out for it under the new secret.
 
-        A policy with no certificate at all (the first plan or run over a backlog) is told by
-        one index probe, without sending the batch's references."""
-        return set(self.certified_as(register, policy, refs))
+        One query on the (register, policy, record_ref) index per batch. A policy with no
+        certificate at all (the first plan or run over a backlog) is told by one index
+        probe, without sending the batch's references."""
+        if not refs:
+            return {}
+        c = certificates.c
+        mine = sa.and_(c.register == register, c.policy == policy)
+        found: dict[str, list[Prior]] = {}
+        with self.engine.connect() as conn:
+            if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
+                return found
+            looked_up = self._certified_refs(conn, register, policy, refs)
+            query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
+                mine, one_of(c.record_ref, list(looked_up), self.engine.dialect.name)
+            )
+            for ref, certificate_id, action, fingerprint in conn.execute(query):
+                now, renewed = looked_up[ref]
+                prior = Prior(certificate_id, action, fingerprint if now == ref else renewed)
+                found.setdefault(now, []).append(prior)
+        return found
 
     def certified_as(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, str]:
         """For each of ``refs`` with a certificate under this policy, the reference that
@@ -80,25 +111,26 @@ class Ledger:
             query = sa.select(certificates.c.record_ref).where(
                 mine, one_of(certificates.c.record_ref, list(looked_up), self.engine.dialect.name)
             )
-            return {looked_up[ref]: ref for ref in conn.scalars(query)}
+            return {looked_up[ref][0]: ref for ref in conn.scalars(query)}
 
     def _certified_refs(
         self, conn: sa.Connection, register: str, policy: str, refs: Sequence[str]
-    ) -> dict[str, str]:
-        """The references to look certificates up by → the record's reference now: each
-        reference itself, and for a record certified before a rotation of the secret the
-        reference its certificate carries."""
-        looked_up = {ref: ref for ref in refs}
+    ) -> dict[str, tuple[str, str | None]]:
+        """The references to look certificates up by → (the record's reference now, its
+        fingerprint under the new secret if it was certified before a rotation): each
+        reference itself, and for a record certified before a rotation the reference its
+        certificate carries."""
+        looked_up: dict[str, tuple[str, str | None]] = {ref: (ref, None) for ref in refs}
         if (register, policy) not in self._aliased_policies(conn):
             return looked_up
         a = ref_aliases.c
         for start in range(0, len(refs), 500):
-            query = sa.select(a.record_ref, a.certified_ref).where(
+            query = sa.select(a.record_ref, a.certified_ref, a.fingerprint).where(
                 a.register == register, a.policy == policy,
                 a.record_ref.in_(refs[start : start + 500]),
             )  # fmt: skip
-            for now, certified in conn.execute(query):
-                looked_up[certified] = now
+            for now, certified, renewed in conn.execute(query):
+                looked_up[certified] = (now, renewed)
         return looked_up
 
     def _aliased_policies(self, conn: sa.Connection) -> set[tuple[str, str]]:
@@ -111,22 +143,27 @@ class Ledger:
 
     def latest_since(
         self, register: str, policy: str, refs: Sequence[str], since: date
-    ) -> dict[str, str]:
-        """For each of ``refs`` certified since ``since`` (UTC), the id of its latest
-        certificate under this policy: one query on the (register, policy, record_ref) index."""
+    ) -> dict[str, Prior]:
+        """For each of ``refs`` certified since ``since`` (UTC), its latest certificate
+        under this policy: one query on the (register, policy, record_ref) index."""
         if not refs:
             return {}
         c = certificates.c
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
             query = (
-                sa.select(c.record_ref, c.certificate_id)
+                sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint)
                 .where(c.register == register, c.policy == policy,
                        one_of(c.record_ref, list(looked_up), self.engine.dialect.name),
                        c.executed_at >= start_of_utc_day(since))
                 .order_by(c.seq)
             )  # fmt: skip
-            return {looked_up[row.record_ref]: row.certificate_id for row in conn.execute(query)}
+            out: dict[str, Prior] = {}
+            for row in conn.execute(query):
+                now, renewed = looked_up[row.record_ref]
+                kept = row.fingerprint if now == row.record_ref else renewed
+                out[now] = Prior(row.certificate_id, row.action, kept)
+            return out
 
     def certified_since(self, register: str, policy: str, since: date) -> int:
         """How many records of one policy have a certificate executed since ``since`` (UTC)."""
@@ -182,7 +219,8 @@ class Ledger:
                 "seq": seq, "certificate_id": cert["certificate_id"], "run_id": cert["run_id"],
                 "register": cert["register"], "policy": cert["policy"],
                 "record_ref": cert["record_ref"], "executed_at": moment, "hash": previous,
-                "body": canonical(cert).decode("utf-8"),
+                "body": canonical(cert).decode("utf-8"), "action": cert.get("action"),
+                "fingerprint": cert.get("fingerprint"),
             })  # fmt: skip
         bulk_insert(conn, certificates, rows)
         conn.execute(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -24,9 +24,10 @@ from retention import clock, problems
 from retention.approval import decision_columns, record_fingerprint
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Condition, Connector, Record, Selection
+from retention.done import certified_action, fingerprint, identity_columns, judge
 from retention.errors import RetentionError
 from retention.holds import Hold, HoldIndex
-from retention.ledger import Ledger
+from retention.ledger import Ledger, Prior
 from retention.model import Policy
 from retention.problems import PARTIAL, Noted
 from retention.pseudonym import Secret, key_json
@@ -162,10 +163,15 @@ class Decider:
         self.erasure = subject is not None
         self.holds = HoldIndex(holds, bound.register.id, bound.policy.id)
         self.nobody = subject is NO_SUCH_SUBJECT
+        versions = connector.capabilities.versions
         self.selection = (
-            None if self.nobody else selection_for(bound, as_of, columns, subject=subject)
+            None
+            if self.nobody
+            else selection_for(bound, as_of, (*columns, *versions), subject=subject)
         )
         self.selection_unless = conditions(bound.policy)
+        self.action = certified_action(bound.policy)
+        self.identity = identity_columns(bound.policy, versions)
         self._expiry: dict[date | None, date | None] = {}
         self._all = Selection(
             table=bound.policy.location, key=bound.policy.key, match=bound.policy.match,
@@ -196,13 +202,17 @@ class Decider:
             yield self._decide_page(page, refs, keys, done)
 
     def _decide_page(
-        self, page: Sequence[Record], refs: Sequence[str], keys: Sequence[str], done: set[str]
+        self,
+        page: Sequence[Record],
+        refs: Sequence[str],
+        keys: Sequence[str],
+        done: Mapping[str, Sequence[Prior]],
     ) -> list[Decided]:
         """:meth:`_decide` for a page, with its common outcomes taken without the call.
 
-        A record not yet due is ``retain``; a due one that is not done, with no ``unless``
-        exception to test and no hold in force for the policy, is ``expire``. Every other
-        record goes through :meth:`_decide` itself, so there is still one rule.
+        A record not yet due is ``retain``; a due one without a certificate, with no
+        ``unless`` exception to test and no hold in force for the policy, is ``expire``.
+        Every other record goes through :meth:`_decide` itself, so there is still one rule.
         """
         policy = self.bound.policy
         expiry, expires_on, decide = self._expiry, self._expires_on, self._decide
@@ -237,13 +247,23 @@ class Decider:
             expires = self._expiry[trigger] = record_expires_on(self.bound, trigger)
             return expires
 
-    def _decide(self, record: Record, ref: str, key: str, done: set[str]) -> Decided:
+    def is_done(self, record: Record, ref: str, done: Mapping[str, Sequence[Prior]]) -> bool:
+        """A certificate of this very record (its fingerprint) by today's action exists."""
+        priors = done.get(ref)
+        if not priors:
+            return False
+        return judge(priors, self.action,
+                     lambda: fingerprint(self.secret, ref, self.identity, record))  # fmt: skip
+
+    def _decide(
+        self, record: Record, ref: str, key: str, done: Mapping[str, Sequence[Prior]]
+    ) -> Decided:
         policy = self.bound.policy
         expires = self._expires_on(record.trigger)
         secret = any(is_marked(record.values.get(c)) for c in policy.secret)
         if not self.erasure and (expires is None or expires > self.as_of):
             return Decided(record, ref, key, "retain", expires, secret=secret)
-        if ref in done:
+        if self.is_done(record, ref, done):
             if policy.action == "archive" and policy.then in (None, "keep"):
                 return Decided(record, ref, key, "retain", expires, secret=secret,
                                reason="in archive")  # fmt: skip
@@ -264,9 +284,15 @@ def what_keeps(
 ) -> tuple[Decision, str | None, str | None]:
     """(decision, reason, hold) for a due record without a certificate: ``retain`` for an
     ``unless`` exception it meets, with its reason; ``held`` under a hold in force, with its
-    id; else ``expire``. One order, exceptions before holds, for runs, plans and replays."""
-    for unless, condition in zip(policy.unless, conditions, strict=True):
-        if condition.holds(record.values.get(unless.column)):
+    id; else ``expire``. One order, exceptions before holds, for runs, plans and replays.
+
+    Whether a record meets an exception is the source's verdict where it gave one (a
+    database compares under its collation), so a record is never judged due here while the
+    change the source applies would keep it, or the other way round."""
+    kept = record.kept
+    for i, (unless, condition) in enumerate(zip(policy.unless, conditions, strict=True)):
+        met = kept[i] if kept is not None else condition.holds(record.values.get(unless.column))
+        if met:
             return "retain", unless.reason, None
     subject_ref = None
     if holds.needs_subject and policy.subject:

@@ -4,12 +4,14 @@ Restoring a source from a backup brings back records that certificates say were 
 anonymised, and a normal run never touches them again: a record with a certificate is
 ``done``. A replay scans the records each policy governs, recomputes their ``record_ref``
 and looks up, one indexed query per batch, the certificates executed since a day D. A
-record with one is *restored* when it is present (delete) or present and not in its
-anonymised form (anonymise); it is disposed of again through the engine's own pipeline
-(:func:`retention.execute.enforce`: locks, valves, intents, change, re-read, certificates)
-with ``reason: replay`` and ``replaces:`` the id of its most recent certificate. Holds and
-``unless`` exceptions still keep records. A record disposed of again is absent or
-anonymised, so replaying once more finds nothing, though its new certificate is after D too.
+record with one is *restored* when it is the record that certificate disposed of (the same
+fingerprint: not a new record that took its key since) and is present (delete) or present
+and not in its anonymised form (anonymise); it is disposed of again through the engine's
+own pipeline (:func:`retention.execute.enforce`: locks, valves, intents, change, re-read,
+certificates) with ``reason: replay`` and ``replaces:`` the id of its most recent
+certificate. Holds and ``unless`` exceptions still keep records. A record disposed of
+again is absent or anonymised, so replaying once more finds nothing, though its new
+certificate is after D too.
 
 A restored record is judged by the policy as it is now: its current action and
 anonymisation, its holds and exceptions. Certificates of erasure requests replay too, since
@@ -28,10 +30,11 @@ from retention.anonymise import Anonymiser
 from retention.approval import decision_columns
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Connector, Record, Selection
+from retention.done import fingerprint, identity_columns
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, RetentionError, UsageError
 from retention.execute import RunOutcome, destroying_step, enforce
 from retention.holds import Hold, HoldIndex
-from retention.ledger import Ledger
+from retention.ledger import Ledger, Prior
 from retention.plan import (
     Decided,
     Decision,
@@ -91,9 +94,11 @@ class ReplayDecisions:
         self.as_of, self.since, self.batch_size = as_of, since, batch_size
         self.holds = HoldIndex(holds, bound.register.id, policy.id)
         self.unless = conditions(policy)
+        self.identity = identity_columns(policy, connector.capabilities.versions)
         step = destroying_step(policy)
         self.anonymiser = Anonymiser(policy.anonymise, secret) if step == "anonymise" else None
-        read = (*decision_columns(policy), *(self.anonymiser.fields if self.anonymiser else ()))
+        read = (*decision_columns(policy), *(self.anonymiser.fields if self.anonymiser else ()),
+                *connector.capabilities.versions)  # fmt: skip
         # No due cutoff: a restored record is disposed of because it was, due today or not
         # (an erasure request's record never was). The change still re-checks match/unless.
         self.selection: Selection | None = Selection(
@@ -125,17 +130,22 @@ class ReplayDecisions:
             batch: list[Decided] = []
             for record, ref in zip(page, refs, strict=True):
                 original = latest.get(ref)
-                if original is None or not self._restored(record):
+                if original is None or not self._restored(record, ref, original):
                     continue
-                decided = self._decide(record, ref, original)
+                decided = self._decide(record, ref, original.certificate_id)
                 self.counts.restored += 1
                 self.counts.held += decided.decision == "held"
                 self.counts.kept += decided.decision == "retain"
                 batch.append(decided)
             yield batch
 
-    def _restored(self, record: Record) -> bool:
-        """Present (it was read), and for anonymisation not in its anonymised form."""
+    def _restored(self, record: Record, ref: str, original: Prior) -> bool:
+        """Present (it was read), the record its certificate disposed of (not a new record
+        under its key), and for anonymisation not in its anonymised form."""
+        if original.fingerprint is not None and original.fingerprint != fingerprint(
+            self.secret, ref, self.identity, record
+        ):
+            return False  # a new record that took the key: a normal run decides it
         return self.anonymiser is None or not self.anonymiser.is_anonymised(record.values)
 
     def _decide(self, record: Record, ref: str, original: str) -> ReplayDecided:

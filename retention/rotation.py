@@ -33,6 +33,7 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from retention.connectors.base import Selection
+from retention.done import fingerprint, identity_columns
 from retention.errors import UsageError
 from retention.holds import Hold
 from retention.installation import SecretMismatch, new_fingerprint_row, stored
@@ -83,25 +84,41 @@ def rotate(ws: Workspace, new_value: str, today: date) -> Rotation:
             h.subject_ref: h for h in ws.holds.all() if h.subject_ref and h.released_at is None
         }
         carried: dict[str, str] = {}
-        aliases: list[dict[str, str]] = []
+        aliases: list[dict[str, str | None]] = []
         records = 0
         for bound in ws.catalog.policies:
             policy = bound.policy
-            subject = policy.subject if subject_holds else None
-            selection = Selection(table=policy.location, key=policy.key, match=policy.match,
-                                  columns=(subject,) if subject else ())  # fmt: skip
             connector = ws.connector(policy.connector)
+            identity = identity_columns(policy, connector.capabilities.versions)
+            subject = policy.subject if subject_holds else None
+            selection = Selection(
+                table=policy.location, key=policy.key, match=policy.match,
+                triggers=policy.trigger, trigger_rule=policy.trigger_rule,
+                columns=tuple(dict.fromkeys(c for c in (subject, *identity) if c)),
+            )  # fmt: skip
             for page in connector.candidates(selection, ws.catalog.settings.batch_size):
                 records += len(page)
                 keys = [key_json(r.key) for r in page]
                 old_refs = old.record_refs_of(policy.connector, policy.location, keys)
                 new_refs = new.record_refs_of(policy.connector, policy.location, keys)
                 certified = ws.ledger.certified_as(bound.register.id, policy.id, old_refs)
-                aliases += [
-                    {"register": bound.register.id, "policy": policy.id, "record_ref": now,
-                     "certified_ref": certified[was]}
-                    for was, now in zip(old_refs, new_refs, strict=True) if was in certified
-                ]  # fmt: skip
+                priors = ws.ledger.done(bound.register.id, policy.id, list(certified))
+                for record, was, now in zip(page, old_refs, new_refs, strict=True):
+                    if was not in certified:
+                        continue
+                    # Only the record its certificate disposed of stays done: a key reused
+                    # since is a new record, under the new secret as under the old one.
+                    mine = fingerprint(old, was, identity, record)
+                    matched = [p for p in priors.get(was, [])
+                               if p.fingerprint is None or p.fingerprint == mine]  # fmt: skip
+                    if not matched:
+                        continue
+                    renewed = (fingerprint(new, now, identity, record)
+                               if all(p.fingerprint for p in matched) else None)  # fmt: skip
+                    aliases.append({
+                        "register": bound.register.id, "policy": policy.id, "record_ref": now,
+                        "certified_ref": certified[was], "fingerprint": renewed,
+                    })  # fmt: skip
                 for record in page:
                     value = record.values.get(subject) if subject else None
                     if value is not None and (ref := old.subject_ref(value)) in subject_holds:
@@ -146,7 +163,7 @@ def _store(
     old_digest: str,
     new_value: str,
     carried: dict[str, str],
-    aliases: list[dict[str, str]],
+    aliases: list[dict[str, str | None]],
 ) -> None:
     """One transaction: the new fingerprint (only if the old one is still recorded), the
     subject holds' new references and the aliases of the certified records."""

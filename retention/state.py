@@ -192,6 +192,11 @@ certificates = sa.Table(
     # Not unique: `retention verify` recomputes every hash; an index on it only slowed inserts.
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("body", Json, nullable=False),
+    # Copies of the body's `action` and `fingerprint`, read with the record reference when
+    # the engine asks whether a record is done (retention/done.py). NULL fingerprint: a
+    # certificate written before fingerprints existed.
+    sa.Column("action", sa.String(16)),
+    sa.Column("fingerprint", sa.String(64)),
     sa.Index("ix_certificates_record", "register", "policy", "record_ref"),
     sa.Index("ix_certificates_executed", "executed_at"),
 )
@@ -237,6 +242,8 @@ ref_aliases = sa.Table(
     sa.Column("policy", Name, primary_key=True),
     sa.Column("record_ref", sa.String(64), primary_key=True),  # under the current secret
     sa.Column("certified_ref", sa.String(64), nullable=False),  # as its certificate has it
+    # Its fingerprint under the current secret (retention/done.py), if its certificate has one.
+    sa.Column("fingerprint", sa.String(64)),
 )
 """Records certified before a secret rotation: their reference now → the certified one."""
 

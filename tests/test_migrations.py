@@ -19,6 +19,7 @@ from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from retention import migrations
+from retention.certificate import canonical, seal
 from retention.ledger import Ledger
 from retention.state import (
     GENESIS_HASH,
@@ -44,7 +45,10 @@ COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {"runnable_after", "executed_run"},
     "plan_records": {"fingerprint"},
     "locks": {"lease_until"},
+    "certificates": {"action", "fingerprint"},
 }
+#: Added columns an upgrade fills in from what the rows already hold, by table.
+FILLED_BY_UPGRADE = {"certificates": {"action"}}
 #: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases"}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
@@ -155,17 +159,27 @@ def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
             name="job:nightly", owner="R20261122-00000001", host="worker-1", pid=4242,
             acquired_at=T0, heartbeat_at=T0 + timedelta(minutes=1),
         ))  # fmt: skip
-        Ledger.append(conn, [
-            {"certificate_id": str(uuid.UUID(int=i)), "run_id": "R20261122-00000001",
-             "plan_id": "P20261122-00000002", "approved_by": "Sähkö Öljynen",
-             "register": "xamk-alumni", "policy": "alumni-membership",
-             "policy_sha256": "a" * 64, "record_ref": f"{i:064x}", "action": "anonymised",
-             "reason": "retention", "fields": ["first_name", "email"], "archive": None,
-             "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
-             "executed_at": (T0 + timedelta(seconds=i)).isoformat(), "verified": True,
-             "legal_basis": "GDPR 6(1)(f) – oikeutettu etu"}
-            for i in (1, 2, 3)
-        ])  # fmt: skip
+        legacy = legacy_metadata().tables["certificates"]  # as 0001 had it
+        previous = GENESIS_HASH
+        for i in (1, 2, 3):
+            cert = seal(
+                {"certificate_id": str(uuid.UUID(int=i)), "run_id": "R20261122-00000001",
+                 "plan_id": "P20261122-00000002", "approved_by": "Sähkö Öljynen",
+                 "register": "xamk-alumni", "policy": "alumni-membership",
+                 "policy_sha256": "a" * 64, "record_ref": f"{i:064x}", "action": "anonymised",
+                 "reason": "retention", "fields": ["first_name", "email"], "archive": None,
+                 "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
+                 "executed_at": (T0 + timedelta(seconds=i)).isoformat(), "verified": True,
+                 "legal_basis": "GDPR 6(1)(f) – oikeutettu etu"}, i, previous,
+            )  # fmt: skip
+            previous = cert["hash"]
+            conn.execute(legacy.insert().values(
+                seq=i, certificate_id=cert["certificate_id"], run_id=cert["run_id"],
+                register=cert["register"], policy=cert["policy"], record_ref=cert["record_ref"],
+                executed_at=T0 + timedelta(seconds=i), hash=previous,
+                body=canonical(cert).decode("utf-8"),
+            ))  # fmt: skip
+        conn.execute(ledger_head.update().values(last_seq=3, last_hash=previous))
     assert Ledger(engine).checkpoint("R20261122-00000001", key) is not None
 
 
@@ -192,7 +206,7 @@ def added_columns_are_empty(engine: sa.Engine) -> bool:
             )
             == 0
             for name, columns in COLUMNS_ADDED_AFTER_BASELINE.items()
-            for column in columns
+            for column in columns - FILLED_BY_UPGRADE.get(name, set())
         )
 
 
@@ -253,6 +267,9 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         assert revisions(engine) == {migrations.HEAD}
         assert snapshot(engine) == before
         assert added_columns_are_empty(engine)
+        with engine.connect() as conn:  # 0006 copied each certificate's action from its body
+            assert set(conn.execute(sa.select(certificates.c.action, certificates.c.fingerprint))
+                       ) == {("anonymised", None)}  # fmt: skip
         assert "ix_runs_started" in {i["name"] for i in sa.inspect(engine).get_indexes("runs")}
         assert differences(engine, metadata) == []
         report = Ledger(engine).verify(key.public_key())
@@ -288,6 +305,9 @@ def test_database_made_by_create_all_is_stamped_and_kept(state_db: ScratchDataba
         assert revisions(engine) == {migrations.HEAD}
         assert snapshot(engine) == before
         assert added_columns_are_empty(engine)
+        with engine.connect() as conn:  # 0006 copied each certificate's action from its body
+            assert set(conn.execute(sa.select(certificates.c.action, certificates.c.fingerprint))
+                       ) == {("anonymised", None)}  # fmt: skip
         assert differences(engine, metadata) == []
         assert certificate_uniques(engine) == [["certificate_id"]]
         assert Ledger(engine).verify(key.public_key()).ok

@@ -7,7 +7,7 @@ import csv
 import json
 import shutil
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -379,13 +379,15 @@ def test_a_restored_file_on_a_share_is_deleted_again(tmp_path: Path) -> None:
         tmp_path, '    trigger: "sidecar:interviewed_on"\n    retain: P2Y\n    action: delete\n'
     )
     share = catalog / "share"
-    put(share, "interviews/2020/rec1.wav", {"interviewed_on": "2020-03-02"})
+    written = datetime(2020, 3, 2, 12, 0)
+    put(share, "interviews/2020/rec1.wav", {"interviewed_on": "2020-03-02"}, written)
     put(share, "interviews/2021/rec2.wav", {"interviewed_on": "2021-03-02"})
     put(share, "interviews/2026/rec3.wav", {"interviewed_on": "2026-01-10"})
     with Workspace.open(catalog, {"RETENTION_SECRET": SECRET}) as ws:
         assert api.run(ws, as_of=AS_OF).disposed == 2
         since = since_of(ledger(ws))
-        put(share, "interviews/2020/rec1.wav", {"interviewed_on": "2020-03-02"})  # restored
+        # restored from a backup with its times, so the very file the certificate disposed of
+        put(share, "interviews/2020/rec1.wav", {"interviewed_on": "2020-03-02"}, written)
         outcome = api.replay(ws, since)
         certs = ledger(ws)
         assert api.verify_ledger(ws).ok

@@ -45,6 +45,10 @@ class Capabilities:
     record_problems: bool = False
     """Listing can find records the connector refuses for what they are (a link, a hard
     link, a name that is not UTF-8); ``retention check`` lists them up front."""
+    versions: tuple[str, ...] = ()
+    """Columns that change when a record is written anew under the same key (a file's
+    ``mtime``): a certificate's fingerprint covers them, so a file written again at a path
+    whose file was deleted is a new record, while one restored with its times is not."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,9 @@ class Condition:
     value: Any = None
 
     def holds(self, value: Any) -> bool:
-        """The same test in Python, with SQL's reading of NULL (never equal to anything)."""
+        """The test in Python, with SQL's reading of NULL (never equal to anything): the
+        rule of a source that compares in Python (a file share). A database's own verdict,
+        under its collation, comes with each record (``Record.kept``) and is the one used."""
         if value is None:
             return False
         if self.op == "not_empty":
@@ -139,6 +145,10 @@ class Record:
     key: Key
     trigger: date | None
     values: Mapping[str, Any]
+    kept: tuple[bool, ...] | None = None
+    """The source's own verdict on each of the selection's ``unless`` conditions, in order
+    (a database compares under its collation, padding and type rules, which Python's ``==``
+    does not know); None where :meth:`Condition.holds` is the source's rule (a file share)."""
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,17 @@ class Connector(Protocol):
 
     def duplicate_keys(self, table: str, key: Sequence[str]) -> int:
         """How many key values occur more than once (0 for a usable key)."""
+        ...
+
+    def equal(self, table: str, column: str, first: Any, second: Any) -> bool:
+        """Whether ``column`` of ``table`` can hold a value equal to both ``first`` and
+        ``second``, as the source compares (collation, trailing spaces, type conversion):
+        two ``match:`` values that are equal here select the same records."""
+        ...
+
+    def unless_met(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, tuple[bool, ...]]:
+        """For each existing record among ``keys``, which of ``selection.unless`` it meets,
+        as the source compares: the same verdicts :meth:`candidates` gives in ``Record.kept``."""
         ...
 
     def count(self, selection: Selection, *, candidates_only: bool) -> int:

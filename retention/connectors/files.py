@@ -391,6 +391,7 @@ class FileShareConnector:
             max_bind_params=10_000,
             anonymise=False,
             record_problems=True,
+            versions=("mtime",),
         )
         self._root_fd: int | None = None
         self._root_id: tuple[int, int] | None = None
@@ -778,6 +779,19 @@ class FileShareConnector:
             values = {name: found.value(name) for name in columns if name != "path"}
             out[(rel,)] = {"path": rel, **values}
         return out
+
+    def unless_met(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, tuple[bool, ...]]:
+        """A share compares in Python: :meth:`Condition.holds` is its rule, as in :meth:`apply`."""
+        found = self.reread(selection, keys, [c.column for c in selection.unless])
+        return {
+            key: tuple(c.holds(values.get(c.column)) for c in selection.unless)
+            for key, values in found.items()
+        }
+
+    def equal(self, table: str, column: str, first: Any, second: Any) -> bool:
+        """A value of a file equals both when one match value equals the other as ``match:``
+        compares (a typed value also equals its text form)."""
+        return _matches(first, second) or _matches(second, first)
 
     def _gone(self, rel: str) -> str | None:
         """None when ``rel`` provably names nothing (its folder holds no such name, or a

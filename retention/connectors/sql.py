@@ -185,11 +185,15 @@ class SqlConnector:
         trigger_at = [position[c.name] for c in triggers]
         value_at = [(name, position[name]) for name in selection.columns]
         order_at = [position[c.name] for c in order]
+        # The database's verdict on each `unless` condition, read with the row: Python's ==
+        # knows neither the column's collation nor its padding or type conversions.
+        flags = [sa.case((test, 1), else_=0) for test in self._unless_tests(t, selection)]
+        kept_at = list(range(len(wanted), len(wanted) + len(flags)))
         rule = selection.trigger_rule
         last: tuple[Any, ...] | None = None
         while True:
             where = base if last is None else sa.and_(base, _after(order, last))
-            query = sa.select(*wanted).where(where).order_by(*order).limit(size)
+            query = sa.select(*wanted, *flags).where(where).order_by(*order).limit(size)
             with self._failures("reading candidates"), self._connect() as conn:
                 try:
                     rows = conn.execute(query).all()
@@ -201,7 +205,7 @@ class SqlConnector:
             if not rows:
                 return
             try:
-                page = _records(rows, key_at, trigger_at, value_at, rule)
+                page = _records(rows, key_at, trigger_at, value_at, rule, kept_at)
             except ValueError:  # a trigger stored as text that is not a date
                 raise SourceUnavailable(
                     f"connector {self.id}: a trigger value in {selection.table!r} is not a "
@@ -235,6 +239,36 @@ class SqlConnector:
         names = [c.name for c in (*key_cols, *cols)]
         width = len(key_cols)
         return {row[:width]: dict(zip(names, row, strict=True)) for row in rows}
+
+    def unless_met(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, tuple[bool, ...]]:
+        if not keys:
+            return {}
+        t = self.table(selection.table)
+        key_cols = [t.c[name] for name in selection.key]
+        flags = [sa.case((test, 1), else_=0) for test in self._unless_tests(t, selection)]
+        query = sa.select(*key_cols, *flags).where(self._in(key_cols, keys))
+        with self._failures("reading exceptions", detail=False), self._connect() as conn:
+            rows = conn.execute(query).all()
+        width = len(key_cols)
+        return {tuple(row[:width]): tuple(bool(v) for v in row[width:]) for row in rows}
+
+    def equal(self, table: str, column: str, first: Any, second: Any) -> bool:
+        """Asked of the database: both values, as the column's type, go into one ``UNION``
+        column together with the column itself, so the column's collation (case, accents,
+        trailing spaces) and type conversions decide, and ``UNION`` keeps one of two equal
+        values. The column contributes no row."""
+        t = self.table(table)
+        col = t.c[column]
+
+        def typed(value: Any) -> sa.ColumnElement[Any]:
+            bound = sa.literal(value, col.type)
+            return bound if _kind(col.type) == "string" else sa.cast(bound, col.type)
+
+        both = sa.union(
+            sa.select(col).where(sa.false()), sa.select(typed(first)), sa.select(typed(second))
+        ).subquery()
+        with self._failures("comparing match values"), self._connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(both)) or 0) < 2
 
     # -- writing -------------------------------------------------------------------------
 
@@ -340,6 +374,12 @@ class SqlConnector:
         self, t: sa.Table, selection: Selection, *, fixed_lists: bool = False
     ) -> sa.ColumnElement[bool]:
         """Rows meeting any ``unless`` condition; NULL never meets a condition."""
+        return sa.or_(sa.false(), *self._unless_tests(t, selection, fixed_lists=fixed_lists))
+
+    def _unless_tests(
+        self, t: sa.Table, selection: Selection, *, fixed_lists: bool = False
+    ) -> list[sa.ColumnElement[bool]]:
+        """One test per ``unless`` condition, in order."""
         tests: list[sa.ColumnElement[bool]] = []
         for condition in selection.unless:
             column = t.c[condition.column]
@@ -352,7 +392,7 @@ class SqlConnector:
             else:
                 test = sa.true()
             tests.append(sa.and_(column.is_not(None), test))
-        return sa.or_(sa.false(), *tests)
+        return tests
 
 
 def _read_days_in(engine: Engine, zone: str) -> None:
@@ -387,8 +427,19 @@ def _records(
     trigger_at: Sequence[int],
     value_at: Sequence[tuple[str, int]],
     rule: str,
+    kept_at: Sequence[int] = (),
 ) -> list[Record]:
     """A page of rows as records; one trigger column (the usual case) skips the combining."""
+    if kept_at:
+        return [
+            Record(
+                tuple(row[i] for i in key_at),
+                combine_triggers([_as_date(row[i]) for i in trigger_at], rule),
+                {name: row[i] for name, i in value_at},
+                tuple(bool(row[i]) for i in kept_at),
+            )
+            for row in rows
+        ]
     if len(trigger_at) == 1:
         (t,) = trigger_at
         if len(key_at) == 1:

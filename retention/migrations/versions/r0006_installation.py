@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("policy", Name, primary_key=True),
         sa.Column("record_ref", sa.String(64), primary_key=True),
         sa.Column("certified_ref", sa.String(64), nullable=False),
+        sa.Column("fingerprint", sa.String(64)),
     )
     op.add_column("locks", sa.Column("lease_until", Timestamp))
 
