@@ -18,12 +18,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retention import migrations
+from retention import migrations, signing
+from retention.certificate import canonical
 from retention.ledger import Ledger
 from retention.state import (
     GENESIS_HASH,
     StateUnavailable,
     certificates,
+    checkpoints,
     holds,
     intents,
     ledger_head,
@@ -43,9 +45,10 @@ ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
 COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {"runnable_after", "executed_run"},
     "plan_records": {"fingerprint"},
+    "runs": {"signature"},
 }
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches"}
+TABLES_AFTER_BASELINE = {"intent_batches", "signing_keys"}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -165,7 +168,16 @@ def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
              "legal_basis": "GDPR 6(1)(f) – oikeutettu etu"}
             for i in (1, 2, 3)
         ])  # fmt: skip
-    assert Ledger(engine).checkpoint("R20261122-00000001", key) is not None
+        # A checkpoint as the versions before key pinning signed it: no runs, no pin.
+        last_seq, last_hash = conn.execute(sa.select(ledger_head.c.last_seq,
+                                                     ledger_head.c.last_hash)).one()  # fmt: skip
+        body = {"run_id": "R20261122-00000001", "first_seq": 1, "last_seq": last_seq,
+                "count": last_seq, "last_hash": last_hash, "signed_at": T0.isoformat(),
+                "key_id": signing.key_id(key.public_key())}  # fmt: skip
+        conn.execute(checkpoints.insert().values(
+            last_seq=last_seq, run_id=body["run_id"], body=canonical(body).decode(),
+            signature=signing.sign(key, canonical(body)),
+        ))  # fmt: skip
 
 
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
