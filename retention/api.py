@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from retention import approval, clock, signing
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from retention import approval, clock, keyring, signing
 from retention.approval import PlanState, PlanStatus
 from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
 from retention.check import check as check_sources
@@ -35,7 +37,8 @@ from retention.workspace import Workspace
 __all__ = [
     "ErasureOutcome", "Forecast", "InitResult", "ReviewOutcome", "approve", "as_of_or_today",
     "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
-    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "run", "run_plan",
+    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_key", "run",
+    "run_plan",
     "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
@@ -55,6 +58,8 @@ class InitResult:
     public_key_path: Path
     public_key_pem: str
     state: str
+    key_id: str | None = None
+    """The pinned signing key's id (verify accepts checkpoints only from its chain)."""
 
 
 def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
@@ -67,9 +72,13 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     if created:
         settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
     catalog = load_catalog(root, environ)
-    open_state(catalog.state_url).dispose()
-    key_path = catalog.resolve(catalog.settings.signing_key)
-    pub_path, key_created = signing.create_key(key_path)
+    engine = open_state(catalog.state_url)
+    try:
+        key_path = catalog.resolve(catalog.settings.signing_key)
+        pub_path, key_created = signing.create_key(key_path)
+        chain = keyring.pin(engine, signing.load_private(key_path))
+    finally:
+        engine.dispose()
     from sqlalchemy.engine import make_url
 
     return InitResult(
@@ -78,6 +87,7 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
         public_key_path=pub_path,
         public_key_pem=pub_path.read_text(encoding="ascii"),
         state=make_url(catalog.state_url).render_as_string(hide_password=True),
+        key_id=chain.current,
     )
 
 
@@ -476,8 +486,53 @@ def export(
 
 
 def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:
-    key = signing.load_public(public_key or ws.public_key_path)
-    return ws.ledger.verify(key)
+    """Verify the ledger with ``public_key`` (default: the catalog's key).
+
+    Where the catalog's private key can be read, a ledger made before key pinning has it
+    pinned now, and that key must be in the pinned chain too, whatever key was given: a key
+    pair made by whoever re-signed the checkpoints is never enough."""
+    own: list[Ed25519PublicKey] = []
+    if ws.key_path.exists():
+        private = ws.signing_key()
+        keyring.pin(ws.state, private)
+        own.append(private.public_key())
+    if ws.public_key_path.exists():
+        own.append(signing.load_public(ws.public_key_path))
+    key = signing.load_public(public_key) if public_key is not None else None
+    if key is None:
+        if not own:
+            raise UsageError(f"no public key at {ws.public_key_path}: give --public-key")
+        key = own[0]
+    given = signing.key_id(key)
+    also = [k for k in own if signing.key_id(k) != given]
+    return ws.ledger.verify(key, also=also)
+
+
+def rotate_key(ws: Workspace) -> dict[str, object]:
+    """Replace the signing key by a new pair, recorded as a rotation signed by both keys.
+
+    The new pair is written beside the old one first, the rotation recorded next, and only
+    then are the files swapped: the old pair stays as ``<name>.<old key id>.pem`` (and its
+    ``.pub.pem``), so checkpoints it signed can still be checked with it offline."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    old = ws.signing_key()
+    chain = keyring.require_current(ws.state, old)
+    old_id = chain.current
+    path = ws.key_path
+    staged = path.with_name(path.name + ".new")
+    staged.unlink(missing_ok=True)
+    new = Ed25519PrivateKey.generate()
+    signing.write_private(staged, new)
+    statement = keyring.rotate(ws.state, old, new)
+    name = path.name.removesuffix(".pem")
+    retired = path.with_name(f"{name}.{old_id}.pem")
+    path.replace(retired)
+    if ws.public_key_path.exists():
+        ws.public_key_path.replace(signing.public_path(retired))
+    staged.replace(path)
+    ws.public_key_path.write_text(signing.public_pem(new.public_key()), encoding="ascii")
+    return {**statement, "retired": str(retired)}
 
 
 def verify_file(path: Path, public_key: Path) -> ExportReport:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import events
+from retention import events, keyring
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
@@ -39,11 +39,12 @@ from retention.errors import (
     EXIT_SAFETY_VALVE,
     EXIT_SUCCESS,
     DueShareTripped,
+    LedgerError,
     RetentionError,
     SafetyValveTripped,
 )
 from retention.holds import Hold, HoldIndex
-from retention.ledger import Ledger
+from retention.ledger import Ledger, sign_run_start
 from retention.locks import RunLock
 from retention.logs import get_logger
 from retention.model import Policy
@@ -126,6 +127,7 @@ def enforce(
     """
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
+    keyring.require_current(ws.state, key)  # LedgerError: not the pinned key; nothing done
     names = [f"job:{job}"] if job else []
     lock = RunLock(ws.state, [*names, *(f"policy:{p.name}" for p in policies)])
     lock.acquire()  # RunLocked: another live run has one of them; nothing done
@@ -139,7 +141,12 @@ def enforce(
         with ws.state.begin() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, plan_id=plan_id, job=job, started_at=utcnow(), status="running"
+                    run_id=run_id,
+                    plan_id=plan_id,
+                    job=job,
+                    started_at=utcnow(),
+                    status="running",
+                    signature=sign_run_start(key, run_id, plan_id),
                 )
             )
         outcome = RunOutcome(run_id, plan_id, as_of)
@@ -171,28 +178,41 @@ def enforce(
                     result.message,
                 )
             )
-        outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
+        try:
+            outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
+        except LedgerError:
+            # Certificates no run accounts for: the run ends failed and unsigned, loudly.
+            with ws.state.begin() as conn:
+                conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+                    finished_at=utcnow(), status="failed", exit_code=LedgerError.exit_code,
+                    summary=json.dumps(_summary(outcome, approved)),
+                ))  # fmt: skip
+            raise
         if outcome.checkpoint is not None:
             events.emit(
                 events.CheckpointSigned(
                     run_id, outcome.checkpoint["last_seq"], outcome.checkpoint["count"]
                 )
             )
-        summary = {
-            p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
-                     **({"changed": p.changed, "unplanned": p.unplanned} if approved else {})}
-            for p in outcome.policies
-        }  # fmt: skip
         with ws.state.begin() as conn:
             conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
                 finished_at=utcnow(), status=outcome.status, exit_code=outcome.exit_code,
-                summary=json.dumps(summary),
+                summary=json.dumps(_summary(outcome, approved)),
             ))  # fmt: skip
         events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code, outcome.disposed))
         return outcome
     finally:
         lock.release()
         structlog.contextvars.unbind_contextvars("run_id")
+
+
+def _summary(outcome: RunOutcome, approved: ApprovedPlan | None) -> dict[str, Any]:
+    """What ``runs.summary`` records per policy; verify checks ``disposed`` against the ledger."""
+    return {
+        p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
+                 **({"changed": p.changed, "unplanned": p.unplanned} if approved else {})}
+        for p in outcome.policies
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
