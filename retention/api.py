@@ -492,8 +492,11 @@ def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport
     pinned now, and that key must be in the pinned chain too, whatever key was given: a key
     pair made by whoever re-signed the checkpoints is never enough."""
     own: list[Ed25519PublicKey] = []
-    if ws.key_path.exists():
-        private = ws.signing_key()
+    try:
+        private = ws.signing_key() if ws.key_path.exists() else None
+    except (UsageError, OSError):  # not readable by whoever verifies: the public key will do
+        private = None
+    if private is not None:
         keyring.pin(ws.state, private)
         own.append(private.public_key())
     if ws.public_key_path.exists():

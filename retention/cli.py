@@ -115,6 +115,12 @@ def init(catalog: Path) -> None:
     )
     out.print(result.public_key_pem.rstrip(), markup=False)
     out.print(f"pinned key id: {result.key_id}")
+    from retention import signing
+
+    own = signing.key_id(signing.load_public(result.public_key_path))
+    if own != result.key_id:
+        out.print(f"WARNING: this key (id {own}) is not the pinned key: runs will refuse to sign "
+                  "with it; restore the pinned key, or see `retention key rotate`")  # fmt: skip
 
 
 @cli.group()

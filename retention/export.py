@@ -73,7 +73,7 @@ class ExportReport:
     checkpoints: int = 0
     faults: list[str] = field(default_factory=list)
     key_id: str | None = None
-    """The id of the public key the export was verified with: the key that signed it."""
+    """The id of the key that signed the manifest (the key given, or one of its chain)."""
     pinned_key_id: str | None = None
     """The key the manifest says was pinned (None: an export made before key pinning)."""
 
@@ -190,10 +190,15 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         report.faults.append(f"{mpath.name}: not a manifest (a JSON object)")
         return report
     body = {k: v for k, v in manifest.items() if k != "signature"}
-    report.key_id = signing.key_id(public_key)
-    if not signing.verify(public_key, canonical(body), str(manifest.get("signature", ""))):
-        report.faults.append(f"{mpath.name}: signature does not verify with this public key")
     chain = _pinned_chain(manifest, public_key, report)
+    signer = chain.find(manifest.get("key_id")) if chain is not None else None
+    report.key_id = signing.key_id(public_key) if signer is None else signer.key_id
+    if not signing.verify(
+        public_key if signer is None else signer.public_key,
+        canonical(body),
+        str(manifest.get("signature", "")),
+    ):
+        report.faults.append(f"{mpath.name}: signature does not verify with this public key")
     if manifest.get("sha256") != _sha256(path):
         report.faults.append(f"{path.name}: content differs from the signed manifest (sha256)")
     document = path.suffix.lower() in DOCUMENT_SUFFIXES
@@ -237,7 +242,9 @@ def _pinned_chain(
     manifest: dict[str, Any], public_key: Ed25519PublicKey, report: ExportReport
 ) -> keyring.KeyChain | None:
     """The key chain the manifest carries, checked: the given key must be the pinned key or
-    reached from it by signed rotations. None for a manifest made before key pinning."""
+    one reached from it by signed rotations, and then every key of the chain is trusted (an
+    auditor holding the pinned key follows the rotations since). None for a manifest made
+    before key pinning."""
     pinned = manifest.get("pinned_key_id")
     if pinned is None and "keys" not in manifest:
         return None
@@ -249,15 +256,17 @@ def _pinned_chain(
         report.faults.append(
             f"manifest: names key {pinned} as pinned, but its key chain starts at {chain.pinned}"
         )
-    if chain.find(report.key_id) is None:
+    given = signing.key_id(public_key)
+    if chain.find(given) is None:
         report.faults.append(
-            f"the public key {report.key_id} is not the pinned key {pinned} nor reached from it "
-            "by a signed rotation"
+            f"the public key {given} is not the pinned key {pinned} nor reached from it by a "
+            "signed rotation"
         )
-    elif manifest.get("key_id") != report.key_id:
+        return keyring.KeyChain()  # nothing is trusted but the key given
+    if chain.find(manifest.get("key_id")) is None:
         report.faults.append(
-            f"the manifest was signed by key {manifest.get('key_id')}, not by the public key "
-            f"given ({report.key_id})"
+            f"the manifest was signed by key {manifest.get('key_id')}, which its key chain "
+            "does not reach"
         )
     return chain
 

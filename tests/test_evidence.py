@@ -209,8 +209,10 @@ def test_a_key_is_changed_by_a_signed_rotation_only(
     cli = _cli("verify", out, "--public-key", catalog / "keys" / "signing.pub.pem",
                cwd=tmp_path, environ=environ)  # fmt: skip
     assert cli.returncode == 0 and f"signed by key {new} (pinned key {old})" in cli.stdout
-    stale = api.verify_file(out, old_pub)  # the old key did not sign this export
-    assert not stale.ok and stale.key_id == old
+    # An auditor holding only the pinned key follows the rotation the manifest carries.
+    pinned_only = api.verify_file(out, old_pub)
+    assert pinned_only.ok, pinned_only.faults
+    assert (pinned_only.key_id, pinned_only.pinned_key_id) == (new, old)
 
     # An unsigned replacement: a new pair recorded as the successor without the old key.
     attacker = Ed25519PrivateKey.generate()
@@ -259,3 +261,55 @@ def test_a_ledger_written_before_key_pinning_verifies_and_is_pinned(
         assert report.pinned_key_id == signing.key_id(key.public_key())
         api.run(ws, policies=[INTERVIEWEES], as_of=AS_OF)
         assert api.verify_ledger(ws).ok
+
+
+def test_an_export_re_signed_with_another_key_fails_offline(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """The manifest records the pinned key: an export whose manifest and checkpoints someone
+    re-signed with a key pair of their own fails with that pair's public key, naming it."""
+    out = tmp_path / "certs.jsonl"
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, as_of=AS_OF)
+        manifest = api.export(ws, out)
+        pinned = signing.key_id(ws.signing_key().public_key())
+    assert manifest["pinned_key_id"] == pinned == manifest["key_id"]
+    attacker = Ed25519PrivateKey.generate()
+    theirs = tmp_path / "theirs.pub.pem"
+    theirs.write_text(signing.public_pem(attacker.public_key()))
+    forged = {k: v for k, v in manifest.items() if k != "signature"}
+    for cp in forged["checkpoints"]:
+        cp["key_id"] = signing.key_id(attacker.public_key())
+        cp["signature"] = signing.sign(
+            attacker, canonical({k: v for k, v in cp.items() if k != "signature"})
+        )
+    forged["key_id"] = signing.key_id(attacker.public_key())
+    forged["signature"] = signing.sign(attacker, canonical(forged))
+    (tmp_path / "certs.jsonl.manifest.json").write_text(json.dumps(forged))
+    report = api.verify_file(out, theirs)
+    assert not report.ok and report.pinned_key_id == pinned
+    theirs_id = signing.key_id(attacker.public_key())
+    assert any(f"public key {theirs_id} is not the pinned key {pinned}" in f
+               for f in report.faults), report.faults  # fmt: skip
+    cli = _cli("verify", out, "--public-key", theirs, cwd=tmp_path, environ=environ)
+    assert cli.returncode == 1 and f"(pinned key {pinned})" in cli.stdout
+
+
+def test_init_pins_the_key_and_warns_about_another(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """`retention init` prints the pinned key id; with a different key file in place it
+    warns, and a run refuses before disposing of anything."""
+    first = _cli("init", "--catalog", catalog, cwd=tmp_path, environ=environ)
+    pinned = signing.key_id(signing.load_private(catalog / "keys" / "signing.pem").public_key())
+    assert first.returncode == 0 and f"pinned key id: {pinned}" in first.stdout
+    for name in ("signing.pem", "signing.pub.pem"):
+        (catalog / "keys" / name).unlink()
+    again = _cli("init", "--catalog", catalog, cwd=tmp_path, environ=environ)
+    assert again.returncode == 0 and f"pinned key id: {pinned}" in again.stdout
+    assert "WARNING" in again.stdout and "is not the pinned key" in again.stdout
+    with Workspace.open(catalog, environ) as ws:
+        with pytest.raises(LedgerError, match=f"not the pinned key {pinned}"):
+            api.run(ws, as_of=AS_OF)
+        with ws.state.connect() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(certificates)) == 0
