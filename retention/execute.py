@@ -85,6 +85,8 @@ class RunOutcome:
     as_of: date
     policies: list[PolicyOutcome] = field(default_factory=list)
     reconciled: int = 0
+    reconciled_by_policy: dict[str, int] = field(default_factory=dict)
+    """Certificates this run made for intents an earlier run left, by policy name."""
     checkpoint: dict[str, Any] | None = None
 
     @property
@@ -152,7 +154,7 @@ def enforce(
         outcome = RunOutcome(run_id, plan_id, as_of)
         run = _Run(ws, run_id, plan_id, as_of, subject, lock, override, approved)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
-        outcome.reconciled = reconcile(ws, run_id, policies)
+        outcome.reconciled = reconcile(ws, run_id, policies, outcome.reconciled_by_policy)
         for position, bound in enumerate(policies):
             active = ws.holds.active(as_of)  # read per policy: a hold placed now counts
             result = PolicyOutcome(
@@ -207,10 +209,13 @@ def enforce(
 
 
 def _summary(outcome: RunOutcome, approved: ApprovedPlan | None) -> dict[str, Any]:
-    """What ``runs.summary`` records per policy; verify checks ``disposed`` against the ledger."""
+    """What ``runs.summary`` records per policy: verify checks ``disposed`` plus ``reconciled``
+    (certificates for intents an earlier run left) against the run's certificates."""
+    reconciled = outcome.reconciled_by_policy
     return {
         p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
-                 **({"changed": p.changed, "unplanned": p.unplanned} if approved else {})}
+                 **({"changed": p.changed, "unplanned": p.unplanned} if approved else {}),
+                 **({"reconciled": reconciled[p.name]} if p.name in reconciled else {})}
         for p in outcome.policies
     }  # fmt: skip
 
@@ -755,11 +760,19 @@ def _intent_entries(text: str) -> list[dict[str, Any]]:
             for entry in stored["records"]]  # fmt: skip
 
 
-def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> int:
+def reconcile(
+    ws: Workspace,
+    run_id: str,
+    policies: Sequence[BoundPolicy],
+    counts: dict[str, int] | None = None,
+) -> int:
     """Finish intents of interrupted runs by re-reading the source; return certificates made.
 
     Only intents of ``policies`` are touched: this run holds their locks, so whoever wrote
     those intents is no longer running. Another policy's intents wait for a run of it.
+    The certificates are this run's (``run_id``): it re-read the source and certifies, and
+    its checkpoint signs only its own run's certificates; the plan they name is still the one
+    that decided. ``counts`` receives them by policy name, for this run's summary.
     """
     mine = {(p.register.id, p.policy.id) for p in policies}
     units = _pending(ws, mine)
@@ -802,7 +815,7 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
         elif share_id is not None:  # the share left the catalog: its files cannot be checked
             remaining = {p for paths in attached.values() for p in paths}
         bodies = [
-            {**r["certificate"], "executed_at": executed_at,
+            {**r["certificate"], "run_id": run_id, "executed_at": executed_at,
              "verified": connector.capabilities.reread
              and not remaining.intersection(attached[r["record_ref"]])}
             for r in disposed
@@ -815,5 +828,8 @@ def reconcile(ws: Workspace, run_id: str, policies: Sequence[BoundPolicy]) -> in
                 conn.execute(sa.delete(intents).where(intents.c.id.in_(unit.legacy_ids)))
         certified += len(bodies)
         dropped += len(rows) - len(bodies)
+        if counts is not None and bodies:
+            name = f"{unit.register}/{unit.policy}"
+            counts[name] = counts.get(name, 0) + len(bodies)
     events.emit(events.IntentsReconciled(run_id, certified, dropped))
     return certified

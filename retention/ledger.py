@@ -454,12 +454,15 @@ def _checkpoint_faults(
 
 
 def _disposed(summary: str | None) -> int | None:
-    """What a finished run's summary says it disposed of (None: it says nothing)."""
+    """How many certificates a finished run's summary says it made (None: it says nothing):
+    what it disposed of, and what it certified for intents an earlier run left."""
     if not summary:
         return None
     try:
         policies = json.loads(summary)
-        return sum(int(p.get("disposed", 0)) for p in policies.values())
+        return sum(
+            int(p.get("disposed", 0)) + int(p.get("reconciled", 0)) for p in policies.values()
+        )
     except (ValueError, TypeError, AttributeError):
         return None
 

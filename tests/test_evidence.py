@@ -313,3 +313,34 @@ def test_init_pins_the_key_and_warns_about_another(
             api.run(ws, as_of=AS_OF)
         with ws.state.connect() as conn:
             assert conn.scalar(sa.select(sa.func.count()).select_from(certificates)) == 0
+
+
+def test_intents_a_finished_run_left_are_certified_and_signed_by_the_next_run(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy that failed between its change and the re-read leaves intents behind in a run
+    that then finishes (partial). The next run certifies them as its own, signs them, and the
+    disposed counts still add up."""
+    from retention.connectors.sql import SqlConnector
+    from retention.errors import SourceUnavailable
+
+    original = SqlConnector.reread
+    calls = [0]
+
+    def lose_the_first_reread(self: SqlConnector, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise SourceUnavailable("connector crm: the connection was lost")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlConnector, "reread", lose_the_first_reread)
+    with Workspace.open(catalog, environ) as ws:
+        first = api.run(ws, policies=[ALUMNI], as_of=AS_OF)
+        assert first.policies[0].status == "failed" and first.disposed == 0
+        monkeypatch.setattr(SqlConnector, "reread", original)
+        second = api.run(ws, policies=[ALUMNI], as_of=AS_OF)
+        assert second.reconciled == 2 and second.checkpoint is not None
+        certs = list(ws.ledger.iter_certificates())
+        report = api.verify_ledger(ws)
+    assert report.ok, report.faults
+    assert len(certs) == 3 and {c["run_id"] for c in certs} == {second.run_id}
