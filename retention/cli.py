@@ -647,6 +647,8 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
             )
         else:
             what += f", key {ledger.key_id} (not pinned: verify with the private key to pin it)"
+        if ledger.last_signed is not None:
+            out.print(f"last checkpoint: seq {ledger.last_signed[0]}, hash {ledger.last_signed[1]}")
         for run_id, count in sorted(ledger.interrupted.items()):
             out.print(f"note: run {run_id} never finished (crashed or still running); "
                       f"{count} certificate(s) of it")  # fmt: skip

@@ -56,6 +56,9 @@ class LedgerReport:
     """The key pinned in the state database (None: a ledger made before pinning)."""
     keys: list[str] = field(default_factory=list)
     """The pinned key and every key reached from it by a signed rotation, oldest first."""
+    last_signed: tuple[int, str] | None = None
+    """The last checkpoint's last seq and hash: compare with an earlier export's or log's to
+    see that nothing after it was removed whole (certificates, checkpoint and run row)."""
     interrupted: dict[str, int] = field(default_factory=dict)
     """Runs that never finished (crashed, or still running), and how many certificates each
     wrote: signed into a later run's checkpoint, or waiting for one."""
@@ -279,6 +282,8 @@ class Ledger:
                 )
             expected_first = last_seq + 1
         signed_to = max(marks) if marks else 0
+        if marks:
+            report.last_signed = (signed_to, str(marks[signed_to].get("last_hash")))
         ledger = ChainVerifier(GENESIS_HASH)
         counts: dict[str, list[int]] = {}  # run -> [certificates, signed, highest seq]
         for row, cert in self._rows():

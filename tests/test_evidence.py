@@ -203,6 +203,12 @@ def test_a_key_is_changed_by_a_signed_rotation_only(
         assert report.keys == [old, new] and report.pinned_key_id == old
         manifest = api.export(ws, out)
     assert manifest["pinned_key_id"] == old and manifest["key_id"] == new
+    ledger = _cli("verify", "--catalog", catalog, cwd=tmp_path, environ=environ)
+    assert ledger.returncode == 0, ledger.stdout + ledger.stderr
+    assert f"pinned key {old} rotated 1x to {new}" in ledger.stdout
+    assert f"last checkpoint: seq {manifest['last_seq']}, hash {manifest['last_hash']}" in (
+        ledger.stdout
+    )
     offline = api.verify_file(out, catalog / "keys" / "signing.pub.pem")
     assert offline.ok, offline.faults
     assert (offline.key_id, offline.pinned_key_id) == (new, old)
