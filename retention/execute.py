@@ -44,7 +44,7 @@ from retention.errors import (
     SafetyValveTripped,
 )
 from retention.holds import Hold, HoldIndex
-from retention.ledger import Ledger, sign_run_start
+from retention.ledger import ForeignCertificates, Ledger, sign_run_start
 from retention.locks import RunLock
 from retention.logs import get_logger
 from retention.model import Policy
@@ -182,8 +182,10 @@ def enforce(
             )
         try:
             outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
-        except LedgerError:
+        except ForeignCertificates:
             # Certificates no run accounts for: the run ends failed and unsigned, loudly.
+            # (Any other refusal leaves the run unfinished, as a crash would, so the next
+            # run may still sign its certificates.)
             with ws.state.begin() as conn:
                 conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
                     finished_at=utcnow(), status="failed", exit_code=LedgerError.exit_code,
