@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
-from retention import approval, clock, signing
+from retention import approval, clock, keyring, signing
 from retention.approval import PlanState, PlanStatus
 from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
 from retention.check import check as check_sources
@@ -42,8 +43,8 @@ __all__ = [
     "ErasureOutcome", "Forecast", "HoldCoversNothing", "InitResult", "PlacedHold",
     "ReviewOutcome", "approve", "as_of_or_today",
     "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
-    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_secret",
-    "run", "run_plan",
+    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_key",
+    "rotate_secret", "run", "run_plan",
     "status", "verify_archive", "verify_file", "verify_ledger",
 ]  # fmt: skip
 
@@ -66,6 +67,8 @@ class InitResult:
     secret: str
     """What became of RETENTION_SECRET's fingerprint: recorded, kept (the same secret), or
     not set (the first command that uses the secret records it)."""
+    key_id: str | None = None
+    """The pinned signing key's id (verify accepts checkpoints only from its chain)."""
 
 
 def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
@@ -81,10 +84,11 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     engine = open_state(catalog.state_url, create=True)
     try:
         secret = _record_secret(engine, os.environ if environ is None else environ)
+        key_path = catalog.resolve(catalog.settings.signing_key)
+        pub_path, key_created = signing.create_key(key_path)
+        chain = keyring.pin(engine, signing.load_private(key_path))
     finally:
         engine.dispose()
-    key_path = catalog.resolve(catalog.settings.signing_key)
-    pub_path, key_created = signing.create_key(key_path)
     return InitResult(
         settings_created=created,
         key_created=key_created,
@@ -92,6 +96,7 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
         public_key_pem=pub_path.read_text(encoding="ascii"),
         state=masked(catalog.state_url),
         secret=secret,
+        key_id=chain.current,
     )
 
 
@@ -601,8 +606,56 @@ def rotate_secret(ws: Workspace, new_from_env: str) -> Rotation:
 
 
 def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport:
-    key = signing.load_public(public_key or ws.public_key_path)
-    return ws.ledger.verify(key)
+    """Verify the ledger with ``public_key`` (default: the catalog's key).
+
+    Where the catalog's private key can be read, a ledger made before key pinning has it
+    pinned now, and that key must be in the pinned chain too, whatever key was given: a key
+    pair made by whoever re-signed the checkpoints is never enough."""
+    own: list[Ed25519PublicKey] = []
+    try:
+        private = ws.signing_key() if ws.key_path.exists() else None
+    except (UsageError, OSError):  # not readable by whoever verifies: the public key will do
+        private = None
+    if private is not None:
+        keyring.pin(ws.state, private)
+        own.append(private.public_key())
+    if ws.public_key_path.exists():
+        own.append(signing.load_public(ws.public_key_path))
+    key = signing.load_public(public_key) if public_key is not None else None
+    if key is None:
+        if not own:
+            raise UsageError(f"no public key at {ws.public_key_path}: give --public-key")
+        key = own[0]
+    given = signing.key_id(key)
+    also = [k for k in own if signing.key_id(k) != given]
+    return ws.ledger.verify(key, also=also)
+
+
+def rotate_key(ws: Workspace) -> dict[str, object]:
+    """Replace the signing key by a new pair, recorded as a rotation signed by both keys.
+
+    The new pair is written beside the old one first, the rotation recorded next, and only
+    then are the files swapped: the old pair stays as ``<name>.<old key id>.pem`` (and its
+    ``.pub.pem``), so checkpoints it signed can still be checked with it offline."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    old = ws.signing_key()
+    chain = keyring.require_current(ws.state, old)
+    old_id = chain.current
+    path = ws.key_path
+    staged = path.with_name(path.name + ".new")
+    staged.unlink(missing_ok=True)
+    new = Ed25519PrivateKey.generate()
+    signing.write_private(staged, new)
+    statement = keyring.rotate(ws.state, old, new)
+    name = path.name.removesuffix(".pem")
+    retired = path.with_name(f"{name}.{old_id}.pem")
+    path.replace(retired)
+    if ws.public_key_path.exists():
+        ws.public_key_path.replace(signing.public_path(retired))
+    staged.replace(path)
+    ws.public_key_path.write_text(signing.public_pem(new.public_key()), encoding="ascii")
+    return {**statement, "retired": str(retired)}
 
 
 def verify_file(path: Path, public_key: Path) -> ExportReport:

@@ -127,6 +127,35 @@ def init(catalog: Path) -> None:
         f"public key ({'created' if result.key_created else 'kept'}): {result.public_key_path}"
     )
     out.print(result.public_key_pem.rstrip(), markup=False)
+    out.print(f"pinned key id: {result.key_id}")
+    from retention import signing
+
+    own = signing.key_id(signing.load_public(result.public_key_path))
+    if own != result.key_id:
+        out.print(f"WARNING: this key (id {own}) is not the pinned key: runs will refuse to sign "
+                  "with it; restore the pinned key, or see `retention key rotate`")  # fmt: skip
+
+
+@cli.group()
+def key() -> None:
+    """The signing key: pinned at init, changed only by a signed rotation."""
+
+
+@key.command("rotate")
+@catalog_option
+def key_rotate(catalog: Path) -> None:
+    """Make a new signing key pair and record it as the successor of the current key, signed
+    by both; the old pair is kept beside it under its key id."""
+    from retention import api
+
+    with _workspace(catalog) as ws:
+        rotated = api.rotate_key(ws)
+        public = ws.public_key_path
+    out = _console()
+    out.print(f"rotated the signing key {rotated['previous']} -> {rotated['key_id']} "
+              f"(from ledger seq {int(str(rotated['ledger_seq'])) + 1})")  # fmt: skip
+    out.print(f"public key: {public}", markup=False)
+    out.print(f"old key kept as {rotated['retired']}", markup=False)
 
 
 @cli.command()
@@ -803,7 +832,10 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
         report = api.verify_file(file, public_key)
         what = (
             f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
-        )
+            f", signed by key {report.key_id}"
+            + (f" (pinned key {report.pinned_key_id})" if report.pinned_key_id
+               else " (an export made before key pinning)")
+        )  # fmt: skip
         faults = report.faults
     else:
         with _workspace(catalog) as ws:
@@ -811,6 +843,18 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
         what = f"ledger: {ledger.certificates} certificates, {ledger.checkpoints} checkpoints" + (
             f", {ledger.unsigned} after the last checkpoint" if ledger.unsigned else ""
         )
+        if ledger.pinned_key_id:
+            rotations = len(ledger.keys) - 1
+            what += f", pinned key {ledger.pinned_key_id}" + (
+                f" rotated {rotations}x to {ledger.keys[-1]}" if rotations else ""
+            )
+        else:
+            what += f", key {ledger.key_id} (not pinned: verify with the private key to pin it)"
+        if ledger.last_signed is not None:
+            out.print(f"last checkpoint: seq {ledger.last_signed[0]}, hash {ledger.last_signed[1]}")
+        for run_id, count in sorted(ledger.interrupted.items()):
+            out.print(f"note: run {run_id} never finished (crashed or still running); "
+                      f"{count} certificate(s) of it")  # fmt: skip
         faults = ledger.faults
     for fault in faults:
         out.print(f"FAIL {fault}", markup=False)

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import clock, events, problems
+from retention import clock, events, keyring, problems
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
@@ -53,12 +53,13 @@ from retention.errors import (
     EXIT_SAFETY_VALVE,
     EXIT_SUCCESS,
     DueShareTripped,
+    LedgerError,
     RetentionError,
     SafetyValveTripped,
     UsageError,
 )
 from retention.holds import Hold, HoldIndex
-from retention.ledger import Ledger
+from retention.ledger import ForeignCertificates, Ledger, sign_run_start
 from retention.locks import RunLock
 from retention.logs import get_logger
 from retention.model import Policy
@@ -101,6 +102,8 @@ class RunOutcome:
     as_of: date
     policies: list[PolicyOutcome] = field(default_factory=list)
     reconciled: int = 0
+    reconciled_by_policy: dict[str, int] = field(default_factory=dict)
+    """Certificates this run made for intents an earlier run left, by policy name."""
     checkpoint: dict[str, Any] | None = None
 
     @property
@@ -144,6 +147,7 @@ def enforce(
     refuse_future(ws, as_of, job)
     secret, key = ws.secret, ws.signing_key()  # refuse before touching anything
     del secret
+    keyring.require_current(ws.state, key)  # LedgerError: not the pinned key; nothing done
     names = [f"job:{job}"] if job else []
     lease = timedelta(seconds=ws.catalog.settings.lock_lease_seconds)
     lock = RunLock(ws.state, [*names, *(f"policy:{p.name}" for p in policies)], lease)
@@ -158,14 +162,21 @@ def enforce(
         with ws.state.begin() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, plan_id=plan_id, job=job, started_at=utcnow(), status="running"
+                    run_id=run_id,
+                    plan_id=plan_id,
+                    job=job,
+                    started_at=utcnow(),
+                    status="running",
+                    signature=sign_run_start(key, run_id, plan_id),
                 )
             )
         outcome = RunOutcome(run_id, plan_id, as_of)
         run = _Run(ws, run_id, plan_id, as_of, subject, lock, override, approved)
         events.emit(events.RunStarted(run_id, plan_id, as_of.isoformat(), len(policies)))
         unsettled: dict[tuple[str, str], list[Noted]] = {}
-        outcome.reconciled = reconcile(ws, run_id, policies, unsettled)
+        outcome.reconciled = reconcile(
+            ws, run_id, policies, unsettled=unsettled, counts=outcome.reconciled_by_policy
+        )
         for position, bound in enumerate(policies):
             active = ws.holds.active(as_of)  # read per policy: a hold placed now counts
             result = PolicyOutcome(
@@ -192,22 +203,28 @@ def enforce(
                     result.message,
                 )
             )
-        outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
+        try:
+            outcome.checkpoint = ws.ledger.checkpoint(run_id, key)
+        except ForeignCertificates:
+            # Certificates no run accounts for: the run ends failed and unsigned, loudly.
+            # (Any other refusal leaves the run unfinished, as a crash would, so the next
+            # run may still sign its certificates.)
+            with ws.state.begin() as conn:
+                conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
+                    finished_at=utcnow(), status="failed", exit_code=LedgerError.exit_code,
+                    summary=json.dumps(_summary(outcome, approved)),
+                ))  # fmt: skip
+            raise
         if outcome.checkpoint is not None:
             events.emit(
                 events.CheckpointSigned(
                     run_id, outcome.checkpoint["last_seq"], outcome.checkpoint["count"]
                 )
             )
-        summary = {
-            p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
-                     **({"changed": p.changed, "unplanned": p.unplanned} if approved else {})}
-            for p in outcome.policies
-        }  # fmt: skip
         with ws.state.begin() as conn:
             conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(
                 finished_at=utcnow(), status=outcome.status, exit_code=outcome.exit_code,
-                summary=json.dumps(summary),
+                summary=json.dumps(_summary(outcome, approved)),
             ))  # fmt: skip
         events.emit(events.RunFinished(run_id, outcome.status, outcome.exit_code, outcome.disposed))
         return outcome
@@ -232,6 +249,18 @@ def refuse_future(ws: Workspace, as_of: date, job: str | None = None) -> None:
             "as of today or an earlier day, never ahead of their time; nothing was done. To "
             "look ahead, use `retention plan --as-of` or `retention forecast`"
         )
+
+
+def _summary(outcome: RunOutcome, approved: ApprovedPlan | None) -> dict[str, Any]:
+    """What ``runs.summary`` records per policy: verify checks ``disposed`` plus ``reconciled``
+    (certificates for intents an earlier run left) against the run's certificates."""
+    reconciled = outcome.reconciled_by_policy
+    return {
+        p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
+                 **({"changed": p.changed, "unplanned": p.unplanned} if approved else {}),
+                 **({"reconciled": reconciled[p.name]} if p.name in reconciled else {})}
+        for p in outcome.policies
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -841,6 +870,7 @@ def reconcile(
     run_id: str,
     policies: Sequence[BoundPolicy],
     unsettled: dict[tuple[str, str], list[Noted]] | None = None,
+    counts: dict[str, int] | None = None,
 ) -> int:
     """Finish intents of interrupted runs by re-reading the source; return certificates made.
 
@@ -848,6 +878,10 @@ def reconcile(
     those intents is no longer running. Another policy's intents wait for a run of it.
     A record the re-read cannot tell present or gone keeps its intent; it and any other
     record problem is added to ``unsettled`` under its (register, policy).
+
+    The certificates are this run's (``run_id``): it re-read the source and certifies, and
+    its checkpoint signs only its own run's certificates; the plan they name is still the one
+    that decided. ``counts`` receives them by policy name, for this run's summary.
     """
     mine = {(p.register.id, p.policy.id) for p in policies}
     units = _pending(ws, mine)
@@ -900,7 +934,7 @@ def reconcile(
         elif share_id is not None:  # the share left the catalog: its files cannot be checked
             remaining = {p for paths in attached.values() for p in paths}
         bodies = [
-            {**r["certificate"], "executed_at": executed_at,
+            {**r["certificate"], "run_id": run_id, "executed_at": executed_at,
              "verified": connector.capabilities.reread
              and not remaining.intersection(attached[r["record_ref"]])}
             for r in disposed
@@ -910,5 +944,8 @@ def reconcile(
             _settle(conn, unit, waiting)
         certified += len(bodies)
         dropped += len(rows) - len(bodies) - len(waiting)
+        if counts is not None and bodies:
+            name = f"{unit.register}/{unit.policy}"
+            counts[name] = counts.get(name, 0) + len(bodies)
     events.emit(events.IntentsReconciled(run_id, certified, dropped))
     return certified

@@ -25,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from retention import signing
+from retention import keyring, signing
 from retention.certificate import FIELDS, OPTIONAL, ChainVerifier, canonical, disposed_early
 from retention.destruction import (
     Counts,
@@ -74,6 +74,10 @@ class ExportReport:
     certificates: int = 0
     checkpoints: int = 0
     faults: list[str] = field(default_factory=list)
+    key_id: str | None = None
+    """The id of the key that signed the manifest (the key given, or one of its chain)."""
+    pinned_key_id: str | None = None
+    """The key the manifest says was pinned (None: an export made before key pinning)."""
 
     @property
     def ok(self) -> bool:
@@ -93,6 +97,7 @@ def export_certificates(
     check_format(out)
     suffix = out.suffix.lower()
     key = ws.signing_key()
+    keys = keyring.require_current(ws.state, key)  # pins a ledger made before pinning
     ledger = ws.ledger.verify(key.public_key())
     if not ledger.ok:  # never sign what the ledger itself does not vouch for
         raise LedgerError("the ledger does not verify, so it cannot be exported and signed:\n  "
@@ -161,6 +166,8 @@ def export_certificates(
         "exported_at": exported_at.isoformat(),
         "checkpoints": covering,
         "key_id": key_id,
+        "pinned_key_id": keys.pinned,
+        "keys": keys.exported(),
     })  # fmt: skip
     manifest["signature"] = signing.sign(key, canonical(manifest))
     manifest_path(out).write_text(
@@ -190,7 +197,14 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         report.faults.append(f"{mpath.name}: not a manifest (a JSON object)")
         return report
     body = {k: v for k, v in manifest.items() if k != "signature"}
-    if not signing.verify(public_key, canonical(body), str(manifest.get("signature", ""))):
+    chain = _pinned_chain(manifest, public_key, report)
+    signer = chain.find(manifest.get("key_id")) if chain is not None else None
+    report.key_id = signing.key_id(public_key) if signer is None else signer.key_id
+    if not signing.verify(
+        public_key if signer is None else signer.public_key,
+        canonical(body),
+        str(manifest.get("signature", "")),
+    ):
         report.faults.append(f"{mpath.name}: signature does not verify with this public key")
     if manifest.get("sha256") != _sha256(path):
         report.faults.append(f"{path.name}: content differs from the signed manifest (sha256)")
@@ -203,7 +217,7 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         )
         return report
     if not document:
-        _verify_certificates(path, manifest, public_key, report)
+        _verify_certificates(path, manifest, public_key, chain, report)
         return report
     listed = manifest.get("certificates")
     if not isinstance(listed, dict) or not isinstance(listed.get("file"), str):
@@ -217,7 +231,7 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         return report
     if listed.get("sha256") != _sha256(data):
         report.faults.append(f"{data.name}: content differs from the signed manifest (sha256)")
-    tally = _verify_certificates(data, manifest, public_key, report)
+    tally = _verify_certificates(data, manifest, public_key, chain, report)
     counts = tally.counts()
     if manifest.get("counts") != counts:
         report.faults.append(f"{mpath.name}: its counts are not those of {data.name}")
@@ -231,16 +245,66 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
     return report
 
 
+def _pinned_chain(
+    manifest: dict[str, Any], public_key: Ed25519PublicKey, report: ExportReport
+) -> keyring.KeyChain | None:
+    """The key chain the manifest carries, checked: the given key must be the pinned key or
+    one reached from it by signed rotations, and then every key of the chain is trusted (an
+    auditor holding the pinned key follows the rotations since). None for a manifest made
+    before key pinning."""
+    pinned = manifest.get("pinned_key_id")
+    if pinned is None and "keys" not in manifest:
+        return None
+    report.pinned_key_id = str(pinned)
+    entries = manifest.get("keys")
+    chain = keyring.follow(entries if isinstance(entries, list) else [])
+    report.faults.extend(f"manifest: {fault}" for fault in chain.faults)
+    if chain.pinned != pinned:
+        report.faults.append(
+            f"manifest: names key {pinned} as pinned, but its key chain starts at {chain.pinned}"
+        )
+    given = signing.key_id(public_key)
+    if chain.find(given) is None:
+        report.faults.append(
+            f"the public key {given} is not the pinned key {pinned} nor reached from it by a "
+            "signed rotation"
+        )
+        return keyring.KeyChain()  # nothing is trusted but the key given
+    if chain.find(manifest.get("key_id")) is None:
+        report.faults.append(
+            f"the manifest was signed by key {manifest.get('key_id')}, which its key chain "
+            "does not reach"
+        )
+    return chain
+
+
 def _verify_certificates(
-    path: Path, manifest: dict[str, Any], public_key: Ed25519PublicKey, report: ExportReport
+    path: Path,
+    manifest: dict[str, Any],
+    public_key: Ed25519PublicKey,
+    keys: keyring.KeyChain | None,
+    report: ExportReport,
 ) -> Tally:
-    """Re-hash and chain the certificates of ``path`` against the manifest and checkpoints."""
+    """Re-hash and chain the certificates of ``path`` against the manifest and checkpoints,
+    each checkpoint checked with the key of the pinned chain that signed it."""
     chain = ChainVerifier(None, gaps=manifest.get("register") is not None)
     tally = Tally()
     marks: dict[int, dict[str, Any]] = {}
     for cp in manifest.get("checkpoints", []):
         cp_body = {k: v for k, v in cp.items() if k != "signature"}
-        if not signing.verify(public_key, canonical(cp_body), str(cp.get("signature", ""))):
+        signer = public_key if keys is None else None
+        if keys is not None:
+            trusted = keys.find(cp.get("key_id"))
+            if trusted is None:
+                report.faults.append(
+                    f"checkpoint up to seq {cp.get('last_seq')}: signed by key "
+                    f"{cp.get('key_id')}, which the pinned key chain does not reach"
+                )
+            else:
+                signer = trusted.public_key
+        if signer is not None and not signing.verify(
+            signer, canonical(cp_body), str(cp.get("signature", ""))
+        ):
             report.faults.append(f"checkpoint up to seq {cp.get('last_seq')}: bad signature")
         marks[cp.get("last_seq")] = cp
     report.checkpoints = len(marks)

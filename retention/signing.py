@@ -33,14 +33,19 @@ def create_key(private_path: Path) -> tuple[Path, bool]:
         return pub, False
     private_dirs(private_path.parent)  # a directory made here for the key is 0700
     key = Ed25519PrivateKey.generate()
+    write_private(private_path, key)
+    pub.write_bytes(_public_pem(key.public_key()))
+    return pub, True
+
+
+def write_private(path: Path, key: Ed25519PrivateKey) -> None:
+    """Write a new private key file, readable by its owner only; never over another."""
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
-    pub.write_bytes(_public_pem(key.public_key()))
-    return pub, True
 
 
 def load_private(path: Path) -> Ed25519PrivateKey:

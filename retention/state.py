@@ -108,6 +108,10 @@ runs = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),  # running|completed|partial|stopped|failed
     sa.Column("exit_code", sa.Integer),
     sa.Column("summary", Json),
+    # The run's start, signed with the installation's key: only a run that really started
+    # can have its certificates signed into another run's checkpoint (it crashed, or it runs
+    # beside that one). NULL for runs a version before key pinning started.
+    sa.Column("signature", sa.Text),
     sa.Index("ix_runs_started", "started_at"),
 )
 
@@ -209,6 +213,20 @@ checkpoints = sa.Table(
     sa.Column("body", Json, nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
 )
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("public_key", sa.Text, nullable=False),  # PEM
+    sa.Column("previous", sa.String(64)),  # NULL: the pinned key; else the key it replaced
+    sa.Column("statement", Json, nullable=False),  # canonical JSON, what the signatures sign
+    sa.Column("signature", sa.Text, nullable=False),  # by this key
+    sa.Column("previous_signature", sa.Text),  # by the key it replaced (a rotation)
+    sa.Column("made_at", Timestamp, nullable=False),
+)
+"""The signing key pinned at ``retention init`` and every signed rotation since: verify
+accepts a checkpoint only from a key this chain reaches (see :mod:`retention.keyring`)."""
 
 locks = sa.Table(
     "locks",

@@ -354,10 +354,13 @@ def test_intent_rows_holding_whole_certificates_per_record_are_still_finished(
     reconciled = {c["record_ref"]: c for c in certs if c["certificate_id"] in
                   {e["certificate"]["certificate_id"] for e in whole}}  # fmt: skip
     assert len(reconciled) == 2 and report.ok
-    for entry in whole:  # each certificate is the body its intent promised, sealed
-        cert = reconciled[entry["record_ref"]]
-        assert {k: cert[k] for k in entry["certificate"]} == entry["certificate"]
-        assert cert["policy"] == "interviewees" and cert["run_id"] == stored["common"]["run_id"]
+    for entry in whole:  # each certificate is the body its intent promised, sealed, by the
+        cert = reconciled[entry["record_ref"]]  # run that re-read and certified it
+        assert {k: cert[k] for k in entry["certificate"]} == {
+            **entry["certificate"],
+            "run_id": outcome.run_id,
+        }
+        assert cert["policy"] == "interviewees" and cert["plan_id"] == stored["common"]["plan_id"]
 
 
 def test_run_interrupted_after_the_source_commit_is_certified_by_the_next_run(

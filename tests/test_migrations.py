@@ -18,13 +18,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retention import migrations
+from retention import migrations, signing
 from retention.certificate import canonical, seal
 from retention.ledger import Ledger
 from retention.state import (
     GENESIS_HASH,
     StateUnavailable,
     certificates,
+    checkpoints,
     holds,
     intents,
     ledger_head,
@@ -46,11 +47,12 @@ COLUMNS_ADDED_AFTER_BASELINE = {
     "plan_records": {"fingerprint"},
     "locks": {"lease_until"},
     "certificates": {"action", "fingerprint"},
+    "runs": {"signature"},
 }
 #: Added columns an upgrade fills in from what the rows already hold, by table.
 FILLED_BY_UPGRADE = {"certificates": {"action"}}
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases"}
+TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys"}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -180,7 +182,14 @@ def populate(engine: sa.Engine, key: Ed25519PrivateKey) -> None:
                 body=canonical(cert).decode("utf-8"),
             ))  # fmt: skip
         conn.execute(ledger_head.update().values(last_seq=3, last_hash=previous))
-    assert Ledger(engine).checkpoint("R20261122-00000001", key) is not None
+        # A checkpoint as the versions before key pinning signed it: no runs, no pin.
+        body = {"run_id": "R20261122-00000001", "first_seq": 1, "last_seq": 3,
+                "count": 3, "last_hash": previous, "signed_at": T0.isoformat(),
+                "key_id": signing.key_id(key.public_key())}  # fmt: skip
+        conn.execute(checkpoints.insert().values(
+            last_seq=3, run_id=body["run_id"], body=canonical(body).decode(),
+            signature=signing.sign(key, canonical(body)),
+        ))  # fmt: skip
 
 
 def snapshot(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
