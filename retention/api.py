@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -49,11 +49,18 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
-# Settings of this retention catalog. ${VAR:-default} takes VAR from the environment.
-state: ${RETENTION_STATE:-sqlite:///retention-state.db}   # plans, holds, runs, certificates
-archive: ${RETENTION_ARCHIVE:-archive}                     # where archive packages are written
-signing_key: ${RETENTION_SIGNING_KEY:-keys/signing.pem}    # Ed25519 key for checkpoints and exports
-timezone: Europe/Helsinki
+# Settings of this retention catalog (docs/catalog.md, "Settings"). ${VAR:-default} takes VAR
+# from the environment. Secrets never live here: RETENTION_SECRET comes from the environment.
+state: ${RETENTION_STATE:-sqlite:///retention-state.db}  # plans, holds, runs, certificates
+archive: ${RETENTION_ARCHIVE:-archive}                    # archive packages
+reports: ${RETENTION_REPORTS:-reports}                    # scheduled dry-run and review reports
+signing_key: ${RETENTION_SIGNING_KEY:-keys/signing.pem}   # Ed25519 key: checkpoints, exports
+timezone: Europe/Helsinki                                 # whose calendar days retention counts
+batch_size: 1000                                          # records per source transaction
+# A destroying policy refuses to run when more than this share of its records is due at once
+# (a wrong date or rule shows as a flood): 0.8 is 80 %.
+max_due_share: 0.8
+report_language: en                                       # en | fi: HTML reports, certificates
 """
 
 
@@ -69,10 +76,23 @@ class InitResult:
     not set (the first command that uses the secret records it)."""
     key_id: str | None = None
     """The pinned signing key's id (verify accepts checkpoints only from its chain)."""
+    example: list[Path] = field(default_factory=list)
+    """The example register written into an empty catalog."""
+    gitignore: Path | None = None
+    secret_file: Path | None = None
+    """Where a generated RETENTION_SECRET was written (never printed)."""
 
 
-def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
-    """Create what is missing: settings file, state database, signing key pair."""
+def init(
+    root: Path, environ: Mapping[str, str] | None = None, *, generate_secret: bool = False
+) -> InitResult:
+    """Create what is missing: settings file, state database, signing key pair; into an
+    empty catalog a working example register and a ``.gitignore``. With ``generate_secret``
+    and no RETENTION_SECRET set, a new secret in ``keys/retention-secret`` (recorded as the
+    installation's)."""
+    from retention import scaffold
+
+    environ = os.environ if environ is None else environ
     root.mkdir(parents=True, exist_ok=True)
     for folder in ("policies", "connectors", "jobs"):
         (root / folder).mkdir(exist_ok=True)
@@ -80,10 +100,20 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
     created = not settings.exists()
     if created:
         settings.write_text(DEFAULT_SETTINGS, encoding="utf-8")
+    example: list[Path] = []
+    if scaffold.is_empty(root):
+        zone = load_catalog(root, environ).settings.timezone
+        example = scaffold.write_example(root, clock.today(zone))
+    gitignore = scaffold.write_gitignore(root)
+    secret_file = None
+    if generate_secret and not environ.get(SECRET_VARIABLE):
+        secret_file = scaffold.generate_secret(root)
+        value = secret_file.read_text(encoding="ascii").strip()
+        environ = {**environ, SECRET_VARIABLE: value}
     catalog = load_catalog(root, environ)
     engine = open_state(catalog.state_url, create=True)
     try:
-        secret = _record_secret(engine, os.environ if environ is None else environ)
+        secret = _record_secret(engine, environ)
         key_path = catalog.resolve(catalog.settings.signing_key)
         pub_path, key_created = signing.create_key(key_path)
         chain = keyring.pin(engine, signing.load_private(key_path))
@@ -97,6 +127,9 @@ def init(root: Path, environ: Mapping[str, str] | None = None) -> InitResult:
         state=masked(catalog.state_url),
         secret=secret,
         key_id=chain.current,
+        example=example,
+        gitignore=gitignore,
+        secret_file=secret_file,
     )
 
 

@@ -8,6 +8,7 @@ input · 3 a safety valve stopped a policy · 4 some policies failed, others com
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -111,12 +112,25 @@ def cli() -> None:
 
 @cli.command()
 @catalog_option
-def init(catalog: Path) -> None:
-    """Create settings, state database and signing key pair where missing."""
+@click.option(
+    "--generate-secret",
+    is_flag=True,
+    help="With RETENTION_SECRET unset: make a new random secret in keys/retention-secret "
+    "(mode 0600, never printed) and record it as this installation's.",
+)
+def init(catalog: Path, generate_secret: bool) -> None:
+    """Create settings, state database and signing key pair where missing; into an empty
+    catalog also a working example register (with a small SQLite source) and a .gitignore.
+    Then prints the next steps."""
     from retention import api
 
-    result = api.init(catalog)
+    result = api.init(catalog, generate_secret=generate_secret)
     out = _console()
+    for path in result.example:
+        out.print(f"example:  {path} (created)", markup=False)
+    if result.gitignore is not None:
+        out.print(f"git:      {result.gitignore} keeps keys/, *.db, reports/ and archive/ out of "
+                  "the repository", markup=False)  # fmt: skip
     out.print(
         f"settings: {catalog / 'retention.yaml'}"
         + (" (created)" if result.settings_created else " (kept)")
@@ -134,6 +148,23 @@ def init(catalog: Path) -> None:
     if own != result.key_id:
         out.print(f"WARNING: this key (id {own}) is not the pinned key: runs will refuse to sign "
                   "with it; restore the pinned key, or see `retention key rotate`")  # fmt: skip
+    where = "" if catalog == Path() else f" --catalog {shlex.quote(str(catalog))}"
+    if result.secret_file is not None:
+        step_one = (f'export RETENTION_SECRET="$(cat {shlex.quote(str(result.secret_file))})"'
+                    "   # in every shell and job running retention; keep a copy safe")  # fmt: skip
+    elif result.secret == "not set":  # noqa: S105 - what became of it, not a secret
+        step_one = ("export RETENTION_SECRET=...   # at least 32 random characters, the same "
+                    "for every command; or run `retention init --generate-secret`")  # fmt: skip
+    else:
+        step_one = "RETENTION_SECRET is set and recorded: keep it set, the same, for every command"
+    out.print("\nNext steps:")
+    out.print(f"  1. {step_one}", markup=False)
+    out.print(f"  2. retention check{where}   # the catalog against its sources", markup=False)
+    out.print(f"  3. retention plan{where} --report plan.html   # a dry run: what is due",
+              markup=False)  # fmt: skip
+    if result.example:
+        out.print("Then replace the example in policies/, connectors/ and jobs/ with your "
+                  "registers (docs/catalog.md).")  # fmt: skip
 
 
 @cli.group()

@@ -828,3 +828,37 @@ def test_hold_list_and_status_show_who_and_which_plan(sq: SqliteCatalog) -> None
     assert f"{plan_id} (approved by Riikka Records)" in status.stdout
     for column in ("held", "changed"):
         assert column in status.stdout
+
+
+def test_init_scaffolds_an_example_whose_printed_steps_reach_a_plan(tmp_path: Path) -> None:
+    """A records manager starting from an empty folder: `init --generate-secret`, then the
+    three printed steps exactly, end in a successful plan with due records; the secret is
+    never printed, and keys, secret and state are ignored by git."""
+    home = tmp_path / "catalog"
+    made = retention("init", "--catalog", home, "--generate-secret", cwd=tmp_path,
+                     environ=env(None))  # fmt: skip
+    assert made.returncode == 0, explain(made)
+    secret_file = home / "keys" / "retention-secret"
+    secret = secret_file.read_text(encoding="ascii").strip()
+    assert len(secret) == 64 and secret not in made.stdout + made.stderr
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    ignored = (home / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert {"keys/", "*.db", "reports/", "archive/"} <= set(ignored)
+    assert "max_due_share: 0.8" in (home / "retention.yaml").read_text(encoding="utf-8")
+    steps = made.stdout.split("Next steps:")[1].splitlines()
+    commands = [line.split(". ", 1)[1].split("   #")[0] for line in steps if line[:4].strip()
+                in ("1.", "2.", "3.")]  # fmt: skip
+    assert len(commands) == 3 and commands[0].startswith("export RETENTION_SECRET=")
+    script = " && ".join(
+        c.replace("retention ", f"{sys.executable} -m retention ", 1) for c in commands
+    )
+    done = subprocess.run(
+        ["/bin/sh", "-c", script], cwd=tmp_path, env=env(None), capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "plan.html").read_text(encoding="utf-8")
+    assert "former-members" in report
+    again = retention("init", "--catalog", home, cwd=tmp_path, environ=env(secret))
+    assert again.returncode == 0, explain(again)
+    assert "example:" not in again.stdout  # a catalog with files is never scaffolded again
