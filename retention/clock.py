@@ -110,6 +110,8 @@ def parse_period(text: str) -> Duration:
     ``14 days``, ``2 weeks``); raise ValueError otherwise."""
     _ascii_digits(text)
     spoken = text.strip().lower()
+    if text.strip().startswith("P"):
+        return Duration.parse(text)  # its own errors say what is wrong with an ISO period
     if _PERIOD.match(spoken) is None:
         try:
             return Duration.parse(text)

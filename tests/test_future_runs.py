@@ -7,6 +7,7 @@ exit 2 and nothing changed. Today is the catalog's local day (Europe/Helsinki in
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from freezegun import freeze_time
 from retention import api, export, ledger
 from retention.certificate import disposed_early
 from retention.errors import EXIT_INVALID, UsageError
-from retention.state import runs
+from retention.state import certificates, runs
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_cli import explain, make_catalog, on
@@ -159,9 +160,23 @@ def test_disposed_early_compares_expires_on_with_the_execution_day(
 
 
 def append_signed(ws: Workspace, *bodies: dict[str, Any]) -> None:
+    """Certificates as a finished run R1 would leave them: signed by its checkpoint, and
+    counted in its `runs` row (verify holds one to the other)."""
     with ws.state.begin() as conn:
         ws.ledger.append(conn, bodies)
     ws.ledger.checkpoint("R1", ws.signing_key())
+    with ws.state.begin() as conn:
+        total = conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(certificates)
+            .where(certificates.c.run_id == "R1")
+        )
+        conn.execute(sa.delete(runs).where(runs.c.run_id == "R1"))
+        conn.execute(runs.insert().values(
+            run_id="R1", plan_id="P1", started_at=datetime(2026, 11, 22, 9, tzinfo=UTC),
+            finished_at=datetime(2026, 11, 22, 11, tzinfo=UTC), status="completed", exit_code=0,
+            summary=json.dumps({"xamk-alumni/customer-contracts": {"disposed": total}}),
+        ))  # fmt: skip
 
 
 def test_verify_reports_a_certificate_executed_before_its_expiry(
