@@ -510,8 +510,9 @@ def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) ->
         if not date(1000, 1, 1) <= as_of <= date(9000, 12, 31):
             raise UsageError(f"--as-of {as_of} is outside the years 1000-9000 the engine computes")
         return as_of
-    zone = ws.catalog.job(job).timezone if job else None
-    return clock.today(zone or ws.catalog.settings.timezone)
+    if job:
+        ws.catalog.job(job)  # UsageError naming the jobs there are
+    return ws.catalog.today(job)[0]
 
 
 def chosen_policies(ws: Workspace, job: str | None, names: Sequence[str]) -> list[BoundPolicy]:

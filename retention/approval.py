@@ -123,7 +123,8 @@ def _status(
     as_of = header["as_of"]
     if approved_at is not None and isinstance(as_of, date):
         # A plan as of a later day runs from that day on: a run never acts ahead of time.
-        its_day = clock.start_of_day(as_of, catalog.timezone_of(header["job"]))
+        its_day = max(clock.start_of_day(as_of, zone) for zone in
+                      (catalog.timezone_of(header["job"]), catalog.settings.timezone))  # fmt: skip
         if now < its_day:
             runnable_after = max(runnable_after or its_day, its_day)
     current = {(b.register.id, b.policy.id): b for b in catalog.policies}
@@ -354,7 +355,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
     _refuse_ended(ws, status)
     if status.approved_by is None:
         raise UsageError(f"plan {plan_id} awaits approval: `retention approve {plan_id} --by NAME`")
-    today = clock.today(ws.catalog.timezone_of(status.job))
+    today, _ = ws.catalog.today(status.job)
     if isinstance(status.as_of, date) and status.as_of > today:
         raise UsageError(
             f"plan {plan_id} is as of {status.as_of}, after today ({today}): it may run from "

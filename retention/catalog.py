@@ -12,6 +12,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -105,10 +106,20 @@ class Catalog:
         return by_id
 
     def timezone_of(self, job_id: str | None) -> str:
-        """The zone whose calendar day is "today" for a run of ``job_id``: the job's own
-        ``timezone``, else the catalog's (also for runs of no job of ``jobs/``)."""
+        """The zone a job's schedule is meant in: the job's own ``timezone``, else the
+        catalog's (also for runs of no job of ``jobs/``)."""
         job = self.jobs.get(job_id) if job_id is not None else None
         return (job.timezone if job is not None else None) or self.settings.timezone
+
+    def today(self, job_id: str | None = None) -> tuple[date, str]:
+        """ "Today" for a run of ``job_id``, and the zone it is today in: the earlier of the
+        job's local day and the catalog's. Retention counts the catalog's calendar days, so
+        a job whose zone is ahead (Pacific/Kiritimati against Europe/Helsinki) never makes a
+        run act on a day that has not begun where the records are kept."""
+        from retention.clock import today
+
+        zones = dict.fromkeys((self.timezone_of(job_id), self.settings.timezone))
+        return min((today(zone), zone) for zone in zones)
 
     def job(self, job_id: str) -> Job:
         if job_id not in self.jobs:

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 
-from retention import clock, events, keyring, problems
+from retention import events, keyring, problems
 from retention.anonymise import Anonymiser
 from retention.approval import ApprovedPlan
 from retention.archive import Package, PackageWriter
@@ -237,12 +237,11 @@ def refuse_future(ws: Workspace, as_of: date, job: str | None = None) -> None:
     """A run disposes of records as of today or an earlier day, never ahead of time.
 
     Every path that disposes of records (run, approved plan, review, erasure, replay,
-    scheduler) passes :func:`enforce`, which asks this first. Today is the local day of the
-    job's time zone, else the catalog's. Plans and forecasts may look ahead; they dispose of
-    nothing.
+    scheduler) passes :func:`enforce`, which asks this first. Today is the catalog's local
+    day, or the job's where its zone is behind (:meth:`Catalog.today`). Plans and forecasts
+    may look ahead; they dispose of nothing.
     """
-    zone = ws.catalog.timezone_of(job)
-    today = clock.today(zone)
+    today, zone = ws.catalog.today(job)
     if as_of > today:
         raise UsageError(
             f"--as-of {as_of} is after today ({today} in {zone}): a run disposes of records "

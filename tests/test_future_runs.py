@@ -91,6 +91,21 @@ def test_today_is_the_catalogs_local_day_for_the_future_rule(
         assert api.run(ws, as_of=date(2020, 1, 1)).exit_code == 0
 
 
+def test_a_job_whose_zone_is_ahead_never_runs_before_the_catalogs_day(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """15:00 in Helsinki is already tomorrow in Kiritimati (UTC+14): a job scheduled there
+    runs as of the catalog's today by default, and is refused tomorrow, as a run of no job."""
+    (catalog / "jobs" / "kiri.yaml").write_text(
+        'id: kiri\nschedule: "0 3 * * *"\ntimezone: Pacific/Kiritimati\npolicies: ["*"]\n'
+    )
+    with Workspace.open(catalog, environ) as ws, freeze_time(NOON):
+        with pytest.raises(UsageError, match=r"after today \(2026-11-22 in Europe/Helsinki\)"):
+            api.run(ws, job="kiri", as_of=TOMORROW)
+        assert api.as_of_or_today(ws, None, "kiri") == AS_OF
+        assert api.run(ws, job="kiri").as_of == AS_OF
+
+
 def test_an_approved_plan_as_of_a_future_day_waits_for_that_day(
     catalog: Path, environ: dict[str, str]
 ) -> None:
