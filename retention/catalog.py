@@ -111,6 +111,30 @@ class Catalog:
         job = self.jobs.get(job_id) if job_id is not None else None
         return (job.timezone if job is not None else None) or self.settings.timezone
 
+    def source_identities(self) -> dict[str, str]:
+        """Each connector's id → where it leads: a database (backend, host, port, database
+        or SQLite file; no user, password or driver) or a share's root directory. Two
+        connectors to one place are one source to the rules that keep policies apart."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        out: dict[str, str] = {}
+        for source_id, spec in self.sources.items():
+            url = self.source_url(spec)
+            if isinstance(spec, FilesSource):
+                out[source_id] = f"files:{url}"
+                continue
+            try:
+                parsed = make_url(url)
+            except ArgumentError:
+                out[source_id] = url
+                continue
+            backend, database = parsed.get_backend_name(), parsed.database or ""
+            if backend == "sqlite" and database and not database.startswith(":"):
+                database = str(Path(database).resolve())  # one file, however it is spelt
+            out[source_id] = f"{backend}://{parsed.host or ''}:{parsed.port or ''}/{database}"
+        return out
+
     def today(self, job_id: str | None = None) -> tuple[date, str]:
         """ "Today" for a run of ``job_id``, and the zone it is today in: the earlier of the
         job's local day and the catalog's. Retention counts the catalog's calendar days, so
@@ -245,7 +269,7 @@ def read_catalog(
     )
     if policies_complete:  # else a job may name a policy of a file that failed to load
         problems.extend(_job_problems(catalog))
-    problems.extend(_overlap_problems(catalog.policies))
+    problems.extend(_overlap_problems(catalog.policies, catalog.source_identities()))
     return catalog, problems
 
 
@@ -468,7 +492,9 @@ def _job_problems(catalog: Catalog) -> list[Problem]:
     return out
 
 
-def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
+def _overlap_problems(
+    policies: Sequence[BoundPolicy], sources: Mapping[str, str] | None = None
+) -> list[Problem]:
     """Two enabled policies may not destroy the same rows.
 
     With different rules the records' fate depends on which runs first; with the same rule
@@ -477,20 +503,29 @@ def _overlap_problems(policies: Sequence[BoundPolicy]) -> list[Problem]:
     does (:func:`retention.check.check`), where ``asiakassopimus`` may equal ``ASIAKASSOPIMUS``.
     """
     out: list[Problem] = []
-    for first, second in destroying_pairs(policies):
+    for first, second in destroying_pairs(policies, sources):
         if may_overlap(first.policy, second.policy):
             out.append(overlap_problem(first, second))
     return out
 
 
-def destroying_pairs(policies: Sequence[BoundPolicy]) -> Iterator[tuple[BoundPolicy, BoundPolicy]]:
-    """Pairs of enabled destroying policies that read the same table (or overlapping globs)."""
+def destroying_pairs(
+    policies: Sequence[BoundPolicy], sources: Mapping[str, str] | None = None
+) -> Iterator[tuple[BoundPolicy, BoundPolicy]]:
+    """Pairs of enabled destroying policies that read the same table (or overlapping globs)
+    of the same source. ``sources`` maps connector ids to where they lead
+    (:meth:`Catalog.source_identities`): two connectors to one database are one source."""
+    where = sources or {}
     destroying = [p for p in policies if p.policy.destroys and p.policy.enabled]
     for i, first in enumerate(destroying):
         for second in destroying[i + 1 :]:
             a, b = first.policy, second.policy
-            if (a.connector, a.location) != (b.connector, b.location) and not (
-                a.connector == b.connector
+            a_source, b_source = (
+                where.get(a.connector, a.connector),
+                where.get(b.connector, b.connector),
+            )
+            if (a_source, a.location) != (b_source, b.location) and not (
+                a_source == b_source
                 and a.path is not None
                 and b.path is not None
                 and globs_may_overlap(a.path, b.path)

@@ -71,7 +71,7 @@ def _collation_overlaps(ws: Workspace, unreachable: set[str]) -> Iterable[Proble
     ``e`` and ``é`` under an accent-insensitive one or ``'1'`` and ``'01'`` on a number column.
     The source is asked; pairs already refused as written are not reported twice.
     """
-    for first, second in destroying_pairs(ws.catalog.policies):
+    for first, second in destroying_pairs(ws.catalog.policies, ws.catalog.source_identities()):
         a, b = first.policy, second.policy
         if a.connector in unreachable or a.connector not in ws.catalog.sources:
             continue

@@ -184,3 +184,30 @@ def test_a_live_problem_of_a_file_with_a_tab_is_found_in_the_same_pass(tmp_path:
     assert "tab character" in found[0]
     assert "column 'membership_ended' does not exist" in found[1]
     assert "did you mean 'membership_ended_on'?" in found[1]
+
+
+def test_two_connectors_to_one_database_are_one_source_to_the_overlap_rule(
+    tmp_path: Path,
+) -> None:
+    """A second connector to the same SQLite file (another spelling of its path, another
+    driver) does not let a P0D rule delete rows a P10Y rule on the same table keeps."""
+    from tests.conftest import build_sources, write_catalog
+
+    source = tmp_path / "source.db"
+    build_sources(f"sqlite:///{source}")
+    root = write_catalog(tmp_path / "catalog", f"sqlite:///{source}", f"sqlite:///{tmp_path}/s.db")
+    (root / "connectors" / "crm-again.yaml").write_text(
+        f"id: crm-again\nkind: sql\nurl: sqlite+pysqlite:///{tmp_path}/./source.db\n"
+    )
+    (root / "policies" / "again.yaml").write_text(
+        "register: {id: again, name: Again, controller: C, source: S}\n"
+        "policies:\n"
+        "  - {id: quick-contracts, connector: crm-again, table: contracts, key: [site, case_no],\n"
+        "     match: {contract_type: customer}, trigger: ended_on, retain: P0D, action: delete}\n"
+    )
+    with pytest.raises(CatalogError) as caught:
+        api.check_catalog(root, {})
+    found = [str(p) for p in caught.value.problems]
+    assert any(
+        "again" in p and "customer-contracts" in p and "destroys rows" in p for p in found
+    ), found
