@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TextIO
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -54,6 +55,14 @@ def write_private(path: Path, data: bytes) -> None:
     with os.fdopen(fd, "wb") as handle:
         os.fchmod(fd, FILE_MODE)
         handle.write(data)
+
+
+def open_private(path: Path, newline: str | None = None) -> TextIO:
+    """Open ``path`` for writing text (UTF-8), created or emptied with mode 0600 before any
+    byte is written: a plan report names records by key, and a key can be a person's."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    return os.fdopen(fd, "w", encoding="utf-8", newline=newline)
 
 
 def make_private_tree(root: Path) -> None:

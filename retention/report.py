@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from retention.effects import Effect, effects, register_json
 from retention.errors import UsageError
+from retention.filemodes import open_private, private_dirs
 from retention.plan import collector_paused, load_plan
 from retention.state import as_utc, plan_records
 from retention.workspace import Workspace
@@ -35,7 +36,7 @@ def writable_report(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise UsageError(f"unknown report format {path.suffix!r}: use one of {', '.join(FORMATS)}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)  # a folder retention makes is its owner's only
     except OSError as exc:
         raise UsageError(f"cannot write the report to {path}: {exc.strerror}") from exc
     if path.is_dir() or not os.access(path.parent, os.W_OK):
@@ -230,7 +231,7 @@ def _write_json(
     ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
 ) -> None:
     dump = _ENCODER.encode  # one encoder for every record: json.dumps makes one per call
-    with path.open("w", encoding="utf-8") as out, collector_paused() as page_done:
+    with open_private(path) as out, collector_paused() as page_done:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
         out.write(', "policies": [')
         for i, item in enumerate(summary):
@@ -268,7 +269,7 @@ def _write_csv(
         "records_plan",
         "changes",
     ]
-    with path.open("w", encoding="utf-8", newline="") as out:
+    with open_private(path, newline="") as out:
         writer = csv.writer(out)
         writer.writerow(columns)
         for item in summary:

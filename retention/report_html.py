@@ -20,6 +20,7 @@ from typing import Any
 from retention.chart import StackedBars, stacked_bars
 from retention.effects import Effect
 from retention.errors import UsageError
+from retention.filemodes import open_private
 from retention.forecast import Forecast, count_due, forecastable
 from retention.i18n import LANGUAGES, Language, Messages, describe_rule_fi
 from retention.workspace import Workspace
@@ -200,7 +201,7 @@ def render(
             for (register, policy), effect in changes.items()
         },
     }
-    with path.open("w", encoding="utf-8") as out:
+    with open_private(path) as out:
         for chunk in template.generate(**context):
             out.write(chunk)
 

@@ -78,3 +78,23 @@ def test_existing_directories_and_files_keep_their_modes(tmp_path: Path, umask: 
     write_private(shared / "secret", b"s3cret\n")
     assert mode(shared / "secret") == 0o600
     assert (shared / "secret").read_bytes() == b"s3cret\n"
+
+
+def test_plan_reports_are_their_owners_only(tmp_path: Path) -> None:
+    """A plan report lists records by key (a student number, a file name): written 0600
+    in a 0700 folder retention makes, whatever the umask, as the CLI writes them."""
+    from tests.test_cli import DAY, make_catalog, on
+
+    sq = make_catalog(tmp_path / "sq")
+    old = os.umask(0)
+    try:
+        reports = tmp_path / "new-reports"
+        paths = [reports / f"plan.{ext}" for ext in ("json", "csv", "html")]
+        args = [a for p in paths for a in ("--report", str(p))]
+        planned = on(sq, "plan", "--as-of", DAY, *args)
+        assert planned.returncode == 0, planned.stderr
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(reports.stat().st_mode) == 0o700
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
