@@ -10,6 +10,7 @@ and hash.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -411,12 +412,18 @@ def open_state(url: str, *, create: bool = False) -> Engine:
     return engine
 
 
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+
+
 def masked(url: str) -> str:
-    """The URL as it may be shown: its password replaced by ``***``."""
+    """The URL as it may be shown: its password, and any query parameter that may hold one
+    (``?password=``, ``sslpassword``, ``token``…), replaced by ``***``."""
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.engine.make_url(url)
     except sa_exc.ArgumentError:
         return "(a state URL that cannot be parsed)"
+    hidden = {k: "***" for k in parsed.query if _SECRET_PARAMETER.search(k)}
+    return parsed.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _not_initialised(safe: str, why: str) -> str:

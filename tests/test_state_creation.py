@@ -83,3 +83,11 @@ def test_only_create_makes_a_state_database(tmp_path: Path) -> None:
     open_state(f"sqlite:///{path}", create=True).dispose()
     open_state(f"sqlite:///{path}").dispose()
     assert path.exists()
+
+
+def test_a_password_in_the_url_query_is_masked_too() -> None:
+    from retention.state import masked
+
+    shown = masked("postgresql://postgres@127.0.0.1:5432/db?password=TopSecretPw&sslmode=require")
+    assert "TopSecretPw" not in shown and "sslmode=require" in shown
+    assert "pw" not in masked("postgresql://user:pw@host/db").split("@")[0].split(":")[-1]
