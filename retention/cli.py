@@ -50,9 +50,12 @@ def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str | None)
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-22") from None
+    if not date(1000, 1, 1) <= day <= date(9000, 12, 31):
+        raise click.BadParameter(f"{value} is outside the years 1000-9000 the engine computes")
+    return day
 
 
 def _parse_period(
@@ -1153,8 +1156,11 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one place turns errors into messages and exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--json" in args:  # before parsing: a usage error is then one JSON line as well
+        output.set_json()
     try:
-        cli.main(args=argv, prog_name="retention", standalone_mode=False)
+        cli.main(args=args, prog_name="retention", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         sys.exit(130)  # interrupted, as a shell reports SIGINT
     except click.ClickException as exc:

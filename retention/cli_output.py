@@ -48,6 +48,11 @@ def mode() -> Mode:
     return _mode.get()
 
 
+def set_json() -> None:
+    """JSON output from here on (the command line saw ``--json`` before parsing it)."""
+    _mode.set(replace(_mode.get(), json=True))
+
+
 def _setter(name: str) -> Callable[[click.Context, click.Parameter, bool], bool]:
     def callback(_ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
         if value:

@@ -862,3 +862,15 @@ def test_init_scaffolds_an_example_whose_printed_steps_reach_a_plan(tmp_path: Pa
     again = retention("init", "--catalog", home, cwd=tmp_path, environ=env(secret))
     assert again.returncode == 0, explain(again)
     assert "example:" not in again.stdout  # a catalog with files is never scaffolded again
+
+
+def test_a_usage_error_under_json_is_one_json_line_and_dates_stay_in_range(
+    sq: SqliteCatalog,
+) -> None:
+    bogus = on(sq, "run", "--json", "--bogus")
+    assert bogus.returncode == 2 and bogus.stdout == ""
+    (line,) = bogus.stderr.splitlines()
+    assert json.loads(line)["event"] == "Error" and "--bogus" in json.loads(line)["message"]
+    ancient = on(sq, "certificates", "export", "--since", "0001-01-01", "--out", "e.jsonl")
+    assert ancient.returncode == 2, explain(ancient)
+    assert "outside the years 1000-9000" in ancient.stderr
