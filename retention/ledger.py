@@ -85,6 +85,7 @@ class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._aliased: set[tuple[str, str]] | None = None
+        self._alias_keys: list[Ed25519PublicKey] | None = None
 
     def done(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, list[Prior]]:
         """The certificates under this policy of those of ``refs`` that have any: what
@@ -140,14 +141,28 @@ class Ledger:
         if (register, policy) not in self._aliased_policies(conn):
             return looked_up
         a = ref_aliases.c
+        keys = self._trusted_keys()
         for start in range(0, len(refs), 500):
-            query = sa.select(a.record_ref, a.certified_ref, a.fingerprint).where(
+            query = sa.select(ref_aliases).where(
                 a.register == register, a.policy == policy,
                 a.record_ref.in_(refs[start : start + 500]),
             )  # fmt: skip
-            for now, certified, renewed in conn.execute(query):
-                looked_up[certified] = (now, renewed)
+            for row in conn.execute(query).mappings():
+                signature = row["signature"]
+                if not signature or not any(
+                    signing.verify(k, alias_body(dict(row)), signature) for k in keys
+                ):
+                    _log.error("RecordAliasRefused", register=register, policy=policy,
+                               record_ref=row["record_ref"])  # fmt: skip
+                    continue  # not the engine's: the record is decided as itself
+                looked_up[row["certified_ref"]] = (row["record_ref"], row["fingerprint"])
         return looked_up
+
+    def _trusted_keys(self) -> list[Ed25519PublicKey]:
+        """The public keys of the pinned chain (read once per ledger), which sign aliases."""
+        if self._alias_keys is None:
+            self._alias_keys = [k.public_key for k in keyring.load(self.engine).keys]
+        return self._alias_keys
 
     def _aliased_policies(self, conn: sa.Connection) -> set[tuple[str, str]]:
         """The policies with records certified before a rotation (read once per ledger)."""
@@ -408,7 +423,24 @@ class Ledger:
                     "covering them (a checkpoint removed?)"
                 )
         self._check_runs(counts, chain, report)
+        report.faults.extend(self._alias_faults([k.public_key for k in chain.keys] or [public_key]))
         return report
+
+    def _alias_faults(self, keys: Sequence[Ed25519PublicKey]) -> list[str]:
+        """Every alias a secret rotation stored must carry a signature by a trusted key: a row
+        added outside the engine would make a record done (or replayable) as another."""
+        faults = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(ref_aliases)).mappings():
+                signature = row["signature"]
+                body = alias_body(dict(row))
+                if not signature or not any(signing.verify(k, body, signature) for k in keys):
+                    faults.append(
+                        f"record alias {str(row['record_ref'])[:16]} of {row['register']}/"
+                        f"{row['policy']}: not signed by the installation's key (written outside "
+                        "a secret rotation)"
+                    )
+        return faults
 
     def _rows(self) -> Iterator[tuple[Any, dict[str, Any]]]:
         """Every certificate row with its indexed columns and parsed body, in ledger order."""
@@ -491,6 +523,12 @@ INDEXED = ("seq", "certificate_id", "run_id", "register", "policy", "record_ref"
            "action", "fingerprint")  # fmt: skip
 """Columns ``done`` and exports read instead of the body: blanking a fingerprint would make
 its record done by reference alone, so each is held to the signed body."""
+
+
+def alias_body(alias: Mapping[str, Any]) -> bytes:
+    """The canonical text of a ``ref_aliases`` row that its signature covers."""
+    fields = ("register", "policy", "record_ref", "certified_ref", "fingerprint")
+    return canonical({name: alias.get(name) for name in fields})
 
 
 def _column_faults(row: Any, cert: Mapping[str, Any]) -> list[str]:

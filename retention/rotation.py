@@ -32,11 +32,13 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from retention import signing
 from retention.connectors.base import Selection
 from retention.done import fingerprint, identity_columns
 from retention.errors import UsageError
 from retention.holds import Hold
 from retention.installation import SecretMismatch, new_fingerprint_row, stored
+from retention.ledger import alias_body
 from retention.locks import RunLock
 from retention.logs import get_logger
 from retention.pseudonym import SECRET_VARIABLE, Secret, key_json
@@ -125,6 +127,9 @@ def rotate(ws: Workspace, new_value: str, today: date) -> Rotation:
                         carried[ref] = new.subject_ref(value)
             lock.refresh()
         _refuse_lost_holds([h for r, h in subject_holds.items() if r not in carried], today)
+        key = ws.signing_key()
+        for alias in aliases:  # verify holds each to the key: none can be added outside
+            alias["signature"] = signing.sign(key, alias_body(alias))
         _store(ws, current.digest, new_value, carried, aliases)
     finally:
         lock.release()

@@ -263,6 +263,9 @@ ref_aliases = sa.Table(
     sa.Column("certified_ref", sa.String(64), nullable=False),  # as its certificate has it
     # Its fingerprint under the current secret (retention/done.py), if its certificate has one.
     sa.Column("fingerprint", sa.String(64)),
+    # Ed25519 signature of the row by the signing key of the rotation: `verify` checks it, so
+    # a row written outside the engine cannot make a record done (or replayable) by alias.
+    sa.Column("signature", sa.String(200)),
 )
 """Records certified before a secret rotation: their reference now → the certified one."""
 

@@ -178,3 +178,28 @@ def test_the_scheduler_and_its_jobs_refuse_another_secret(
     assert run_job(str(catalog), "nightly") == EXIT_INVALID
     with Workspace.open(catalog, {"RETENTION_SECRET": SECRET}) as ws:
         assert alumni_names(ws) == before and count(ws, certificates) == 0
+
+
+def test_an_alias_written_outside_a_rotation_makes_nothing_done(catalog: Path) -> None:
+    """With write access to the state database but not the key: a row in ref_aliases that
+    points an overdue record at another record's certificate is refused when done is asked
+    (the record is disposed of as due) and reported by verify."""
+    from retention.state import ref_aliases
+
+    environ = {"RETENTION_SECRET": SECRET}
+    with Workspace.open(catalog, environ) as ws:
+        api.run(ws, policies=["interviewees"], as_of=AS_OF)  # certificates to point at
+        (cert,) = [c for c in ws.ledger.iter_certificates() if c["policy"] == "interviewees"][:1]
+        victim = ws.secret.record_ref("crm", "alumni", ["1"])  # alumnus 1: due since 2019
+        with ws.state.begin() as conn:
+            conn.execute(ref_aliases.insert().values(
+                register="xamk-alumni", policy="alumni-membership", record_ref=victim,
+                certified_ref=cert["record_ref"], fingerprint=None, signature="AAAA",
+            ))  # fmt: skip
+            conn.execute(sa.update(certificates).where(
+                certificates.c.record_ref == cert["record_ref"]).values(
+                register="xamk-alumni", policy="alumni-membership"))  # fmt: skip
+        report = api.verify_ledger(ws)
+        assert any("record alias" in f and "not signed" in f for f in report.faults)
+    with Workspace.open(catalog, environ) as ws:
+        assert api.explain(ws, "alumni-membership", ["1"], as_of=AS_OF).decision == "expire"

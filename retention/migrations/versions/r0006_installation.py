@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("record_ref", sa.String(64), primary_key=True),
         sa.Column("certified_ref", sa.String(64), nullable=False),
         sa.Column("fingerprint", sa.String(64)),
+        sa.Column("signature", sa.String(200)),
     )
     op.add_column("locks", sa.Column("lease_until", Timestamp))
 
