@@ -871,6 +871,7 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
                else " (an export made before key pinning)")
         )  # fmt: skip
         faults = report.faults
+        last_signed = None
     else:
         with _workspace(catalog) as ws:
             ledger = api.verify_ledger(ws, public_key)
@@ -890,11 +891,16 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
             out.print(f"note: run {run_id} never finished (crashed or still running); "
                       f"{count} certificate(s) of it")  # fmt: skip
         faults = ledger.faults
+        last_signed = ledger.last_signed
     for fault in faults:
         out.print(f"FAIL {fault}", markup=False)
     out.print(f"{'FAILED' if faults else 'verified'} {what}", markup=False)
-    output.emit("verify", {"ok": not faults, "verified": what, "faults": list(faults),
-                           "exit_code": EXIT_UNEXPECTED if faults else 0})  # fmt: skip
+    output.emit("verify", {
+        "ok": not faults, "verified": what, "faults": list(faults),
+        "last_checkpoint": None if last_signed is None
+        else {"seq": last_signed[0], "hash": last_signed[1]},
+        "exit_code": EXIT_UNEXPECTED if faults else 0,
+    })  # fmt: skip
     if faults:
         sys.exit(EXIT_UNEXPECTED)
 
