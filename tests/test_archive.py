@@ -211,3 +211,23 @@ def test_archive_verify_holds_packages_to_their_certificates(
         faults = api.verify_archive(ws)[package]
     assert any("tag manifest is not the one the certificates recorded" in f for f in faults)
     assert any("is missing" in f for f in faults)
+
+
+def test_a_damaged_package_is_reported_without_its_files_names(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file in a package keeps the share's name (a person's, often): a failed fixity check
+    names it by its record's reference, in the result and in the log."""
+    ref = "ab" * 32
+    package = tmp_path / "package"
+    (package / "files" / ref).mkdir(parents=True)
+    (package / "files" / ref / "Matti Meikäläinen 010190-900A.pdf").write_bytes(b"%PDF-1.4")
+    bagit.make_bag(str(package), checksums=["sha512"])
+    (package / "data" / "files" / ref / "Matti Meikäläinen 010190-900A.pdf").write_bytes(
+        b"%PDF-1.5"
+    )
+    with caplog.at_level("DEBUG"):
+        fault = verify_packages([package])[package]
+    assert fault is not None and ref in fault
+    for shown in (fault, caplog.text):
+        assert "Matti" not in shown and "010190-900A" not in shown
