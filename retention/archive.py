@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -123,15 +125,41 @@ class PackageWriter:
 
 
 def verify_packages(paths: Sequence[Path]) -> dict[Path, str | None]:
-    """Re-validate packages (any BagIt bag): None for a valid one, else what is wrong."""
+    """Re-validate packages (any BagIt bag): None for a valid one, else what is wrong.
+
+    What is wrong names a record's file by the record's reference only: the names of the
+    files inside a package (``data/files/REF/NAME``) are the share's, and can be a person's.
+    bagit's own log lines, which print them, are kept quiet meanwhile.
+    """
     results: dict[Path, str | None] = {}
-    for path in paths:
-        try:
-            bagit.Bag(str(path)).validate()
-            results[path] = None
-        except (bagit.BagError, OSError) as exc:
-            results[path] = str(exc)
+    quiet = logging.getLogger("bagit")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        for path in paths:
+            try:
+                bagit.Bag(str(path)).validate()
+                results[path] = None
+            except bagit.BagValidationError as exc:
+                results[path] = _without_names(exc)
+            except (bagit.BagError, OSError) as exc:
+                results[path] = _NAMED.sub(_KEEP_REF, str(exc))
+    finally:
+        quiet.setLevel(level)
     return results
+
+
+#: A record's file in a package, up to its reference: the rest is the share's file name.
+_NAMED = re.compile(r"(data/files/[0-9a-f]{8,64}/)[^;:'\"]*")
+_KEEP_REF = r"\1…"
+
+
+def _without_names(exc: bagit.BagValidationError) -> str:
+    details = [
+        f"{type(d).__name__}: {_NAMED.sub(_KEEP_REF, str(getattr(d, 'path', '')))}"
+        for d in exc.details
+    ]
+    return str(exc.message) + (": " + "; ".join(details) if details else "")
 
 
 def packages_in(root: Path) -> list[Path]:
