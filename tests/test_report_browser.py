@@ -123,7 +123,7 @@ def test_finnish_page_renders_finnish_headings(reports: dict[str, Path]) -> None
     """--lang fi: the browser shows Finnish title and section headings."""
     page = rendered(reports, "fi")
     assert page.headings["h1"] == ["Toimeenpanosuunnitelma"]
-    assert "Yhteenveto rekistereittäin ja säännöittäin" in page.headings["h2"]
+    assert "Yhteenveto rekistereittäin ja säilytyssäännöittäin" in page.headings["h2"]
     assert "Pidätetyt tietueet" in page.headings["h2"]
     assert "Summary by register and policy" not in page.headings["h2"]
 
