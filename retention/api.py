@@ -33,7 +33,7 @@ from retention.plan import Plan, make_plan
 from retention.problems import TROUBLED
 from retention.pseudonym import SECRET_VARIABLE, Secret, key_text
 from retention.replay import ReplayOutcome, replayable
-from retention.report import writable_report, write_report
+from retention.report_formats import writable_report, write_report
 from retention.report_html import report_language
 from retention.rotation import Rotation
 from retention.state import masked, open_state

@@ -20,27 +20,22 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from retention import clock
 from retention.catalog import BoundPolicy, Catalog
-from retention.certificate import canonical
 from retention.clock import Duration
-from retention.connectors.base import Record
 from retention.errors import UsageError
+from retention.fingerprint import decision_columns, record_fingerprint
 from retention.installation import rotated_at
 from retention.logs import get_logger
-from retention.model import Policy
-from retention.pseudonym import Secret, key_text
+from retention.plan import Decided
 from retention.sql_sets import one_of
 from retention.state import as_utc, plan_policies, plan_records, plans, utcnow
 from retention.workspace import Workspace
-
-if TYPE_CHECKING:  # plan.py fingerprints records with this module as it stores a plan
-    from retention.plan import Decided
 
 PlanState = Literal["pending", "approved", "cooling-off", "executed", "expired", "stale"]
 STATES: tuple[PlanState, ...] = ("pending", "cooling-off", "approved", "executed", "expired",
@@ -50,30 +45,6 @@ STATES: tuple[PlanState, ...] = ("pending", "cooling-off", "approved", "executed
 APPROVABLE = "dry-run"
 
 _log = get_logger("retention")
-
-
-# --------------------------------------------------------------------------------------------
-# what a decision read
-
-
-def decision_columns(policy: Policy) -> tuple[str, ...]:
-    """The columns besides the trigger that decide a due record's fate."""
-    attached = policy.attachments.column if policy.attachments else None
-    read = (policy.subject, *policy.secret, *(u.column for u in policy.unless), attached)
-    return tuple(dict.fromkeys(c for c in read if c))
-
-
-def record_fingerprint(secret: Secret, columns: Sequence[str], record: Record) -> str:
-    """HMAC of a record's trigger date and decision columns (``decision_columns`` of its
-    policy, worked out once by the caller), in canonical text form."""
-    values = record.values
-    body = {"trigger": _canonical(record.trigger),
-            "values": {c: _canonical(values.get(c)) for c in columns}}  # fmt: skip
-    return secret.fingerprint_of(canonical(body))
-
-
-def _canonical(value: Any) -> str | None:
-    return None if value is None else key_text(value)
 
 
 # --------------------------------------------------------------------------------------------

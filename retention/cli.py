@@ -927,7 +927,7 @@ def erase(
         day = api.as_of_or_today(ws, as_of)
         outcome = api.erase(ws, subject, register=register, as_of=day, dry_run=dry_run)
         if outcome.plan is not None and report is not None:
-            from retention.report import write_report
+            from retention.report_formats import write_report
 
             out.print(f"report: {write_report(ws, outcome.plan.plan_id, report)}", markup=False)
     for refusal in outcome.refusals:

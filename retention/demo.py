@@ -21,7 +21,7 @@ from retention.archive import packages_in, verify_packages
 from retention.catalog import SETTINGS_FILE, load_catalog
 from retention.errors import UsageError
 from retention.filemodes import write_private
-from retention.report import write_report
+from retention.report_formats import write_report
 from retention.workspace import Workspace
 
 MARKER = ".retention-demo"

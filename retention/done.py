@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from retention.approval import decision_columns
 from retention.certificate import ACTION_DONE, canonical
 from retention.connectors.base import Record
+from retention.fingerprint import decision_columns
 from retention.ledger import Prior
 from retention.model import Policy
 from retention.pseudonym import Secret, key_text

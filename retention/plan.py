@@ -21,11 +21,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from retention import clock, problems
-from retention.approval import decision_columns, record_fingerprint
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Condition, Connector, Record, Selection
 from retention.done import certified_action, fingerprint, identity_columns, judge
 from retention.errors import RetentionError
+from retention.fingerprint import decision_columns, record_fingerprint
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger, Prior
 from retention.model import Policy

@@ -27,12 +27,12 @@ from datetime import date
 from typing import Any
 
 from retention.anonymise import Anonymiser
-from retention.approval import decision_columns
 from retention.catalog import BoundPolicy
 from retention.connectors.base import Connector, Record, Selection
 from retention.done import fingerprint, identity_columns
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, RetentionError, UsageError
 from retention.execute import RunOutcome, destroying_step, enforce
+from retention.fingerprint import decision_columns
 from retention.holds import Hold, HoldIndex
 from retention.ledger import Ledger, Prior
 from retention.plan import (

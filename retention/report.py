@@ -1,4 +1,4 @@
-"""Plan reports rendered from the stored plan: JSON (SPEC §6), CSV or HTML by extension.
+"""The stored plan read back for its reports: its rows, and the JSON (SPEC §6) and CSV forms.
 
 Reports are written from the state database, not from memory, so a report of a million
 decisions streams in flat memory, and a plan can be rendered again later. Records are named
@@ -9,90 +9,21 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Iterator, Sequence
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from retention.effects import Effect, effects, register_json
-from retention.errors import UsageError
-from retention.plan import collector_paused, load_plan
-from retention.state import as_utc, plan_records
+from retention.effects import Effect, effects
+from retention.plan import collector_paused
+from retention.state import plan_records
 from retention.workspace import Workspace
 
-FORMATS = (".json", ".csv", ".html")
 #: The CSV ``changes`` of a policy whose planned rule the catalog no longer holds.
 _RULE_GONE = "unknown: the catalog no longer holds the rule of this plan"
 _PAGE = 5000
-
-
-def writable_report(path: Path) -> None:
-    """Refuse a report path before any work is done: a known format, a writable place."""
-    if path.suffix.lower() not in FORMATS:
-        raise UsageError(f"unknown report format {path.suffix!r}: use one of {', '.join(FORMATS)}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {path}: {exc.strerror}") from exc
-    if path.is_dir() or not os.access(path.parent, os.W_OK):
-        raise UsageError(f"cannot write the report to {path}")
-
-
-def write_report(
-    ws: Workspace,
-    plan_id: str,
-    path: Path,
-    *,
-    lang: str | None = None,
-    companions: Sequence[Path] = (),
-) -> Path:
-    """Write the stored plan ``plan_id`` to ``path`` in the format its extension names.
-
-    ``lang`` chooses the HTML page's language; ``companions`` are other reports of the same
-    plan (the JSON or CSV that list every record), which the HTML page points to.
-    """
-    writable_report(path)
-    suffix = path.suffix.lower()
-    header, policies = load_plan(ws, plan_id)
-    summary = [_policy_summary(row) for row in policies]
-    changes = plan_effects(ws, summary)
-    for item in summary:
-        effect = changes.get((item["register"], item["policy"]))
-        item["changes"] = effect.as_json() if effect is not None else None
-    meta = {
-        "plan_id": header.plan_id,
-        "as_of": header.as_of.isoformat(),
-        "catalog": header.catalog,
-        "kind": header.kind,
-    }
-    if suffix == ".json":
-        registers = {
-            item["register"]: register_json(ws.catalog.registers.get(item["register"]))
-            for item in summary
-        }
-        _write_json(ws, path, {**meta, "registers": registers}, summary)
-    elif suffix == ".csv":
-        _write_csv(ws, path, plan_id, summary, changes)
-    else:
-        from retention.report_html import render
-
-        page = {
-            **meta,
-            "created_at": f"{as_utc(header.created_at).astimezone(UTC):%Y-%m-%d %H:%M}",
-            "job": header.job,
-            "approved_by": header.approved_by,
-            "approved_at": (
-                f"{as_utc(header.approved_at).astimezone(UTC):%Y-%m-%d}"
-                if header.approved_at
-                else None
-            ),
-        }
-        render(ws, path, page, summary, lang=lang, companions=companions, changes=changes)
-    return path
 
 
 def plan_effects(ws: Workspace, summary: list[dict[str, Any]]) -> dict[tuple[str, str], Effect]:
@@ -107,7 +38,8 @@ def plan_effects(ws: Workspace, summary: list[dict[str, Any]]) -> dict[tuple[str
     }
 
 
-def _policy_summary(row: Any) -> dict[str, Any]:
+def policy_summary(row: Any) -> dict[str, Any]:
+    """One stored policy of the plan as every format lists it (``changes`` is added later)."""
     return {
         "register": row.register, "policy": row.policy, "action": row.action,
         "status": row.status, "message": row.message, "rule": row.rule,
@@ -226,9 +158,10 @@ def _json_lines(page: Sequence[Any]) -> Iterator[str]:
         )
 
 
-def _write_json(
+def write_json(
     ws: Workspace, path: Path, meta: dict[str, Any], summary: list[dict[str, Any]]
 ) -> None:
+    """The plan as SPEC §6 JSON, written a page of records at a time."""
     dump = _ENCODER.encode  # one encoder for every record: json.dumps makes one per call
     with path.open("w", encoding="utf-8") as out, collector_paused() as page_done:
         out.write("{" + ", ".join(f"{dump(k)}: {dump(v)}" for k, v in meta.items()))
@@ -246,13 +179,14 @@ def _write_json(
         out.write("]}\n")
 
 
-def _write_csv(
+def write_csv(
     ws: Workspace,
     path: Path,
     plan_id: str,
     summary: list[dict[str, Any]],
     changes: dict[tuple[str, str], Effect],
 ) -> None:
+    """The plan as CSV: one row per listed record, its register and policy repeated."""
     columns = [
         "register",
         "policy",

@@ -22,6 +22,7 @@ from retention.effects import Effect
 from retention.errors import UsageError
 from retention.forecast import Forecast, count_due, forecastable
 from retention.i18n import LANGUAGES, Language, Messages, describe_rule_fi
+from retention.report import plan_effects, plan_rows
 from retention.workspace import Workspace
 
 #: Rows of each per-policy record table (due, held) in the HTML page; see the module docstring.
@@ -133,8 +134,6 @@ def render(
     """
     limit = HTML_RECORD_LIMIT if record_limit is None else record_limit
     from jinja2 import Environment, PackageLoader, select_autoescape
-
-    from retention.report import plan_effects, plan_rows
 
     t = Messages(report_language(ws, lang))
     if changes is None:

@@ -12,7 +12,7 @@ import pypdf
 
 from retention import api
 from retention.effects import effect_of
-from retention.report import write_report
+from retention.report_formats import write_report
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 

@@ -18,7 +18,7 @@ from retention import api, report_html
 from retention.chart import nice_step, stacked_bars
 from retention.errors import UsageError
 from retention.i18n import LANGUAGES, MESSAGES, Messages, describe_rule_fi
-from retention.report import write_report
+from retention.report_formats import write_report
 from retention.state import plan_policies, plans
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
