@@ -11,7 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/retention
 COPY pyproject.toml README.md retention.yaml ./
-# The package ships the catalog (retention/shipped links to these) so `retention demo` runs
+# The package ships the catalog (retention/demo/shipped links to these) so `retention demo` runs
 # from any directory of an installed copy.
 COPY policies ./policies
 COPY connectors ./connectors

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from retention import api, logs
-from retention.sql_many import executemany
+from retention.connectors.sql_many import executemany
 from retention.testing import quote_url, scratch_database
 from retention.workspace import Workspace
 

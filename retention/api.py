@@ -15,28 +15,30 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
-from retention import approval, clock, keyring, signing
-from retention.approval import PlanState, PlanStatus
-from retention.catalog import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
-from retention.check import check as check_sources
-from retention.clock import Duration
-from retention.erase import ErasureOutcome, erase
+from retention.catalog import clock
+from retention.catalog.clock import Duration
+from retention.catalog.loading import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
+from retention.decide import approval
+from retention.decide.approval import PlanState, PlanStatus
+from retention.decide.forecast import Forecast, count_due
+from retention.decide.holds import Hold
+from retention.decide.plan import Plan, make_plan
+from retention.decide.problems import TROUBLED
+from retention.enforce.check import check as check_sources
+from retention.enforce.erase import ErasureOutcome, erase
+from retention.enforce.execute import RunOutcome, enforce
+from retention.enforce.replay import ReplayOutcome, replayable
+from retention.enforce.rotation import Rotation
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, UsageError
-from retention.execute import RunOutcome, enforce
-from retention.export import ExportReport, check_format, export_certificates, verify_export
-from retention.forecast import Forecast, count_due
-from retention.holds import Hold
-from retention.installation import check_secret
-from retention.ledger import LedgerReport
+from retention.evidence import keyring, signing
+from retention.evidence.export import ExportReport, check_format, export_certificates, verify_export
+from retention.evidence.ledger import LedgerReport
 from retention.logs import get_logger
-from retention.plan import Plan, make_plan
-from retention.problems import TROUBLED
 from retention.pseudonym import SECRET_VARIABLE, Secret, key_text
-from retention.replay import ReplayOutcome, replayable
-from retention.report import writable_report, write_report
-from retention.report_html import report_language
-from retention.rotation import Rotation
-from retention.state import masked, open_state
+from retention.reports.formats import writable_report, write_report
+from retention.reports.report_html import report_language
+from retention.state.database import masked, open_state
+from retention.state.installation import check_secret
 from retention.workspace import Workspace
 
 __all__ = [
@@ -90,7 +92,7 @@ def init(
     empty catalog a working example register and a ``.gitignore``. With ``generate_secret``
     and no RETENTION_SECRET set, a new secret in ``keys/retention-secret`` (recorded as the
     installation's)."""
-    from retention import scaffold
+    from retention.catalog import scaffold
 
     environ = os.environ if environ is None else environ
     root.mkdir(parents=True, exist_ok=True)
@@ -232,8 +234,8 @@ def _covered(
 ) -> int | None:
     """How many records of one policy a hold with this subject and/or key covers today."""
     from retention.connectors.base import Selection
+    from retention.decide.plan import NO_SUCH_SUBJECT, typed_subject
     from retention.errors import RetentionError
-    from retention.plan import NO_SUCH_SUBJECT, typed_subject
 
     policy = bound.policy
     if subject is not None and policy.subject is None:
@@ -270,7 +272,7 @@ def hold_report(ws: Workspace, as_of: date | None = None) -> tuple[str, list[Hol
 
     import sqlalchemy as sa
 
-    from retention.state import plan_records
+    from retention.state.database import plan_records
 
     day = as_of_or_today(ws, as_of)
     result = make_plan(ws, ws.catalog.select(["*"]), day, "hold-report", for_approval=False)
@@ -308,7 +310,15 @@ def status(ws: Workspace, limit: int = 10) -> Status:
 
     import sqlalchemy as sa
 
-    from retention.state import as_utc, intent_batches, intents, ledger_head, locks, plans, runs
+    from retention.state.database import (
+        as_utc,
+        intent_batches,
+        intents,
+        ledger_head,
+        locks,
+        plans,
+        runs,
+    )
 
     with ws.state.connect() as conn:
         approved = plans.alias("approved")  # the approved plan a run executed, if any
@@ -365,7 +375,7 @@ def _summed(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
 def verify_archive(ws: Workspace, packages: Sequence[Path] = ()) -> dict[Path, list[str]]:
     """Re-validate packages (BagIt fixity) and hold each against the certificates citing it:
     same tag-manifest checksum, and a record file for every certified record."""
-    from retention.archive import TAG_MANIFEST, packages_in, verify_packages
+    from retention.enforce.archive import TAG_MANIFEST, packages_in, verify_packages
 
     root = ws.catalog.resolve(ws.catalog.settings.archive)
     chosen = list(packages) or packages_in(root)
@@ -419,7 +429,7 @@ def explain(
 ) -> Explanation:
     """Decide one record by key as a run would, and say why."""
     from retention.connectors.base import Record, Selection, combine_triggers
-    from retention.plan import Decider, conditions, selection_for
+    from retention.decide.plan import Decider, conditions, selection_for
 
     found = ws.catalog.select([policy])
     if len(found) != 1:
@@ -592,7 +602,7 @@ def replay(
     (a UTC day, as certificates are dated) that are back; ``dry_run`` lists them instead."""
     from datetime import UTC, datetime
 
-    from retention.replay import replay as replay_restored
+    from retention.enforce.replay import replay as replay_restored
 
     _ = ws.secret
     if not dry_run:
@@ -627,8 +637,8 @@ def export(
 
 def rotate_secret(ws: Workspace, new_from_env: str) -> Rotation:
     """``retention secret rotate``: the secret in the variable ``new_from_env`` replaces
-    RETENTION_SECRET (which must be the current one); see :mod:`retention.rotation`."""
-    from retention.rotation import rotate
+    RETENTION_SECRET (which must be the current one); see :mod:`retention.enforce.rotation`."""
+    from retention.enforce.rotation import rotate
 
     if new_from_env == SECRET_VARIABLE:
         raise UsageError(f"--new-from-env names {SECRET_VARIABLE} itself: put the new secret "
@@ -706,7 +716,7 @@ def approve(
     comment: str | None = None,
     cooling_off: Duration | None = None,
 ) -> PlanStatus:
-    """A records manager approves a stored dry run (see :mod:`retention.approval`)."""
+    """A records manager approves a stored dry run (see :mod:`retention.decide.approval`)."""
     return approval.approve(ws, plan_id, by, comment, cooling_off)
 
 

@@ -25,11 +25,11 @@ from retention.errors import EXIT_INVALID, EXIT_UNEXPECTED, CatalogError, Retent
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from retention.approval import PlanStatus
-    from retention.clock import Duration
-    from retention.execute import RunOutcome
-    from retention.plan import PolicyPlan
-    from retention.replay import ReplayRecord
+    from retention.catalog.clock import Duration
+    from retention.decide.approval import PlanStatus
+    from retention.decide.plan import PolicyPlan
+    from retention.enforce.execute import RunOutcome
+    from retention.enforce.replay import ReplayRecord
     from retention.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,7 +63,7 @@ def _parse_period(
 ) -> Duration | None:
     if value is None:
         return None
-    from retention.clock import parse_period
+    from retention.catalog.clock import parse_period
 
     try:
         return parse_period(value)
@@ -145,7 +145,7 @@ def init(catalog: Path, generate_secret: bool) -> None:
     )
     out.print(result.public_key_pem.rstrip(), markup=False)
     out.print(f"pinned key id: {result.key_id}")
-    from retention import signing
+    from retention.evidence import signing
 
     own = signing.key_id(signing.load_public(result.public_key_path))
     if own != result.key_id:
@@ -256,7 +256,7 @@ def plan(
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
     for written in reports:
         out.print(f"report: {written}", markup=False)
-    from retention.problems import TROUBLED
+    from retention.decide.problems import TROUBLED
 
     troubled = any(p.status in TROUBLED for p in result.policies)
     output.emit("plan", {
@@ -713,7 +713,7 @@ def hold_list(catalog: Path, show_all: bool) -> None:
     """List holds in force (or all of them)."""
     from rich.table import Table
 
-    from retention import clock
+    from retention.catalog import clock
 
     with _workspace(catalog) as ws:
         today = clock.today(ws.catalog.settings.timezone)
@@ -826,7 +826,7 @@ def certificates_export(
 ) -> None:
     """Export certificates with a signed manifest."""
     from retention import api
-    from retention.export import check_format, companion_path, manifest_path
+    from retention.evidence.export import check_format, companion_path, manifest_path
 
     check_format(out)  # before the workspace is opened: nothing is written for a bad name
     with _workspace(catalog) as ws:
@@ -936,7 +936,7 @@ def erase(
         day = api.as_of_or_today(ws, as_of)
         outcome = api.erase(ws, subject, register=register, as_of=day, dry_run=dry_run)
         if outcome.plan is not None and report is not None:
-            from retention.report import write_report
+            from retention.reports.formats import write_report
 
             out.print(f"report: {write_report(ws, outcome.plan.plan_id, report)}", markup=False)
     for refusal in outcome.refusals:
@@ -1076,8 +1076,8 @@ def archive_verify(catalog: Path, packages: Sequence[Path]) -> None:
 def demo(workdir: Path, source: Path | None, as_of: date | None) -> None:
     """Build demo sources with synthetic people and run check → plan → run → export → verify
     in WORKDIR, from any directory: the shipped catalog travels inside the package."""
-    from retention import demo as demo_flow
     from retention import logs
+    from retention.demo import cycle as demo_flow
 
     logs.configure(level="warning")
     out = _console()
@@ -1182,7 +1182,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         output.error(f"error: {exc}", exc.exit_code, type(exc).__name__)
         sys.exit(exc.exit_code)
     except Exception as exc:  # the last line of defence names the kind of failure
-        from retention.state import state_failure
+        from retention.state.database import state_failure
 
         named = state_failure(exc)  # a full or read-only state database: cause and remedy
         if named is not None:

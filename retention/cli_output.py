@@ -24,8 +24,8 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from retention.execute import RunOutcome
-    from retention.plan import PolicyPlan
+    from retention.decide.plan import PolicyPlan
+    from retention.enforce.execute import RunOutcome
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
-    from retention.clock import Duration
-    from retention.model import Policy, Unless
+    from retention.catalog.clock import Duration
+    from retention.catalog.model import Policy, Unless
 
 Language = Literal["en", "fi"]
 LANGUAGES: Final[tuple[Language, ...]] = ("en", "fi")

@@ -39,8 +39,10 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
 
 from retention import stopping
-from retention.catalog import Catalog, load_catalog
-from retention.cron import cron_trigger
+from retention.catalog.cron import cron_trigger
+from retention.catalog.loading import Catalog, load_catalog
+from retention.decide.problems import TROUBLED
+from retention.enforce.locks import RunLock
 from retention.errors import (
     EXIT_LOCKED,
     EXIT_PARTIAL,
@@ -51,10 +53,8 @@ from retention.errors import (
     RetentionError,
     RunLocked,
 )
-from retention.locks import RunLock
 from retention.logs import get_logger
-from retention.problems import TROUBLED
-from retention.state import locks, open_state
+from retention.state.database import locks, open_state
 
 __all__ = ["JOB_TABLE", "SCHEDULER_LOCK", "Scheduler", "cron_trigger", "run_job"]
 

@@ -15,14 +15,15 @@ from types import TracebackType
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
-from retention import connectors, signing
-from retention.catalog import Catalog, load_catalog
+from retention import connectors
+from retention.catalog.loading import Catalog, load_catalog
 from retention.connectors.base import Connector
-from retention.holds import HoldBook
-from retention.installation import check_secret
-from retention.ledger import Ledger
+from retention.decide.holds import HoldBook
+from retention.evidence import signing
+from retention.evidence.ledger import Ledger
 from retention.pseudonym import SECRET_VARIABLE, Secret
-from retention.state import open_state
+from retention.state.database import open_state
+from retention.state.installation import check_secret
 
 
 class Workspace:
@@ -50,7 +51,7 @@ class Workspace:
     @cached_property
     def secret(self) -> Secret:
         """The installation's secret, once it is known to be the one the state database's
-        references were made with (:mod:`retention.installation`): SecretMismatch if not."""
+        references were made with (:mod:`retention.state.installation`): SecretMismatch if not."""
         secret = Secret.from_environment(self.environ)
         check_secret(self.state, self.environ[SECRET_VARIABLE].encode())
         return secret

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from retention.anonymise import REDACTED, Anonymiser
 from retention.connectors.base import Record
+from retention.enforce.anonymise import REDACTED, Anonymiser
 from retention.pseudonym import Secret
 
 SECRET = Secret(b"k" * 40)

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from retention import api
-from retention.clock import Duration
+from retention.catalog.clock import Duration
 from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
 from retention.scheduler import run_job
-from retention.state import plans
+from retention.state.database import plans
 from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET

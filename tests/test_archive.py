@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from retention import api
-from retention.archive import PackageWriter, packages_in, verify_packages
+from retention.enforce.archive import PackageWriter, packages_in, verify_packages
 from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from retention.catalog import Catalog, load_catalog
+from retention.catalog.loading import Catalog, load_catalog
 from retention.errors import CatalogError, Problem, UsageError
 
 CONNECTOR = """\
@@ -947,7 +947,7 @@ def test_absolute_settings_path_is_untouched(tmp_path: Path) -> None:
 def test_a_policys_fingerprint_is_stable_across_versions() -> None:
     """Certificates and approved plans pin ``policy_sha256``; the same rule must keep the same
     digest, non-ASCII text included, or every approved plan would turn stale on upgrade."""
-    from retention.model import Policy
+    from retention.catalog.model import Policy
 
     policy = Policy.model_validate({
         "id": "alumni-membership", "connector": "crm", "table": "alumni", "key": "id",

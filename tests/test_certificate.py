@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retention.certificate import canonical, certificate_hash, seal
+from retention.evidence.certificate import canonical, certificate_hash, seal
 from retention.pseudonym import key_json, key_text
 
 # What is signed: objects of text, integers, booleans and nulls, nested (archive, fields).
@@ -95,7 +95,7 @@ def test_certificate_ids_are_version_7_uuids_that_grow_with_time() -> None:
 
     from freezegun import freeze_time
 
-    from retention.certificate import new_certificate_id
+    from retention.evidence.certificate import new_certificate_id
 
     with freeze_time("2026-11-22 01:00:00"):
         early = [new_certificate_id() for _ in range(50)]
@@ -118,7 +118,7 @@ def test_certificate_ids_are_canonical_uuid_text_with_74_random_bits() -> None:
 
     from freezegun import freeze_time
 
-    from retention.certificate import new_certificate_id
+    from retention.evidence.certificate import new_certificate_id
 
     ids: list[str] = []
     # Off the millisecond boundaries: freezegun's clock goes through a float.

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from retention.state import certificates, plans
+from retention.state.database import certificates, plans
 from tests.conftest import AS_OF, SECRET, build_sources, write_catalog
 from tests.terminal import on_terminal
 

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retention.clock import (
+from retention.catalog.clock import (
     CountFrom,
     Duration,
     clock_start,

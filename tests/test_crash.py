@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from retention import api
 from retention.pseudonym import Secret
-from retention.state import locks, utcnow
+from retention.state.database import locks, utcnow
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 
@@ -27,7 +27,7 @@ import os, signal, sys
 from datetime import date
 from retention import api
 from retention.connectors.sql import SqlConnector
-from retention.ledger import Ledger
+from retention.evidence.ledger import Ledger
 from retention.workspace import Workspace
 
 catalog, point, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])

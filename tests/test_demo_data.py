@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from retention import api, clock
-from retention.catalog import SETTINGS_FILE, BoundPolicy, Catalog, load_catalog
-from retention.clock import Duration
-from retention.demo_data import (
+from retention import api
+from retention.catalog import clock
+from retention.catalog.clock import Duration
+from retention.catalog.loading import SETTINGS_FILE, BoundPolicy, Catalog, load_catalog
+from retention.demo.data import (
     build_demo_shares,
     build_demo_sources,
     fake_henkilotunnus,

@@ -14,12 +14,13 @@ import pypdf
 import pytest
 from freezegun import freeze_time
 
-from retention import api, signing
-from retention.certificate import canonical
-from retention.destruction import COLUMNS, read_html_counts, stamp
+from retention import api
 from retention.errors import UsageError
-from retention.export import companion_path, manifest_path
-from retention.pdf import latin1, read_pdf_counts
+from retention.evidence import signing
+from retention.evidence.certificate import canonical
+from retention.evidence.destruction import COLUMNS, read_html_counts, stamp
+from retention.evidence.export import companion_path, manifest_path
+from retention.evidence.pdf import latin1, read_pdf_counts
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET, build_sources, write_catalog
 
@@ -347,8 +348,8 @@ def test_the_certificate_uses_only_known_message_ids() -> None:
 
     from retention.i18n import MESSAGES
 
-    sources = [Path(__file__).parent.parent / "retention" / "templates" / "destruction.html.j2",
-               Path(__file__).parent.parent / "retention" / "pdf.py"]  # fmt: skip
+    evidence = Path(__file__).parent.parent / "retention" / "evidence"
+    sources = [evidence / "templates" / "destruction.html.j2", evidence / "pdf.py"]
     used: set[str] = set()
     for source in sources:
         used |= set(re.findall(r"""\bt\(\s*["'](\w+)["']\s*[,)]""", source.read_text()))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from retention import api
-from retention.state import certificates
+from retention.state.database import certificates
 from retention.testing import ScratchDatabase, quote_url
 from retention.workspace import Workspace
 

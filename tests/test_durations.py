@@ -12,8 +12,16 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retention import api, clock
-from retention.clock import MAX_YEARS, CountFrom, Duration, due_bound, expires_on, parse_period
+from retention import api
+from retention.catalog import clock
+from retention.catalog.clock import (
+    MAX_YEARS,
+    CountFrom,
+    Duration,
+    due_bound,
+    expires_on,
+    parse_period,
+)
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_catalog import assert_at, line_of, make_catalog, only_problem, policy_problem

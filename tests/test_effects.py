@@ -11,8 +11,8 @@ from pathlib import Path
 import pypdf
 
 from retention import api
-from retention.effects import effect_of
-from retention.report import write_report
+from retention.evidence.effects import effect_of
+from retention.reports.formats import write_report
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 

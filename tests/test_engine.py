@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from retention import api
-from retention.anonymise import REDACTED
+from retention.enforce.anonymise import REDACTED
 from retention.errors import EXIT_SAFETY_VALVE, EXIT_SUCCESS
-from retention.state import certificates, intent_batches, intents
+from retention.state.database import certificates, intent_batches, intents
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET, write_catalog
 
@@ -292,7 +292,7 @@ def test_record_changed_after_reading_is_left_alone(
 def crash_before_certifying(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run ``interviewees`` (batch_size 2) and die between the first batch's source commit
     and its certificates, leaving that batch's intents; the ledger appends again after."""
-    from retention.ledger import Ledger
+    from retention.evidence.ledger import Ledger
 
     with monkeypatch.context() as patched:
         patched.setattr(Ledger, "append", staticmethod(_die))
@@ -309,7 +309,7 @@ def test_intents_in_the_per_record_form_of_earlier_versions_are_still_finished(
 ) -> None:
     """An upgrade must not strand what an older version's crashed run left: one intent row
     per record in ``intents``. They are re-read and certified like batch rows."""
-    from retention.execute import _intent_entries
+    from retention.enforce.execute import _intent_entries
 
     with Workspace.open(catalog, environ) as ws:
         crash_before_certifying(ws, monkeypatch)
@@ -504,7 +504,7 @@ def test_a_clock_set_to_2099_trips_the_due_share_valve(
 
 def test_a_removed_checkpoint_is_detected(catalog: Path, environ: dict[str, str]) -> None:
     """Dropping the signature of a finished run leaves its certificates exposed: a fault."""
-    from retention.state import checkpoints
+    from retention.state.database import checkpoints
 
     with Workspace.open(catalog, environ) as ws:
         outcome = api.run(ws, as_of=AS_OF)
@@ -556,7 +556,7 @@ def test_status_shows_runs_and_what_an_interrupted_run_left(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`status` lists runs with what they did, and the intents a dead run left behind."""
-    from retention.ledger import Ledger
+    from retention.evidence.ledger import Ledger
 
     def crash(conn: Any, bodies: Any) -> Any:
         raise KeyboardInterrupt

@@ -88,7 +88,7 @@ def test_dry_run_shows_the_records_and_changes_nothing(
     """The dry-run form lists what would be erased, by key, and leaves every source as it was."""
     import json
 
-    from retention.report import write_report
+    from retention.reports.formats import write_report
 
     with Workspace.open(erasable, environ) as ws:
         before = alumni(ws)

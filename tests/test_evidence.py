@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retention import api, keyring, signing
-from retention.certificate import canonical, new_certificate_id
+from retention import api
 from retention.errors import LedgerError
-from retention.ledger import Ledger
-from retention.state import certificates, checkpoints, ledger_head, runs, signing_keys
+from retention.evidence import keyring, signing
+from retention.evidence.certificate import canonical, new_certificate_id
+from retention.evidence.ledger import Ledger
+from retention.state.database import certificates, checkpoints, ledger_head, runs, signing_keys
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from retention import api
+from retention.catalog.globs import compile_glob, globs_may_overlap
+from retention.catalog.model import FilesSource
 from retention.connectors import build
 from retention.connectors.base import Anonymise, Condition, Delete, Record, Selection
 from retention.connectors.files import FileShareConnector, ShareError
 from retention.errors import CatalogError, RetentionError, SourceUnavailable
-from retention.globs import compile_glob, globs_may_overlap
-from retention.model import FilesSource
 from retention.pseudonym import Secret
 from retention.workspace import Workspace
 from tests.conftest import SECRET

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 
-from retention import api, export, ledger
-from retention.certificate import disposed_early
+from retention import api
 from retention.errors import EXIT_INVALID, UsageError
-from retention.state import certificates, runs
+from retention.evidence import export, ledger
+from retention.evidence.certificate import disposed_early
+from retention.state.database import certificates, runs
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_cli import explain, make_catalog, on

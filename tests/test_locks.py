@@ -17,17 +17,17 @@ import pytest
 import sqlalchemy as sa
 
 from retention import api
+from retention.enforce.locks import RunLock
 from retention.errors import EXIT_LOCKED, RunLocked
-from retention.locks import RunLock
-from retention.state import certificates, intent_batches, locks, utcnow
+from retention.state.database import certificates, intent_batches, locks, utcnow
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 
 HOLDER = """
 import sys, time
 from datetime import timedelta
-from retention.locks import RunLock
-from retention.state import open_state
+from retention.enforce.locks import RunLock
+from retention.state.database import open_state
 lock = RunLock(open_state(sys.argv[1]), [sys.argv[2]], timedelta(seconds=float(sys.argv[3])))
 lock.acquire()
 print("held", flush=True)

@@ -18,10 +18,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from retention import migrations, signing
-from retention.certificate import canonical, seal
-from retention.ledger import Ledger
-from retention.state import (
+from retention.evidence import signing
+from retention.evidence.certificate import canonical, seal
+from retention.evidence.ledger import Ledger
+from retention.state import migrations
+from retention.state.database import (
     GENESIS_HASH,
     StateUnavailable,
     certificates,
@@ -39,7 +40,7 @@ from retention.state import (
 )
 from retention.testing import ScratchDatabase
 
-#: Indexes that revisions after 0001 added to the tables of ``retention.state``.
+#: Indexes that revisions after 0001 added to the tables of ``retention.state.database``.
 ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
 #: Columns that revisions after 0001 added, by table.
 COLUMNS_ADDED_AFTER_BASELINE = {
@@ -359,7 +360,7 @@ def test_concurrent_first_opens_migrate_once(state_db: ScratchDatabase) -> None:
     # and the database's own lock is what keeps separate processes apart.
     start_at = time.time() + 3
     script = (
-        "import sys, time; from retention.state import open_state; "
+        "import sys, time; from retention.state.database import open_state; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
         "open_state(sys.argv[1], create=True).dispose()"
     )

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from retention import api, report
-from retention.plan import Decider
+from retention import api
+from retention.decide.plan import Decider
 from retention.pseudonym import Secret, key_json, key_text
+from retention.reports import report
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 
@@ -112,7 +113,7 @@ def test_json_report_lines_are_the_encoded_report_rows(
 def test_the_collector_is_back_on_after_a_plan_and_left_off_when_it_was_off() -> None:
     import gc
 
-    from retention.plan import collector_paused
+    from retention.decide.plan import collector_paused
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError), collector_paused() as page_done:

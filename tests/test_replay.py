@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from retention import api, signing
-from retention.certificate import ChainVerifier, canonical, seal
+from retention import api
 from retention.errors import UsageError
-from retention.export import manifest_path
-from retention.state import certificates, intents, runs
+from retention.evidence import signing
+from retention.evidence.certificate import ChainVerifier, canonical, seal
+from retention.evidence.export import manifest_path
+from retention.state.database import certificates, intents, runs
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 from tests.test_cli import PERSONAL, explain, make_catalog, on

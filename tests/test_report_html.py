@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from retention import api, report_html
-from retention.chart import nice_step, stacked_bars
+from retention import api
 from retention.errors import UsageError
 from retention.i18n import LANGUAGES, MESSAGES, Messages, describe_rule_fi
-from retention.report import write_report
-from retention.state import plan_policies, plans
+from retention.reports import report_html
+from retention.reports.chart import nice_step, stacked_bars
+from retention.reports.formats import write_report
+from retention.state.database import plan_policies, plans
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 from tests.pagedom import PageDom, json_counts
@@ -368,7 +369,7 @@ def test_record_rows_page_through_the_state_database_and_stop_at_the_limit(
     sq: SqliteCatalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Read two rows a query, the rows come whole and in order; a limit stops mid-page."""
-    from retention import report
+    from retention.reports import report
 
     with Workspace.open(sq.root, ENV) as ws:
         plan, _ = api.plan(ws, as_of=AS_OF)

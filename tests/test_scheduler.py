@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from freezegun import freeze_time
 
 from retention import logs, stopping
-from retention.catalog import load_catalog, read_catalog
+from retention.catalog.loading import load_catalog, read_catalog
+from retention.enforce.locks import RunLock
 from retention.errors import CatalogError
-from retention.locks import RunLock
 from retention.scheduler import JOB_TABLE, Scheduler, cron_trigger, run_job
-from retention.state import open_state
+from retention.state.database import open_state
 from tests.conftest import SECRET, build_sources, write_catalog
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -398,7 +398,7 @@ def test_a_scheduler_whose_lock_was_taken_over_says_so_and_stops(
 ) -> None:
     """When another scheduler has taken the lock over (this one's lease ran out), the
     heartbeat answers "not held" so serve() stops, instead of failing with RunLocked."""
-    from retention.state import locks
+    from retention.state.database import locks
 
     scheduler = Scheduler(sqlite_catalog)
     scheduler.start(paused=True)

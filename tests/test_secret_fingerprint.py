@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from retention import api
 from retention.errors import EXIT_INVALID, UsageError
-from retention.installation import SecretMismatch
-from retention.state import certificates, plans, secret_fingerprint
+from retention.state.database import certificates, plans, secret_fingerprint
+from retention.state.installation import SecretMismatch
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET
 from tests.test_cli import make_catalog

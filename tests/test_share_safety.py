@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from retention import api, logs
 from retention.connectors.files import FileShareConnector
+from retention.enforce.execute import RunOutcome
 from retention.errors import CatalogError
-from retention.execute import RunOutcome
-from retention.state import intent_batches
+from retention.state.database import intent_batches
 from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.test_files import put
@@ -466,8 +466,8 @@ def test_an_operator_finds_a_problem_record_by_its_reference(tmp_path: Path) -> 
 def test_of_several_problems_of_one_record_the_strongest_decides() -> None:
     """A record the share says it did not dispose of is never left waiting for a reconcile
     that could later certify it, even if the re-read could not tell either."""
-    from retention import problems
     from retention.connectors.base import RecordProblem
+    from retention.decide import problems
     from retention.pseudonym import Secret
     from tests.conftest import SECRET
 

@@ -11,9 +11,9 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from retention.catalog.model import SqlSource
 from retention.connectors.base import Anonymise, Condition, Selection
 from retention.connectors.sql import SqlConnector
-from retention.model import SqlSource
 from retention.testing import ScratchDatabase
 
 BOUND = date(2020, 1, 1)

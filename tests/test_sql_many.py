@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from retention.sql_many import executemany
-from retention.state import certificates, metadata, plan_records, plans
+from retention.connectors.sql_many import executemany
+from retention.state.database import certificates, metadata, plan_records, plans
 from retention.testing import ScratchDatabase
 
 Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")

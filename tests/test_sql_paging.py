@@ -11,9 +11,9 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from retention.catalog.model import SqlSource
 from retention.connectors.base import Selection
 from retention.connectors.sql import SqlConnector
-from retention.model import SqlSource
 from retention.testing import ScratchDatabase
 
 BOUND = date(2020, 1, 1)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from retention.catalog.model import SqlSource
 from retention.connectors.base import Selection
 from retention.connectors.sql import SqlConnector
-from retention.model import SqlSource
 from retention.testing import ScratchDatabase
 
 HELSINKI_WINTER = timezone(timedelta(hours=2))
@@ -63,7 +63,7 @@ def test_a_timestamptz_trigger_falls_on_the_catalogs_calendar_day(
 def test_a_sql_connector_counts_days_in_the_catalogs_zone_unless_it_names_its_own(
     tmp_path: Path,
 ) -> None:
-    from retention.catalog import load_catalog
+    from retention.catalog.loading import load_catalog
 
     for folder in ("policies", "connectors", "jobs"):
         (tmp_path / folder).mkdir()

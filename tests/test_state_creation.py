@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from retention.errors import EXIT_INVALID
-from retention.state import StateNotInitialised, open_state
+from retention.state.database import StateNotInitialised, open_state
 from retention.testing import scratch_database
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET

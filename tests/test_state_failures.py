@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from retention import api
 from retention.cli import main
-from retention.state import state_failure
+from retention.state.database import state_failure
 from retention.testing import quote_url
 from retention.workspace import Workspace
 from tests.conftest import AS_OF, SECRET

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from retention import yamlfile
+from retention.catalog import yamlfile
+from retention.catalog.yamlfile import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, YamlProblem
 from retention.errors import EXIT_INVALID
-from retention.yamlfile import MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES, YamlProblem
 from tests.test_catalog import make_catalog, only_problem, write
 
 #: The issue's 256-byte "billion laughs" at eight levels: 9**8 strings once expanded.

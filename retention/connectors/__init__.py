@@ -1,7 +1,9 @@
 """Connector kinds: a plain mapping from ``kind:`` to the class that implements it.
 
 Backends are imported only when a connector is built, so loading a catalog never pulls in
-a database driver it does not use.
+a database driver it does not use. This package is the bottom layer beside the catalog: the
+contract (``base``), its backends and the SQL helpers the state database shares; a backend
+uses the contract and the catalog's model, never the engine.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from retention.catalog.model import SourceSpec
     from retention.connectors.base import Connector
-    from retention.model import SourceSpec
 
 KINDS: dict[str, str] = {
     "sql": "retention.connectors.sql:SqlConnector",

@@ -75,6 +75,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from retention.catalog.globs import Glob, compile_glob
+from retention.catalog.model import FilesSource
 from retention.connectors.base import (
     Capabilities,
     Change,
@@ -90,8 +92,6 @@ from retention.connectors.base import (
     combine_triggers,
 )
 from retention.errors import RetentionError, SourceUnavailable
-from retention.globs import Glob, compile_glob
-from retention.model import FilesSource
 
 SIDECAR_SUFFIX = ".json"
 MAX_SIDECAR_BYTES = 1 << 20

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
+from retention.catalog.model import SqlSource
 from retention.connectors.base import (
     Anonymise,
     Capabilities,
@@ -34,10 +35,9 @@ from retention.connectors.base import (
     TableInfo,
     combine_triggers,
 )
+from retention.connectors.sql_many import executemany
+from retention.connectors.sql_sets import one_of
 from retention.errors import SourceUnavailable
-from retention.model import SqlSource
-from retention.sql_many import executemany
-from retention.sql_sets import one_of
 
 _BIND_LIMITS = {"sqlite": 32_000, "postgresql": 30_000, "mysql": 30_000, "mariadb": 30_000}
 
@@ -413,7 +413,7 @@ def _read_days_in(engine: Engine, zone: str) -> None:
 def _listed(column: sa.Column[Any], values: Sequence[Any], fixed: bool) -> sa.ColumnElement[bool]:
     """``column IN values`` for a policy's short lists (``match``, ``unless``): one expanding
     parameter, or (``fixed``, inside an executemany) a parameter per value; an empty list
-    holds for no row. Batches of keys go through :func:`retention.sql_sets.one_of`."""
+    holds for no row. Batches of keys go through :func:`retention.connectors.sql_sets.one_of`."""
     if not values:
         return sa.false()
     if fixed:

@@ -1,0 +1,413 @@
+"""The catalog's typed, frozen model: what a records manager writes, validated once.
+
+YAML is turned into these objects at the boundary (``catalog.py``); the engine never
+touches raw dictionaries. Unknown keys are errors (``extra="forbid"``), so a misspelt
+``retian:`` cannot silently leave a rule out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
+
+from retention.catalog.clock import CountFrom, Duration, parse_period
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=100)]
+Scalar = str | int | float | bool
+Action = Literal["anonymise", "delete", "archive", "review"]
+Strategy = Literal["erase", "redact", "year", "pseudonym"]
+
+#: Actions that destroy or alter data in the source.
+DESTROYING: frozenset[str] = frozenset({"anonymise", "delete"})
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Settings(Frozen):
+    """``retention.yaml``: where the state, the archive and the signing key live."""
+
+    state: str = "sqlite:///retention-state.db"
+    archive: str = "archive"
+    signing_key: str = "keys/signing.pem"
+    timezone: str = "Europe/Helsinki"
+    batch_size: int = Field(default=1000, ge=1, le=50_000)
+    reports: str = "reports"
+    """Where scheduled dry runs write their reports (relative to the catalog directory)."""
+    report_language: Literal["en", "fi"] = "en"
+    """The language of HTML plan reports and certificates of destruction when ``--lang`` is
+    not given."""
+    max_due_share: float | None = Field(default=None, gt=0, le=1)
+    """Default for every destroying policy: refuse when more than this share of its records
+    is due at once (None: no such limit)."""
+    plan_expires_after: Duration = Duration(days=14)
+    """A stored plan older than this can no longer be approved or executed: the source has
+    moved on since the records manager looked at it."""
+    approval_cooling_off: Duration | None = None
+    """How long after its approval a plan must wait before it may run (None: at once)."""
+    lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
+    """A run's locks outlive its last renewal by this long (renewed five times per lease):
+    a killed run's locks are taken over that long after it died."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _check_zone(value)
+
+    @field_validator("plan_expires_after", "approval_cooling_off", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_period(value)
+        if value is None or isinstance(value, Duration):
+            return value
+        raise ValueError(f"expected a period like '14 days' or P14D, got {value!r}")
+
+    @field_validator("plan_expires_after")
+    @classmethod
+    def _not_zero(cls, value: Duration) -> Duration:
+        if value == Duration():
+            raise ValueError("a plan that expires at once could never be executed")
+        return value
+
+
+class SqlSource(Frozen):
+    """``kind: sql`` — any database SQLAlchemy can reach."""
+
+    id: Identifier
+    kind: Literal["sql"]
+    url: str
+    schema_: str | None = Field(default=None, alias="schema")
+    description: str | None = None
+    timezone: str | None = None
+    """The zone whose calendar days the source's time-zone-aware timestamps fall on (a
+    PostgreSQL ``timestamptz`` trigger); the catalog's ``timezone`` when not given."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+
+class FilesSource(Frozen):
+    """``kind: files`` — a directory tree (a network share), one record per file."""
+
+    id: Identifier
+    kind: Literal["files"]
+    root: str
+    description: str | None = None
+
+
+SourceSpec = SqlSource | FilesSource
+
+
+class Register(Frozen):
+    """The register (rekisteri) a privacy notice describes."""
+
+    id: Identifier
+    name: str
+    controller: str
+    source: str
+    statutory: StrictBool = False
+    """A statutory register: erasure requests are refused (GDPR 17(3)(b))."""
+    erasure_exemption: str | None = None
+    """Why erasure requests are refused although the register is not statutory, e.g.
+    archiving or research in the public interest (GDPR 17(3)(d))."""
+
+    @property
+    def erasure_refusal(self) -> str | None:
+        """The reason this register refuses erasure requests, or None if it honours them."""
+        if self.statutory:
+            return "a statutory register: the right to erasure does not apply (GDPR 17(3)(b))"
+        return self.erasure_exemption
+
+
+class Retain(Frozen):
+    """``retain:`` parsed: a duration, or permanent."""
+
+    permanent: bool = False
+    duration: Duration | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> Retain:
+        if not isinstance(value, str):
+            raise ValueError(
+                f"expected a period like P10Y or '10 years', or 'permanent'; got {value!r}"
+            )
+        if value.strip() == "permanent":
+            return cls(permanent=True)
+        return cls(duration=parse_period(value))
+
+    def __str__(self) -> str:
+        return "permanent" if self.permanent else str(self.duration)
+
+
+class Unless(Frozen):
+    """An exception written into the rule: a due record meeting it is kept, with a reason."""
+
+    column: str
+    equals: Scalar | None = None
+    in_: tuple[Scalar, ...] | None = Field(default=None, alias="in")
+    not_empty: StrictBool = False
+    reason: str
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Unless:
+        given = [self.equals is not None, self.in_ is not None, self.not_empty]
+        if sum(given) != 1:
+            raise ValueError("unless: each condition needs exactly one of equals, in, not_empty")
+        return self
+
+    def describe(self) -> str:
+        if self.not_empty:
+            return f"{self.column} is not empty"
+        if self.in_ is not None:
+            return f"{self.column} in {list(self.in_)}"
+        return f"{self.column} = {self.equals!r}"
+
+
+class Attachments(Frozen):
+    """A column of relative paths to files on a file share that belong to each row."""
+
+    column: str
+    connector: Identifier
+
+
+class Policy(Frozen):
+    """One retention rule over one table (or file tree) of one source."""
+
+    _fingerprint: str | None = PrivateAttr(default=None)
+    id: Identifier
+    description: str | None = None
+    connector: Identifier
+    table: str | None = None
+    path: str | None = None
+    """For a file-share connector: a glob under its root, e.g. ``interviews/**/*.wav``."""
+    key: tuple[str, ...] = ("path",)
+    subject: str | None = None
+    secret: tuple[str, ...] = ()
+    """Columns marking a person whose data is secret (turvakielto, "tiedot salaiset",
+    luovutuskielto): such a record appears in reports and certificates by key and decision
+    only."""
+    match: dict[str, Scalar | tuple[Scalar, ...]] = Field(default_factory=dict)
+    trigger: tuple[str, ...] = ()
+    """The date the clock starts from; several columns combine by ``trigger_rule``."""
+    trigger_rule: Literal["latest", "earliest"] = "latest"
+    unless: tuple[Unless, ...] = ()
+    retain: Retain | None = None
+    until: date | None = None
+    count_from: CountFrom = "event"
+    action: Action
+    then: Literal["keep", "delete", "anonymise"] | None = None
+    anonymise: dict[str, Strategy] = Field(default_factory=dict)
+    max_per_run: int | None = Field(default=None, ge=0)
+    max_due_share: float | None = Field(default=None, gt=0, le=1)
+    """Refuse when more than this share of the policy's records is due at once."""
+    legal_basis: str | None = None
+    enabled: StrictBool = True
+    attachments: Attachments | None = None
+    """Files a row points at: archived with it and deleted when it is disposed of."""
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and not value:
+            raise ValueError("the key needs at least one column")
+        return value
+
+    @field_validator("secret", "trigger", mode="before")
+    @classmethod
+    def _column_list(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _match_lists(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for column, item in value.items():
+                if isinstance(item, list) and not item:
+                    raise ValueError(f"match.{column}: an empty list would match no record")
+            return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+        return value
+
+    @field_validator("retain", mode="before")
+    @classmethod
+    def _parse_retain(cls, value: Any) -> Any:
+        if value is None or isinstance(value, Retain):
+            return value
+        return Retain.parse(value)
+
+    @field_validator("path")
+    @classmethod
+    def _confined(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith(("/", "~")) or ":" in parts[0] or ".." in parts:
+            raise ValueError(
+                f"{value!r} must be a relative glob inside the share (no '..', no absolute path)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        if (self.table is None) == (self.path is None):
+            raise ValueError("table: give table (sql) or path (files), exactly one")
+        if self.table is not None and "key" not in self.model_fields_set:
+            raise ValueError("key: is missing; name the table's key column(s)")
+        if self.attachments is not None and self.table is None:
+            raise ValueError("attachments: only a table's rows can point at files")
+        if self.path is not None and self.key != ("path",):
+            raise ValueError("key: a file-share policy is keyed by path; leave key out")
+        has_clock = bool(self.trigger) or self.retain is not None
+        if self.until is not None and has_clock:
+            raise ValueError("until: give either trigger+retain or until, not both")
+        if self.until is None and (not self.trigger or self.retain is None):
+            missing = "trigger" if not self.trigger else "retain"
+            raise ValueError(f"{missing}: is missing; give trigger+retain, or until")
+        if "trigger_rule" in self.model_fields_set and len(self.trigger) < 2:
+            raise ValueError("trigger_rule: only means something with several trigger columns")
+        if self.until is not None and self.count_from != "event":
+            raise ValueError("count_from: applies to trigger+retain, not to until")
+        if self.retain is not None and self.retain.permanent and self.action != "archive":
+            raise ValueError(
+                f"retain: permanent admits only action: archive, not {self.action}; "
+                "permanent records are never destroyed without a verified archive copy"
+            )
+        if self.then is not None and self.action != "archive":
+            raise ValueError("then: is only for action: archive")
+        anonymises = self.action == "anonymise" or self.then == "anonymise"
+        if anonymises and not self.anonymise:
+            raise ValueError("anonymise: must name at least one column and its strategy")
+        if not anonymises and self.anonymise:
+            raise ValueError("anonymise: is given but the action does not anonymise")
+        chooses = {*self.trigger, *self.match, *(u.column for u in self.unless)}
+        for column in self.anonymise:
+            if column in self.key:
+                raise ValueError(f"anonymise: cannot rewrite key column {column!r}")
+            if column in chooses:
+                raise ValueError(
+                    f"anonymise: cannot rewrite {column!r}: the rule reads it to choose records, "
+                    "so the change could not be verified"
+                )
+        attached = self.attachments.column if self.attachments is not None else None
+        if anonymises and attached is not None and self.anonymise.get(attached) != "erase":
+            raise ValueError(
+                f"anonymise: erase the attachments column {attached!r}, or "
+                "its files would outlive the data they belong to"
+            )
+        if self.legal_basis is not None and not self.legal_basis.strip():
+            raise ValueError("legal_basis: is empty; name the basis or leave the key out")
+        return self
+
+    @property
+    def location(self) -> str:
+        """The table, or the path glob, the policy reads."""
+        return self.table if self.table is not None else str(self.path)
+
+    @property
+    def destroys(self) -> bool:
+        return self.action in DESTROYING or self.then in DESTROYING
+
+    def fingerprint(self) -> str:
+        """sha256 of the rule as loaded: certificates pin the exact rule they executed.
+
+        Computed once per policy: every certificate of a run carries it.
+        """
+        if self._fingerprint is None:
+            body = self.model_dump(mode="json", by_alias=True)
+            body["retain"] = None if self.retain is None else str(self.retain)
+            # The standard encoder, not certificate.canonical: a rule may hold fractions
+            # (max_due_share, match values), which orjson writes in another form.
+            text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()
+        return self._fingerprint
+
+    def describe_rule(self) -> str:
+        """The rule in a sentence, for reports and ``explain``."""
+        if self.until is not None:
+            return f"kept until {self.until.isoformat()}, then {self.action}"
+        start = "the end of the year of " if self.count_from == "year_end" else ""
+        trigger = (
+            self.trigger[0]
+            if len(self.trigger) == 1
+            else f"the {self.trigger_rule} of {', '.join(self.trigger)}"
+        )
+        then = f", then {self.then}" if self.then and self.then != "keep" else ""
+        unless = "".join(f"; unless {u.describe()}" for u in self.unless)
+        return f"{self.retain} from {start}{trigger}, then {self.action}{then}{unless}"
+
+
+class PolicyFile(Frozen):
+    """One file in ``policies/``: a register and its rules."""
+
+    register_: Register = Field(alias="register")  # `register` would shadow ABCMeta.register
+    policies: tuple[Policy, ...] = Field(min_length=1)
+
+
+class Job(Frozen):
+    """One file in ``jobs/``: when which policies run, and how."""
+
+    id: Identifier
+    description: str | None = None
+    schedule: str
+    timezone: str | None = None
+    policies: tuple[str, ...] = Field(min_length=1)
+    mode: Literal["enforce", "dry-run", "review"] = "enforce"
+    report: tuple[Literal["json", "csv", "html"], ...] = Field(default=("json",), min_length=1)
+    """The formats of a dry-run or review job's report, as ``plan --report`` writes them."""
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("report")
+    @classmethod
+    def _each_once(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) < len(value):
+            raise ValueError("names a format twice")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else _check_zone(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a five-field cron expression (like '30 2 * * *')")
+        from retention.catalog.cron import cron_trigger  # the very rules the scheduler fires by
+
+        try:
+            cron_trigger(value, "UTC")
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from exc
+        return value
+
+
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
