@@ -184,7 +184,7 @@ def test_an_alias_written_outside_a_rotation_makes_nothing_done(catalog: Path) -
     """With write access to the state database but not the key: a row in ref_aliases that
     points an overdue record at another record's certificate is refused when done is asked
     (the record is disposed of as due) and reported by verify."""
-    from retention.state import ref_aliases
+    from retention.state.database import ref_aliases
 
     environ = {"RETENTION_SECRET": SECRET}
     with Workspace.open(catalog, environ) as ws:

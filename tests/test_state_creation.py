@@ -86,7 +86,7 @@ def test_only_create_makes_a_state_database(tmp_path: Path) -> None:
 
 
 def test_a_password_in_the_url_query_is_masked_too() -> None:
-    from retention.state import masked
+    from retention.state.database import masked
 
     shown = masked("postgresql://postgres@127.0.0.1:5432/db?password=TopSecretPw&sslmode=require")
     assert "TopSecretPw" not in shown and "sslmode=require" in shown
