@@ -52,10 +52,22 @@ name that is not valid UTF-8 (it cannot be a key). At deletion the file is opene
 again: a hard link made since, a name swapped for another file, or an unlink refused
 (permission denied) is a problem on that record only, and the rest of the batch goes on.
 
-:meth:`reread` calls a record gone only when the path provably names nothing: its folder is
-there without that name, or a folder on its path is no longer there. When it cannot tell (a
-folder on the path is now a link, or cannot be opened) it lists the record as present and
-reports it as ``unknown``, so the engine keeps its intent for a later run.
+Only the file decided on is ever unlinked. :meth:`candidates` remembers each listed file's
+device, inode, modification time (ns) and size until its batch is applied; :meth:`apply`
+opens the file beneath its folder without following a link and refuses (a ``kept`` problem)
+any other file or version found at the path: a new version saved over it, a folder renamed
+in its place. After the unlink the open file must have no name left; otherwise something else
+went at that name, and the record is a problem, never certified.
+
+:meth:`reread` calls a record gone when the last :meth:`apply` saw its decided file with no
+name left, whatever is at its path now (a newcomer there is a new record, listed and decided
+by a later run); else only when the path provably names nothing: its folder is there without
+that name, or a folder on its path is no longer there. When it cannot tell (a folder on the
+path is now a link, or cannot be opened) it lists the record as present and reports it as
+``unknown``, so the engine keeps its intent for a later run. A later run's reconcile (after a
+crash between the unlink and the re-read) has no such proof and judges by path alone: a file
+that appeared at the path since is taken as the record still there, and its intent is dropped
+without a certificate; a certificate is never made on a guess.
 
 A share is not transactional: :meth:`apply` re-checks and deletes file by file. The file goes
 first, then its sidecar, so an interruption can leave a sidecar behind but never a recording
