@@ -154,6 +154,36 @@ def test_a_due_file_put_in_place_of_the_listed_one_is_not_deleted(tmp_path: Path
     assert connector._decided == {}
 
 
+def test_a_file_swapped_in_at_the_instant_of_the_unlink_is_reported_never_certified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the check and the unlink (no system call does both) the decided file is moved
+    away and another put at its name: that other file is what the unlink removes. The held
+    file still has a name afterwards, so the record is a problem and is not called gone."""
+    root = tmp_path / "share"
+    connector = build(FilesSource(id="share", kind="files", root=str(root)), str(root))
+    assert isinstance(connector, FileShareConnector)
+    put(root, "interviews/a.wav", mtime=OLD, content=b"decided")
+    selection = select(triggers=("mtime",), bound=date(2012, 1, 1))
+    assert list(records(connector, selection)) == ["interviews/a.wav"]
+    unlink = os.unlink
+
+    def swapping(path: Any, *args: Any, **kwargs: Any) -> None:
+        if path == "a.wav":
+            (root / "interviews/a.wav").rename(root / "moved.wav")
+            (root / "interviews/a.wav").write_bytes(b"someone else's")
+        unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", swapping)
+    assert connector.apply(selection, [("interviews/a.wav",)], Delete()) == 0
+    monkeypatch.undo()
+    problems = connector.problems()
+    assert [(p.key, p.effect) for p in problems] == [(("interviews/a.wav",), "kept")]
+    assert "another file at its name was deleted" in problems[0].problem
+    assert (root / "moved.wav").read_bytes() == b"decided"
+    assert connector._unlinked == set()
+
+
 def _swap_folders(share: Path, names: list[str], go: Any, stop: Any) -> None:
     """A process body: once ``go`` is set, swap each ``dNN`` folder with its ``freshNN``
     by renames (as a sync client or a clean-up job would), round and round, until ``stop``
