@@ -106,13 +106,19 @@ def after_first_apply(
 # -- 6: an inconclusive re-read keeps its intent --------------------------------------------
 
 
-def test_a_directory_swapped_for_a_link_before_the_reread_keeps_the_intents(
+class _Crash(Exception):
+    """The engine dying between a batch's deletion and its re-read."""
+
+
+def test_a_directory_swapped_for_a_link_before_a_reconcile_keeps_the_intents(
     tmp_path: Path, state_db: ScratchDatabase, environ: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """Files deleted in a directory that is a link by the re-read are neither certified nor
-    forgotten: their intents stay, the policy is partial (exit 4), and once the directory is
-    back a later run proves them gone and certifies each one."""
+    """Files deleted by a run that died before its re-read, in a directory that is a link by
+    the next run's reconcile, are neither certified nor forgotten: the next run knows only
+    their paths (not the proof the dead run held), so their intents stay and the policy is
+    partial (exit 4); once the directory is back a later run proves them gone and certifies
+    each one."""
     catalog = make_catalog(tmp_path, state_db.url, batch_size=10)
     share = catalog / "share"
     rels = [f"interviews/2020/r{i}.wav" for i in range(3)]
@@ -123,12 +129,17 @@ def test_a_directory_swapped_for_a_link_before_the_reread_keeps_the_intents(
         put(decoy, rel.split("/")[-1], content=b"not the share's")
     away = tmp_path / "away"
 
-    def swap() -> None:
+    def swap_and_die() -> None:
         (share / "interviews/2020").rename(away)
         (share / "interviews/2020").symlink_to(decoy, target_is_directory=True)
+        raise _Crash
 
-    after_first_apply(monkeypatch, swap)
+    after_first_apply(monkeypatch, swap_and_die)
+    with Workspace.open(catalog, environ) as ws, pytest.raises(_Crash):
+        api.run(ws, as_of=AS_OF)
+    monkeypatch.undo()
     with Workspace.open(catalog, environ) as ws:
+        assert pending_intents(ws) == 1
         outcome = api.run(ws, as_of=AS_OF)
         wanted = refs(ws, WAV, rels)
         recordings = policy(outcome, "recordings")
@@ -140,7 +151,6 @@ def test_a_directory_swapped_for_a_link_before_the_reread_keeps_the_intents(
         assert "r0.wav" not in recordings.message
     assert sorted(p.name for p in decoy.iterdir()) == ["r0.wav", "r1.wav", "r2.wav"]
     assert list(away.iterdir()) == []  # the share's files were deleted before the swap
-    monkeypatch.undo()
     (share / "interviews/2020").unlink()
     away.rename(share / "interviews/2020")
     with Workspace.open(catalog, environ) as ws:
@@ -148,6 +158,35 @@ def test_a_directory_swapped_for_a_link_before_the_reread_keeps_the_intents(
         assert again.exit_code == 0 and again.reconciled == 3
         assert set(wanted.values()) <= certified(ws)
         assert pending_intents(ws) == 0
+
+
+def test_a_directory_swapped_for_a_link_after_deletion_does_not_cost_the_certificates(
+    tmp_path: Path, state_db: ScratchDatabase, environ: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Within a run the proof is in hand: each file was opened, unlinked, and seen with no
+    name left, so it is certified at once, whatever its path names by the re-read; the
+    files behind the link are never touched."""
+    catalog = make_catalog(tmp_path, state_db.url, batch_size=10)
+    share = catalog / "share"
+    rels = [f"interviews/2020/r{i}.wav" for i in range(3)]
+    for rel in rels:
+        put(share, rel)
+    decoy = tmp_path / "decoy"
+    for rel in rels:
+        put(decoy, rel.split("/")[-1], content=b"not the share's")
+
+    def swap() -> None:
+        (share / "interviews/2020").rename(tmp_path / "away")
+        (share / "interviews/2020").symlink_to(decoy, target_is_directory=True)
+
+    after_first_apply(monkeypatch, swap)
+    with Workspace.open(catalog, environ) as ws:
+        outcome = api.run(ws, as_of=AS_OF)
+        assert outcome.exit_code == 0, [p.message for p in outcome.policies]
+        assert set(refs(ws, WAV, rels).values()) <= certified(ws)
+        assert pending_intents(ws) == 0
+    assert sorted(p.read_bytes() for p in decoy.iterdir()) == [b"not the share's"] * 3
 
 
 def test_a_directory_removed_after_deletion_proves_its_files_gone(

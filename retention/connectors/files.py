@@ -52,10 +52,22 @@ name that is not valid UTF-8 (it cannot be a key). At deletion the file is opene
 again: a hard link made since, a name swapped for another file, or an unlink refused
 (permission denied) is a problem on that record only, and the rest of the batch goes on.
 
-:meth:`reread` calls a record gone only when the path provably names nothing: its folder is
-there without that name, or a folder on its path is no longer there. When it cannot tell (a
-folder on the path is now a link, or cannot be opened) it lists the record as present and
-reports it as ``unknown``, so the engine keeps its intent for a later run.
+Only the file decided on is ever unlinked. :meth:`candidates` remembers each listed file's
+device, inode, modification time (ns) and size until its batch is applied; :meth:`apply`
+opens the file beneath its folder without following a link and refuses (a ``kept`` problem)
+any other file or version found at the path: a new version saved over it, a folder renamed
+in its place. After the unlink the open file must have no name left; otherwise something else
+went at that name, and the record is a problem, never certified.
+
+:meth:`reread` calls a record gone when the last :meth:`apply` saw its decided file with no
+name left, whatever is at its path now (a newcomer there is a new record, listed and decided
+by a later run); else only when the path provably names nothing: its folder is there without
+that name, or a folder on its path is no longer there. When it cannot tell (a folder on the
+path is now a link, or cannot be opened) it lists the record as present and reports it as
+``unknown``, so the engine keeps its intent for a later run. A later run's reconcile (after a
+crash between the unlink and the re-read) has no such proof and judges by path alone: a file
+that appeared at the path since is taken as the record still there, and its intent is dropped
+without a certificate; a certificate is never made on a guess.
 
 A share is not transactional: :meth:`apply` re-checks and deletes file by file. The file goes
 first, then its sidecar, so an interruption can leave a sidecar behind but never a recording
@@ -129,10 +141,28 @@ NOT_UTF8_FOLDER = (
     "is a folder whose name is not valid UTF-8: its files cannot be named, so none of them "
     "is read or deleted: rename it"
 )
+REPLACED = (
+    "was replaced or changed at its path since it was listed (a new version saved over it, "
+    "or a folder renamed): the file there now is not the one decided on, so it is neither "
+    "deleted nor certified; a later run decides on it again"
+)
+WRONG_UNLINK = (
+    "was unlinked, but the file decided on still has a name: a hard link was made, or the "
+    "file was moved and another file at its name was deleted in its place, at that instant; "
+    "not certified: find the file's other name, and check the folder for a file missing"
+)
 UNKNOWN = (
     "cannot be confirmed gone: {why}; no certificate yet, and its intent is kept until a "
     "later run can tell (remove the link or fix the folder, then run again)"
 )
+
+
+Identity = tuple[int, int, int, int]
+"""Which file, in which version: device, inode, modification time (ns) and size."""
+
+
+def _identity(found: os.stat_result) -> Identity:
+    return (found.st_dev, found.st_ino, found.st_mtime_ns, found.st_size)
 
 
 class ShareError(RetentionError):
@@ -396,6 +426,10 @@ class FileShareConnector:
         self._root_fd: int | None = None
         self._root_id: tuple[int, int] | None = None
         self._problems: dict[tuple[str, str], RecordProblem] = {}
+        # The file each listed candidate is (by path), until its batch is applied; and the
+        # paths whose decided file the last apply proved unlinked, until they are re-read.
+        self._decided: dict[str, Identity] = {}
+        self._unlinked: set[str] = set()
 
     # -- the root and confinement ---------------------------------------------------------
 
@@ -736,7 +770,11 @@ class FileShareConnector:
     def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
         size = max(1, batch_size)
         page: list[Record] = []
+        decided = self._decided = {}  # a new listing: what an earlier one saw is superseded
         for found in self._files(selection, candidates_only=True):
+            listed = found.stat()
+            if listed is not None:
+                decided[found.rel] = _identity(listed)
             dates = [found.trigger_date(name) for name in selection.triggers]
             page.append(
                 Record(
@@ -766,6 +804,9 @@ class FileShareConnector:
         self._root()
         out: dict[Key, Mapping[str, Any]] = {}
         for rel in rels:
+            if rel in self._unlinked:  # proven: whatever is at the path now is a newcomer
+                self._unlinked.discard(rel)
+                continue
             unknown = self._gone(rel)
             if unknown is None:
                 continue
@@ -856,28 +897,38 @@ class FileShareConnector:
             return 0
         glob = compile_glob(selection.table)
         self._root()
+        self._unlinked.clear()
         deleted = 0
         for rel in rels:
+            decided = self._decided.pop(rel, None)
             if not glob.matches(rel):
                 continue
             found = _File(self, rel)
-            if not found.is_record():
+            now = found.stat()
+            if now is None or found.is_sidecar():
                 continue
             if not self._selected(found, selection, candidates_only=True):
-                continue
+                continue  # changed since it was listed, and no longer due: left alone
             if any(c.holds(found.value(c.column)) for c in selection.unless):
                 continue
-            if self._delete(rel):
+            if decided is not None and _identity(now) != decided:
+                self._note(rel, REPLACED)
+                continue
+            if self._delete(rel, decided or _identity(now)):
                 deleted += 1
         return deleted
 
-    def _delete(self, rel: str) -> bool:
-        """Unlink the file, then its sidecar, relative to their folder; never a folder.
+    def _delete(self, rel: str, decided: Identity) -> bool:
+        """Unlink the file ``decided`` on, then its sidecar, relative to their folder; never a
+        folder, never another file.
 
-        The file is opened first (without following a link) and checked: one name only, a
-        sidecar that can go with it. After the unlink that handle must show no name left:
-        otherwise a hard link was made, or the name swapped, in between, and the record is
-        not disposed of. Any refusal or failure is a problem on this record only.
+        The file is opened first beneath its folder (without following a link) and checked:
+        the very file decided on (:data:`Identity`: the listed one, or else the one apply
+        checked), one name only, a sidecar that can go with it. Only then is its name
+        unlinked, and the handle must then show no name left: otherwise a hard link was made,
+        or the name swapped, in between, and the record is not disposed of. A file proven
+        unlinked is remembered so that :meth:`reread` calls it gone whatever appears at its
+        path next. Any refusal or failure is a problem on this record only.
         """
         parts = rel.split("/")
         name = parts[-1]
@@ -898,7 +949,11 @@ class FileShareConnector:
                 self._note(rel, f"could not be deleted ({exc.strerror})")
                 return False
             try:
-                if not self._deletable(fd, rel, name, os.fstat(handle)):
+                opened = os.fstat(handle)
+                if not self._deletable(fd, rel, name, opened):
+                    return False
+                if _identity(opened) != decided:
+                    self._note(rel, REPLACED)
                     return False
                 try:
                     os.unlink(name, dir_fd=fd)
@@ -908,12 +963,11 @@ class FileShareConnector:
                     self._note(rel, f"could not be deleted ({exc.strerror})")
                     return False
                 if os.fstat(handle).st_nlink != 0:
-                    self._note(rel, "was unlinked, but its content still has another name (a "
-                               "hard link made, or the name replaced, as it was deleted): not "
-                               "certified; find and remove the other name")  # fmt: skip
+                    self._note(rel, WRONG_UNLINK)
                     return False
             finally:
                 os.close(handle)
+            self._unlinked.add(rel)
             self._delete_sidecar(fd, rel, name + SIDECAR_SUFFIX)
             return True
         finally:
