@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from retention import api
+from retention.catalog.model import FilesSource
 from retention.connectors import build
 from retention.connectors.base import Delete
 from retention.connectors.files import FileShareConnector
-from retention.model import FilesSource
 from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.test_files import put, records, select
