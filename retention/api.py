@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.engine import Engine
@@ -40,6 +41,9 @@ from retention.reports.report_html import report_language
 from retention.state.database import masked, open_state
 from retention.state.installation import check_secret
 from retention.workspace import Workspace
+
+if TYPE_CHECKING:
+    from retention.connectors.base import Connector, Key, Selection
 
 __all__ = [
     "ErasureOutcome", "Forecast", "HoldCoversNothing", "InitResult", "PlacedHold",
@@ -145,6 +149,11 @@ class PlacedHold:
     covered: dict[str, int | None]
     """Records of each policy in the hold's scope today; None where the source could not
     be counted (it is unreachable): the hold is placed, but its reach is unknown there."""
+    holds: tuple[Hold, ...] = ()
+    """Every row the hold is stored as, ``hold`` first: one per spelling of the subject or
+    key the source stores (see :mod:`retention.holds`)."""
+    uncounted: dict[str, str] = field(default_factory=dict)
+    """Why each policy counted as None could not be counted (its source's own words)."""
 
     @property
     def total(self) -> int:
@@ -180,6 +189,13 @@ def place_hold(
     if register and register not in ws.catalog.registers:
         raise UsageError(f"no register {register!r}; the catalog has: "
                          f"{', '.join(ws.catalog.registers)}")  # fmt: skip
+    today = as_of_or_today(ws, None)
+    if until is not None and until < today:
+        raise UsageError(
+            f"--until {until} is before today ({today}, {ws.catalog.settings.timezone}): a hold "
+            "is in force through its --until day, so this one would protect nothing; give its "
+            "last day from today on, or no --until for a hold in force until released"
+        )
     policy_id = None
     if policy:
         found = ws.catalog.select([policy])
@@ -213,7 +229,8 @@ def place_hold(
     uses_secret = subject or ws.environ.get(SECRET_VARIABLE)
     if uses_secret:
         _ = ws.secret  # refused before counting: a subject hold stores a keyed reference
-    covered = {b.name: _covered(ws, b, subject, record) for b in in_scope}
+    reach = {b.name: _covered(ws, b, subject, record) for b in in_scope}
+    covered = {name: r.count for name, r in reach.items()}
     if not force and not any(covered.values()) and None not in covered.values():
         raise HoldCoversNothing(
             "the hold covers no record today: no record of "
@@ -221,40 +238,95 @@ def place_hold(
             f"{'subject' if subject else 'key' if record else 'scope'} (check it for a typo). "
             "Place it anyway with --force (a hold for records yet to come)"
         )
-    hold = ws.holds.place(
+    # What a run compares is what the source stores: the hold covers each spelling of the
+    # subject and the key that the source counted as the one given. Where a source could
+    # not be counted, the text as given is covered as well.
+    uncounted = {name: r.why for name, r in reach.items() if r.why is not None}
+    spellings = [v for r in reach.values() for v in r.spellings]
+    stored = [k for r in reach.values() for k in r.keys]
+    if uncounted and spellings:
+        spellings.insert(0, subject)
+    made = ws.holds.place_all(
         reason=reason, placed_by=placed_by, secret=ws.secret if uses_secret else None,
         register=register, policy=policy_id, subject=subject, record=list(record) or None,
-        until=until,
+        until=until, spellings=spellings, stored_keys=stored,
     )  # fmt: skip
-    return PlacedHold(hold, covered)
+    return PlacedHold(made[0], covered, tuple(made), uncounted)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """What a hold would cover in one policy today, as its source compares."""
+
+    count: int | None
+    spellings: tuple[Any, ...] = ()
+    """The subject's values as the source stores them, on the records counted."""
+    keys: tuple[Key, ...] = ()
+    """The record's key as the source stores it (a caseless key: in its stored case)."""
+    why: str | None = None
+    """Why the source could not be counted (unreachable)."""
 
 
 def _covered(
     ws: Workspace, bound: BoundPolicy, subject: str | None, record: Sequence[str]
-) -> int | None:
-    """How many records of one policy a hold with this subject and/or key covers today."""
+) -> _Reach:
+    """The records of one policy a hold with this subject and/or key covers today.
+
+    Only an unreachable source leaves them uncounted; a key the source refuses (a path that
+    leaves the share) is no key of the policy, and is refused: a run never compares it."""
     from retention.connectors.base import Selection
     from retention.decide.plan import NO_SUCH_SUBJECT, typed_subject
-    from retention.errors import RetentionError
+    from retention.errors import SourceUnavailable
 
     policy = bound.policy
     if subject is not None and policy.subject is None:
-        return 0  # no subject column: no record of this policy belongs to a person by it
+        return _Reach(0)  # no subject column: no record of this policy belongs to a person by it
     try:
         connector = ws.connector(policy.connector)
         selection = Selection(table=policy.location, key=policy.key, match=policy.match)
-        if subject is not None:
-            value = typed_subject(connector, bound, subject)
-            if value is NO_SUCH_SUBJECT:
-                return 0
-            assert policy.subject is not None
-            selection = replace(selection, subject=(policy.subject, value))
+        keys: tuple[Key, ...] = ()
+        spellings: dict[str, Any] = {}
         if record:
-            key = connector.parse_key(policy.location, policy.key, record)
-            return len(connector.reread(selection, [key], []))
-        return connector.count(selection, candidates_only=False)
-    except RetentionError:
-        return None
+            keys = _stored_keys(connector, bound, selection, record)
+            if subject is None:
+                return _Reach(len(keys), keys=keys)
+        if subject is None:
+            return _Reach(connector.count(selection, candidates_only=False))
+        value = typed_subject(connector, bound, subject)
+        if value is NO_SUCH_SUBJECT:
+            return _Reach(0, keys=keys)
+        assert policy.subject is not None
+        # The subject's records, read with the subject as each stores it: the source picks
+        # them under its own comparison, and each spelling found is one the run will hash.
+        mine = replace(selection, subject=(policy.subject, value), columns=(policy.subject,))
+        count = 0
+        for page in connector.candidates(mine, ws.catalog.settings.batch_size):
+            for found in page:
+                if record and found.key not in keys:
+                    continue
+                count += 1
+                spelled = found.values.get(policy.subject)
+                if spelled is not None:
+                    spellings.setdefault(key_text(spelled), spelled)
+        return _Reach(count, tuple(spellings.values()), keys)
+    except SourceUnavailable as exc:
+        return _Reach(None, why=str(exc))
+
+
+def _stored_keys(
+    connector: Connector, bound: BoundPolicy, selection: Selection, record: Sequence[str]
+) -> tuple[Key, ...]:
+    """The key of the record ``record`` names, as the source stores it (none if no such
+    record); a key the source refuses to look up is refused as no key of the policy."""
+    from retention.errors import RetentionError, SourceUnavailable
+
+    key = connector.parse_key(bound.policy.location, bound.policy.key, record)
+    try:
+        return tuple(connector.reread(selection, [key], []))
+    except SourceUnavailable:
+        raise
+    except RetentionError as exc:  # the key is not repeated: a file name can be personal data
+        raise UsageError(f"--record is not a key of {bound.name}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -662,9 +662,12 @@ def hold_add(
 ) -> None:
     """Place a hold by register, policy, data subject and/or record key.
 
-    Says how many records the hold covers today, per policy. A hold that covers none (a
+    Says how many records the hold covers today, per policy, as the source compares (a
+    caseless column: any case). The hold covers exactly those: the key as the source stores
+    it, and every spelling of the subject the source stores. A hold that covers none (a
     mistyped subject or key, most often) is refused with exit 2 unless --force is given, or
-    confirmed at the prompt on a terminal.
+    confirmed at the prompt on a terminal; so are an --until before today and a key the
+    source cannot name.
     """
     from retention import api
 
@@ -693,16 +696,24 @@ def hold_add(
         + (f" ({counted})" if counted else ""),
         markup=False,
     )
+    if len(placed.holds) > 1:
+        out.print(
+            f"  stored as {len(placed.holds)} entries, one per spelling of the "
+            f"{'subject' if subject else 'key'} the source stores and counts as the one given: "
+            f"{', '.join(h.hold_id for h in placed.holds)} "
+            f"(`hold release {placed.hold.hold_id}` releases them all)",
+            markup=False,
+        )
     if placed.total == 0:
         _console(stderr=True).print(
             "warning: this hold covers no record today", style="bold yellow"
         )
-    unknown = [name for name, n in placed.covered.items() if n is None]
-    if unknown:
+    for name, why in placed.uncounted.items():
         _console(stderr=True).print(
-            f"warning: could not count the records of {', '.join(unknown)} "
-            "(source unreachable); the hold applies there all the same",
+            f"warning: could not count the records of {name} (source unreachable: {why}); "
+            "the hold applies there all the same",
             style="yellow",
+            markup=False,
         )
 
 

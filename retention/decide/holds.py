@@ -4,6 +4,13 @@ A hold is scoped by any combination of register, policy, data subject and record
 covers a record when every scope it names matches. A subject is stored only as its keyed
 reference, so the state database never holds a person's identifier. Released holds stay in
 the table: releasing is recorded, not erased.
+
+A run matches a hold's key text and subject reference exactly, while the source may compare
+under a collation (``KK-1`` and ``kk-1``, or two spellings of one e-mail address, are one
+value to it). So one hold can be stored as several rows, one per key or subject spelling the
+source stores: the first row has the hold's id (``H-1a2b3c4d``), the others that id with a
+suffix (``H-1a2b3c4d.2``), all with one reason, placer and last day. Releasing the hold's id
+releases every row of it; releasing a suffixed id releases that spelling only.
 """
 
 from __future__ import annotations
@@ -90,6 +97,32 @@ class HoldBook:
         record: Sequence[str] | None = None,
         until: date | None = None,
     ) -> Hold:
+        """Store a hold covering the subject and key exactly as given."""
+        return self.place_all(
+            reason=reason, placed_by=placed_by, secret=secret, register=register,
+            policy=policy, subject=subject, record=record, until=until,
+        )[0]  # fmt: skip
+
+    def place_all(
+        self,
+        *,
+        reason: str,
+        placed_by: str,
+        secret: Secret | None,
+        register: str | None = None,
+        policy: str | None = None,
+        subject: str | None = None,
+        record: Sequence[str] | None = None,
+        until: date | None = None,
+        spellings: Sequence[Any] = (),
+        stored_keys: Sequence[Sequence[Any]] = (),
+    ) -> list[Hold]:
+        """Store one hold; the first row returned is the hold itself.
+
+        ``spellings`` are the values of the subject as the source stores them and
+        ``stored_keys`` the record's key as the source stores it (found under the source's
+        comparison): where given, the hold covers these instead of the text typed, one row
+        per combination, so a run's exact match meets every record the source counted."""
         if not (register or policy or subject or record):
             raise UsageError(
                 "a hold needs at least one scope: --register, --policy, --subject or --record"
@@ -98,37 +131,55 @@ class HoldBook:
             raise UsageError("--record needs --policy: a key is only unique within its table")
         if not reason.strip():
             raise UsageError("a hold needs a --reason")
-        hold = Hold(
-            hold_id="H-" + secrets.token_hex(4),
-            register=register,
-            policy=policy,
-            subject_ref=_subject_ref(secret, subject),
-            record_key=key_json(record) if record else None,
-            reason=reason.strip(),
-            placed_by=placed_by,
-            placed_at=utcnow(),
-            until=until,
-            released_at=None,
-            released_by=None,
-        )
+        subject_refs: list[str | None] = [_subject_ref(secret, subject)]
+        if subject and spellings:
+            assert secret is not None  # _subject_ref refused a subject without one
+            subject_refs = list(dict.fromkeys(secret.subject_ref(v) for v in spellings))
+        record_keys: list[str | None] = [key_json(record) if record else None]
+        if record and stored_keys:
+            record_keys = list(dict.fromkeys(key_json(k) for k in stored_keys))
+        base, placed_at = "H-" + secrets.token_hex(4), utcnow()
+        made = [
+            Hold(
+                hold_id=base if n == 0 else f"{base}.{n + 1}",
+                register=register,
+                policy=policy,
+                subject_ref=subject_ref,
+                record_key=record_key,
+                reason=reason.strip(),
+                placed_by=placed_by,
+                placed_at=placed_at,
+                until=until,
+                released_at=None,
+                released_by=None,
+            )
+            for n, (subject_ref, record_key) in enumerate(
+                (s, k) for s in subject_refs for k in record_keys
+            )
+        ]
         with self.engine.begin() as conn:
-            conn.execute(holds.insert().values(
-                hold_id=hold.hold_id, register=register, policy=policy,
-                subject_ref=hold.subject_ref, record_key=hold.record_key, reason=hold.reason,
-                placed_by=placed_by, placed_at=hold.placed_at, until=until,
-            ))  # fmt: skip
-        return hold
+            conn.execute(holds.insert(), [{
+                "hold_id": h.hold_id, "register": register, "policy": policy,
+                "subject_ref": h.subject_ref, "record_key": h.record_key, "reason": h.reason,
+                "placed_by": placed_by, "placed_at": placed_at, "until": until,
+            } for h in made])  # fmt: skip
+        return made
 
     def release(self, hold_id: str, released_by: str) -> Hold:
+        """Release a hold: its id releases every row of it, a suffixed id one spelling."""
+        named = holds.c.hold_id == hold_id
+        if "." not in hold_id:
+            named = sa.or_(named, holds.c.hold_id.startswith(hold_id + ".", autoescape=True))
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(holds)
-                .where(holds.c.hold_id == hold_id, holds.c.released_at.is_(None))
+                .where(named, holds.c.released_at.is_(None))
                 .values(released_at=utcnow(), released_by=released_by)
             )
-            if result.rowcount != 1:
+            if result.rowcount < 1:
                 raise UsageError(f"no active hold {hold_id!r}")
-        return next(h for h in self.all() if h.hold_id == hold_id)
+        # A state database may compare ids without case (MariaDB): find the row it released.
+        return next(h for h in self.all() if h.hold_id.lower() == hold_id.lower())
 
     def all(self) -> list[Hold]:
         with self.engine.connect() as conn:
