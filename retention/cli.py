@@ -612,6 +612,17 @@ def secret_rotate(catalog: Path, new_from_env: str) -> None:
     )
 
 
+def _by_option(name: str, verb: str) -> Callable[[F], F]:
+    """``--by``: who acts on a hold, recorded in its history (default: the login name)."""
+    return click.option(
+        "--by",
+        name,
+        default=lambda: os.environ.get("USER", "unknown"),
+        show_default="$USER",
+        help=f"Who {verb} the hold, as recorded in the hold's history.",
+    )
+
+
 @cli.group()
 def hold() -> None:
     """Legal holds: records that must not be disposed of."""
@@ -637,13 +648,7 @@ def hold() -> None:
 @click.option(
     "--until", callback=_parse_date, metavar="YYYY-MM-DD", help="Last day the hold is in force."
 )
-@click.option(
-    "--by",
-    "placed_by",
-    default=lambda: os.environ.get("USER", "unknown"),
-    show_default="$USER",
-    help="Who places the hold, as recorded in the hold's history.",
-)
+@_by_option("placed_by", "places")
 @click.option(
     "--force",
     is_flag=True,
@@ -785,13 +790,7 @@ def hold_report(catalog: Path, as_of: date | None) -> None:
 @hold.command("release")
 @catalog_option
 @click.argument("hold_id")
-@click.option(
-    "--by",
-    "released_by",
-    default=lambda: os.environ.get("USER", "unknown"),
-    show_default="$USER",
-    help="Who releases the hold, as recorded in the hold's history.",
-)
+@_by_option("released_by", "releases")
 def hold_release(catalog: Path, hold_id: str, released_by: str) -> None:
     """Release a hold (the release is recorded; the hold stays in the history)."""
     with _workspace(catalog) as ws:
