@@ -27,16 +27,15 @@ INTERVIEWEES = "amkoodari/interviewees"
 
 
 def _last_body(ws: Workspace) -> dict[str, Any]:
-    with ws.state.connect() as conn:
-        body = conn.scalar(sa.select(certificates.c.body).order_by(certificates.c.seq.desc()))
-    assert body is not None
-    return dict(json.loads(body))
+    """The last certificate as users read it (its leaf joined with its batch header)."""
+    *_, body = ws.ledger.iter_certificates()
+    return dict(body)
 
 
 def _forge_tail(ws: Workspace, run_id: str) -> str:
-    """Append a correctly chained certificate, as anyone with write access could."""
+    """Append a correctly hashed certificate, as anyone with write access could."""
     body = _last_body(ws)
-    for name in ("seq", "prev_hash", "hash"):
+    for name in ("seq", "header", "hash"):
         body.pop(name)
     body.update(certificate_id=new_certificate_id(), run_id=run_id, record_ref="f" * 64)
     with ws.state.begin() as conn:

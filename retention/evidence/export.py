@@ -26,14 +26,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention.errors import LedgerError, UsageError
-from retention.evidence import keyring, signing
-from retention.evidence.certificate import (
-    FIELDS,
-    OPTIONAL,
-    ChainVerifier,
-    canonical,
-    disposed_early,
-)
+from retention.evidence import keyring, leaf, note, signing
+from retention.evidence.certificate import FIELDS, OPTIONAL, canonical, disposed_early
 from retention.evidence.destruction import (
     Counts,
     Document,
@@ -44,13 +38,22 @@ from retention.evidence.destruction import (
     render_html,
 )
 from retention.evidence.effects import effects
+from retention.evidence.logverify import LogVerifier
 from retention.i18n import Language
 from retention.state.database import utcnow
 from retention.workspace import Workspace
 
-FORMAT = "retention-certificates/1"
+FORMAT = "retention-certificates/2"
 #: The manifest format of a certificate of destruction (a document plus its certificates).
-DOCUMENT_FORMAT = "retention-destruction-certificate/1"
+DOCUMENT_FORMAT = "retention-destruction-certificate/2"
+#: Exports made before the ledger became a Merkle tree (revision 0009): chained certificates
+#: only, verified by the chain's rules as they always were.
+OLD_FORMATS = {"retention-certificates/1": FORMAT,
+               "retention-destruction-certificate/1": DOCUMENT_FORMAT}  # fmt: skip
+#: CSV columns after the certificate fields: a leaf's batch header hash, and the header keys
+#: that are not among the fields (keys later versions add), as canonical JSON.
+_LEAF_COLUMNS = (leaf.HEADER, "header_extra")
+_KNOWN = frozenset(FIELDS) | frozenset(OPTIONAL)
 DATA_SUFFIXES = (".jsonl", ".csv")
 DOCUMENT_SUFFIXES = (".html", ".pdf")
 _JSON_FIELDS = {"fields", "archive", "verified", "seq"}
@@ -84,6 +87,8 @@ class ExportReport:
     """The id of the key that signed the manifest (the key given, or one of its chain)."""
     pinned_key_id: str | None = None
     """The key the manifest says was pinned (None: an export made before key pinning)."""
+    tree: tuple[int, bytes] | None = None
+    """A complete export's Merkle tree re-hashed from its certificates: size and root."""
 
     @property
     def ok(self) -> bool:
@@ -110,7 +115,8 @@ def export_certificates(
                           + "\n  ".join(ledger.faults))  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     exported_at = utcnow()
-    chain = ChainVerifier(None, gaps=register is not None)
+    complete = since is None and until is None and register is None
+    chain = LogVerifier(None, gaps=register is not None)
     tally = Tally()
     certs = ws.ledger.iter_certificates(since, until, register)
     data = companion_path(out) if suffix in DOCUMENT_SUFFIXES else out
@@ -122,12 +128,15 @@ def export_certificates(
                 handle.write(canonical(cert).decode("utf-8") + "\n")
         else:
             writer = csv.writer(handle)
-            writer.writerow((*FIELDS, *OPTIONAL))
+            writer.writerow((*FIELDS, *OPTIONAL, *_LEAF_COLUMNS))
             for cert in certs:
                 chain.feed(cert)
+                extra = {k: v for k, v in cert.items() if k not in _KNOWN and k != leaf.HEADER}
                 writer.writerow([
                     *(_cell(name, cert.get(name)) for name in FIELDS),
                     *(_cell(name, cert[name]) if name in cert else "" for name in OPTIONAL),
+                    cert.get(leaf.HEADER) or "",
+                    canonical(extra).decode("utf-8") if extra else "",
                 ])  # fmt: skip
     first_seq, last_seq = chain.first_seq or 0, chain.last_seq or 0
     covering = [  # the signed checkpoints whose range overlaps the exported certificates
@@ -171,6 +180,9 @@ def export_certificates(
         "register": register,
         "exported_at": exported_at.isoformat(),
         "checkpoints": covering,
+        # Every leaf of the tree from the first: the verifier re-hashes the tree, so its root
+        # can be compared with each checkpoint's and with a later export's (--since).
+        "complete": complete and chain.first_seq in (1, None),
         "key_id": key_id,
         "pinned_key_id": keys.pinned,
         "keys": keys.exported(),
@@ -216,6 +228,8 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         report.faults.append(f"{path.name}: content differs from the signed manifest (sha256)")
     document = path.suffix.lower() in DOCUMENT_SUFFIXES
     expected = DOCUMENT_FORMAT if document else FORMAT
+    if OLD_FORMATS.get(str(manifest.get("format"))) == expected:
+        expected = str(manifest.get("format"))  # made before 0009: verified as it was then
     if manifest.get("format") != expected:
         report.faults.append(
             f"{mpath.name}: format {manifest.get('format')!r}, but a {path.suffix} export "
@@ -293,9 +307,10 @@ def _verify_certificates(
 ) -> Tally:
     """Re-hash and chain the certificates of ``path`` against the manifest and checkpoints,
     each checkpoint checked with the key of the pinned chain that signed it."""
-    chain = ChainVerifier(None, gaps=manifest.get("register") is not None)
+    chain = LogVerifier(None, gaps=manifest.get("register") is not None)
     tally = Tally()
     marks: dict[int, dict[str, Any]] = {}
+    trees: dict[int, dict[str, Any]] = {}
     for cp in manifest.get("checkpoints", []):
         cp_body = {k: v for k, v in cp.items() if k != "signature"}
         signer = public_key if keys is None else None
@@ -313,13 +328,20 @@ def _verify_certificates(
         ):
             report.faults.append(f"checkpoint up to seq {cp.get('last_seq')}: bad signature")
         marks[cp.get("last_seq")] = cp
+        if "tree_size" in cp:
+            trees[cp["tree_size"]] = cp
     report.checkpoints = len(marks)
+    complete = manifest.get("complete") is True
+    signers = [public_key] if keys is None or not keys.keys else [k.public_key for k in keys.keys]
     for line, cert in _read(path):
         if cert is None:
             report.faults.append(f"{path.name}: line {line} is not a readable certificate")
             continue
         chain.feed(cert)
         tally.feed(cert)
+        tree = trees.get(chain.count)
+        if complete and tree is not None and chain.frontier is not None:
+            report.faults.extend(_note_faults(tree, chain.frontier.root(), signers))
         early = disposed_early(cert)
         if early is not None:
             report.faults.append(early)
@@ -331,6 +353,17 @@ def _verify_certificates(
             )
     report.faults.extend(chain.faults)
     report.certificates = chain.count
+    if complete and chain.frontier is not None:
+        report.tree = (chain.frontier.size, chain.frontier.root())
+        if chain.first_seq not in (1, None):
+            report.faults.append(f"{path.name}: the manifest says it is complete, but it "
+                                 f"starts at seq {chain.first_seq}")  # fmt: skip
+        short = [size for size in trees if size > chain.count]
+        if short:
+            report.faults.append(
+                f"{path.name}: a checkpoint signs {max(short)} certificates, the file holds "
+                f"{chain.count}"
+            )
     if chain.count != manifest.get("count") or chain.last_hash != manifest.get("last_hash"):
         report.faults.append(
             f"{path.name}: holds {chain.count} certificates ending in "
@@ -338,6 +371,22 @@ def _verify_certificates(
             f"ending in {manifest.get('last_hash')}"
         )
     return tally
+
+
+def _note_faults(cp: dict[str, Any], root: bytes, signers: list[Ed25519PublicKey]) -> list[str]:
+    """A checkpoint's signed note against the root re-hashed from the export's leaves."""
+    name = f"checkpoint of tree size {cp.get('tree_size')}"
+    try:
+        parsed = note.parse(str(cp.get("note")))
+    except note.NoteError as exc:
+        return [f"{name}: {exc}"]
+    faults = []
+    if parsed.size != cp.get("tree_size") or parsed.root != root:
+        faults.append(f"{name}: the root re-hashed from the certificates differs from the "
+                      "signed root (a certificate altered, removed or inserted)")  # fmt: skip
+    if not any(note.verified_by(parsed, parsed.origin, k) for k in signers):
+        faults.append(f"{name}: its signed note does not verify with the key chain")
+    return faults
 
 
 def _read_pdf_counts(path: Path) -> tuple[int | None, Counts]:
@@ -361,6 +410,11 @@ def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 # An optional field is never empty when present: an empty cell, or no such
                 # column (an export made before the field existed), means the field is absent.
                 cert.update({name: row[name] for name in OPTIONAL if row.get(name)})
+                if row.get(leaf.HEADER):  # a Merkle leaf joined with its header
+                    del cert["prev_hash"]
+                    cert[leaf.HEADER] = row[leaf.HEADER]
+                    if row.get("header_extra"):
+                        cert.update(json.loads(row["header_extra"]))
             except (ValueError, KeyError, TypeError):
                 yield reader.line_num, None
             else:

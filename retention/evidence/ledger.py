@@ -23,12 +23,14 @@ from sqlalchemy.engine import Engine
 
 from retention.connectors.sql_sets import one_of
 from retention.errors import LedgerError
-from retention.evidence import keyring, signing
-from retention.evidence.certificate import ChainVerifier, canonical, disposed_early, seal
+from retention.evidence import keyring, leaf, merkle, note, signing
+from retention.evidence.certificate import canonical, disposed_early
+from retention.evidence.logverify import LogVerifier
 from retention.logs import get_logger
 from retention.state.database import (
     GENESIS_HASH,
     as_utc,
+    batch_headers,
     bulk_insert,
     certificates,
     checkpoints,
@@ -72,6 +74,8 @@ class LedgerReport:
     last_signed: tuple[int, str] | None = None
     """The last checkpoint's last seq and hash: compare with an earlier export's or log's to
     see that nothing after it was removed whole (certificates, checkpoint and run row)."""
+    tree: tuple[int, str] | None = None
+    """The Merkle tree re-hashed from the leaves: its size and hex root."""
     interrupted: dict[str, int] = field(default_factory=dict)
     """Runs that never finished (crashed, or still running), and how many certificates each
     wrote: signed into a later run's checkpoint, or waiting for one."""
@@ -86,6 +90,7 @@ class Ledger:
         self.engine = engine
         self._aliased: set[tuple[str, str]] | None = None
         self._alias_keys: list[Ed25519PublicKey] | None = None
+        self._headers = Headers()
 
     def done(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, list[Prior]]:
         """The certificates under this policy of those of ``refs`` that have any: what
@@ -211,51 +216,71 @@ class Ledger:
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, [ref])
             query = (
-                sa.select(certificates.c.body)
+                sa.select(certificates.c.body, certificates.c.header)
                 .where(certificates.c.register == register, certificates.c.policy == policy,
                        certificates.c.record_ref.in_(list(looked_up)))
                 .order_by(certificates.c.seq.desc())
                 .limit(1)
             )  # fmt: skip
-            body = conn.scalar(query)
-        return None if body is None else dict(json.loads(body))
+            rows = conn.execute(query).all()
+            return self._headers.join(conn, rows)[0] if rows else None
 
     @staticmethod
     def append(conn: sa.Connection, bodies: Iterable[Mapping[str, Any]]) -> None:
-        """Seal and insert ``bodies`` in order; the caller owns the transaction.
+        """Append ``bodies`` in order as leaves of the Merkle tree; the caller owns the
+        transaction.
 
-        ``bodies`` may be a generator: each body, and the certificate sealed from it, lives
-        only until its row is made, so a batch holds its rows and not two more copies of
-        every certificate besides."""
+        Each body is split into its leaf and its batch header (:mod:`retention.evidence.leaf`);
+        a header is hashed once for a run of bodies that share it and stored once, however many
+        batches name it. The tree's frontier in ``ledger_head`` takes the batch's leaf hashes in
+        memory: no interior node is written per record. ``bodies`` may be a generator: a batch
+        holds its rows and not two more copies of every certificate besides."""
         pending = iter(bodies)
         first = next(pending, None)
         if first is None:
             return
         head = ledger_head.c
         conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
-        seq, previous = conn.execute(
-            sa.select(head.last_seq, head.last_hash).where(head.id == 1)
-        ).one()
+        seq, tree = conn.execute(sa.select(head.last_seq, head.tree).where(head.id == 1)).one()
+        frontier = _frontier(seq, tree)
         rows: list[dict[str, Any]] = []
+        headers: dict[str, str] = {}
         moments: dict[str, datetime] = {}  # a batch shares one execution time: parse it once
+        shared: dict[str, Any] | None = None
+        shared_hash = ""
+        hashed = b""
         for body in itertools.chain((first,), pending):
             seq += 1
-            cert = seal(body, seq, previous)
-            previous = cert["hash"]
-            executed = cert["executed_at"]
+            own, header = leaf.split(body)
+            if header != shared:
+                shared, shared_hash = header, leaf.header_hash(header)
+                headers.setdefault(shared_hash, canonical(header).decode("utf-8"))
+            own["seq"] = seq
+            encoded = leaf.encode(own, shared_hash)
+            hashed = merkle.leaf_hash(encoded)
+            frontier.append(hashed)
+            executed = own["executed_at"]
             moment = moments.get(executed)
             if moment is None:
                 moment = moments[executed] = datetime.fromisoformat(executed)
             rows.append({
-                "seq": seq, "certificate_id": cert["certificate_id"], "run_id": cert["run_id"],
-                "register": cert["register"], "policy": cert["policy"],
-                "record_ref": cert["record_ref"], "executed_at": moment, "hash": previous,
-                "body": canonical(cert).decode("utf-8"), "action": cert.get("action"),
-                "fingerprint": cert.get("fingerprint"),
+                "seq": seq, "certificate_id": own["certificate_id"], "run_id": header["run_id"],
+                "register": header["register"], "policy": header["policy"],
+                "record_ref": own["record_ref"], "executed_at": moment, "hash": hashed.hex(),
+                "body": encoded.decode("utf-8"), "action": header.get("action"),
+                "fingerprint": own.get("fingerprint"), "header": shared_hash,
             })  # fmt: skip
+        known = set(conn.scalars(
+            sa.select(batch_headers.c.hash).where(batch_headers.c.hash.in_(list(headers)))
+        ))  # fmt: skip
+        missing = [{"hash": h, "body": text} for h, text in headers.items() if h not in known]
+        if missing:
+            conn.execute(batch_headers.insert(), missing)
         bulk_insert(conn, certificates, rows)
         conn.execute(
-            sa.update(ledger_head).where(head.id == 1).values(last_seq=seq, last_hash=previous)
+            sa.update(ledger_head)
+            .where(head.id == 1)
+            .values(last_seq=seq, last_hash=hashed.hex(), tree=json.dumps(frontier.state()))
         )
 
     def checkpoint(self, run_id: str, key: Ed25519PrivateKey) -> dict[str, Any] | None:
@@ -270,8 +295,8 @@ class Ledger:
         with self.engine.begin() as conn:
             head = ledger_head.c
             conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
-            last_seq, last_hash = conn.execute(
-                sa.select(head.last_seq, head.last_hash).where(head.id == 1)
+            last_seq, last_hash, tree = conn.execute(
+                sa.select(head.last_seq, head.last_hash, head.tree).where(head.id == 1)
             ).one()
             previous = conn.scalar(sa.select(sa.func.max(checkpoints.c.last_seq))) or 0
             if last_seq <= previous:
@@ -298,6 +323,10 @@ class Ledger:
                 "key_id": signing.key_id(key.public_key()),
                 "runs": {owner: n for owner, (n, _) in sorted(owners.items())},
             }
+            origin = note.origin_for(chain.pinned or signing.key_id(key.public_key()))
+            text = note.checkpoint_text(origin, last_seq, _frontier(last_seq, tree).root())
+            body["tree_size"] = last_seq
+            body["note"] = note.sign(text, origin, key)
             signature = signing.sign(key, canonical(body))
             conn.execute(
                 checkpoints.insert().values(
@@ -315,7 +344,7 @@ class Ledger:
         """Certificates in ledger order, streamed page by page."""
         last = 0
         while True:
-            query = sa.select(certificates.c.seq, certificates.c.body).where(
+            query = sa.select(certificates.c.seq, certificates.c.body, certificates.c.header).where(
                 certificates.c.seq > last
             )
             if since is not None:
@@ -328,8 +357,8 @@ class Ledger:
                 query = query.where(certificates.c.register == register)
             with self.engine.connect() as conn:
                 rows = conn.execute(query.order_by(certificates.c.seq).limit(_PAGE)).all()
-            for row in rows:
-                yield orjson.loads(row.body)
+                joined = self._headers.join(conn, rows)
+            yield from joined
             if len(rows) < _PAGE:
                 return
             last = rows[-1].seq
@@ -377,10 +406,20 @@ class Ledger:
         signed_to = max(marks) if marks else 0
         if marks:
             report.last_signed = (signed_to, str(marks[signed_to].get("last_hash")))
-        ledger = ChainVerifier(GENESIS_HASH)
+        ledger = LogVerifier(GENESIS_HASH)
+        self._headers = Headers()  # read afresh: verify trusts nothing cached
+        trees = {int(cp["tree_size"]): cp for cp in marks.values() if "tree_size" in cp}
         counts: dict[str, list[int]] = {}  # run -> [certificates, signed, highest seq]
         for row, cert in self._rows():
-            ledger.feed(cert)
+            hashed = ledger.feed(cert, row.body.encode("utf-8"))
+            if row.header is not None and row.hash != hashed.hex():
+                report.faults.append(
+                    f"certificate {cert.get('certificate_id')} (seq {row.seq}): its hash column "
+                    "differs from its leaf's hash: changed outside the engine"
+                )
+            tree = trees.get(ledger.count)
+            if tree is not None and ledger.frontier is not None:
+                report.faults.extend(_tree_faults(tree, ledger.frontier.root(), chain, public_key))
             report.faults.extend(_column_faults(row, cert))
             early = disposed_early(cert)
             if early is not None:
@@ -395,7 +434,13 @@ class Ledger:
                     f"certificate {cert.get('certificate_id')} (seq {cert.get('seq')}): "
                     "differs from what the signed checkpoint recorded"
                 )
-        report.faults[:0] = ledger.faults
+        report.faults[:0] = ledger.faults + self._headers.faults
+        for size in sorted(trees):
+            if size > ledger.count:
+                report.faults.append(
+                    f"the checkpoint of tree size {size} signs more leaves than the ledger "
+                    f"holds ({ledger.count}): certificates removed"
+                )
         report.certificates = ledger.count
         last_seq = ledger.last_seq or 0
         missing = [s for s in marks if s > last_seq]
@@ -405,14 +450,23 @@ class Ledger:
                 "missing from the ledger"
             )
         with self.engine.connect() as conn:
-            head_seq, head_hash = conn.execute(
-                sa.select(ledger_head.c.last_seq, ledger_head.c.last_hash)
+            head_seq, head_hash, head_tree = conn.execute(
+                sa.select(ledger_head.c.last_seq, ledger_head.c.last_hash, ledger_head.c.tree)
             ).one()
         if head_seq != last_seq or (last_seq and head_hash != ledger.last_hash):
             report.faults.append(
                 f"the ledger head records seq {head_seq} but the ledger ends at seq {last_seq} "
                 "(certificates removed or added outside the engine)"
             )
+        elif ledger.frontier is not None and json.loads(head_tree or "null") != (
+            ledger.frontier.state()
+        ):
+            report.faults.append(
+                "the ledger head's Merkle tree is not that of the certificates (changed outside "
+                "the engine): the next checkpoint would sign a wrong root"
+            )
+        if ledger.frontier is not None:
+            report.tree = (ledger.frontier.size, ledger.frontier.root().hex())
         report.unsigned = last_seq - signed_to
         if report.unsigned:
             finished = self._finished_runs_after(signed_to)
@@ -449,13 +503,13 @@ class Ledger:
         while True:
             query = (
                 sa.select(c.seq, c.certificate_id, c.run_id, c.register, c.policy, c.record_ref,
-                          c.executed_at, c.hash, c.action, c.fingerprint, c.body)
+                          c.executed_at, c.hash, c.action, c.fingerprint, c.body, c.header)
                 .where(c.seq > last).order_by(c.seq).limit(_PAGE)
             )  # fmt: skip
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
-            for row in rows:
-                yield row, orjson.loads(row.body)
+                joined = self._headers.join(conn, rows)
+            yield from zip(rows, joined, strict=True)
             if len(rows) < _PAGE:
                 return
             last = rows[-1].seq
@@ -513,6 +567,55 @@ class Ledger:
             return set(conn.scalars(query))
 
 
+def _frontier(size: int, tree: str | None) -> merkle.Frontier:
+    """The tree's frontier as ``ledger_head`` stores it."""
+    try:
+        return merkle.Frontier.restore(size, json.loads(tree or "null") or [])
+    except (ValueError, TypeError) as exc:
+        raise LedgerError(
+            f"the ledger head's Merkle tree does not fit its {size} certificates ({exc}): the "
+            "state database was changed outside the engine; `retention verify` says more"
+        ) from None
+
+
+class Headers:
+    """Batch headers read from ``batch_headers`` as leaves name them, each read once: a run
+    writes one per policy, so a ledger of millions of leaves has few."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, dict[str, Any] | None] = {}
+        self.faults: list[str] = []
+
+    def join(self, conn: sa.Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """The certificates of certificate rows (``body`` and ``header`` columns), joined."""
+        wanted = {r.header for r in rows if r.header is not None and r.header not in self.bodies}
+        if wanted:
+            found = conn.execute(
+                sa.select(batch_headers.c.hash, batch_headers.c.body)
+                .where(batch_headers.c.hash.in_(sorted(wanted)))
+            ).all()  # fmt: skip
+            for hashed, text in found:
+                body = orjson.loads(text)
+                if leaf.header_hash(body) != hashed:
+                    self.faults.append(
+                        f"batch header {hashed[:16]}: its content does not match its hash "
+                        "(altered outside the engine)"
+                    )
+                self.bodies[hashed] = body
+            for hashed in wanted - set(self.bodies):
+                self.bodies[hashed] = None
+                self.faults.append(f"batch header {hashed[:16]} is missing (removed?)")
+        out = []
+        for row in rows:
+            parsed = orjson.loads(row.body)
+            if row.header is None:
+                out.append(parsed)
+                continue
+            header = self.bodies.get(row.header)
+            out.append(leaf.join(row.body.encode("utf-8"), parsed, header or {}))
+        return out
+
+
 class ForeignCertificates(LedgerError):
     """Certificates after the last checkpoint that no run of this engine accounts for."""
 
@@ -521,6 +624,8 @@ class ForeignCertificates(LedgerError):
 #: body's field of the same name: verify checks every one against the signed body.
 INDEXED = ("seq", "certificate_id", "run_id", "register", "policy", "record_ref", "hash",
            "action", "fingerprint")  # fmt: skip
+#: A leaf's ``header`` column names the batch header it is joined with; its leaf names it too.
+_LEAF_INDEXED = ("header",)
 """Columns ``done`` and exports read instead of the body: blanking a fingerprint would make
 its record done by reference alone, so each is held to the signed body."""
 
@@ -536,7 +641,7 @@ def _column_faults(row: Any, cert: Mapping[str, Any]) -> list[str]:
     faults = [
         f"{name}: its {column} column ({getattr(row, column)!r}) differs from its signed body "
         f"({cert.get(column)!r}): changed outside the engine"
-        for column in INDEXED
+        for column in INDEXED + (_LEAF_INDEXED if row.header is not None else ())
         if getattr(row, column) != cert.get(column)
     ]
     try:
@@ -577,6 +682,30 @@ def _checkpoint_faults(
         )
     if not signing.verify(named.public_key, body, cp["signature"]):
         faults.append(f"{name}: signature does not verify with key {named.key_id}")
+    return faults
+
+
+def _tree_faults(
+    cp: Mapping[str, Any], root: bytes, chain: keyring.KeyChain, public_key: Ed25519PublicKey
+) -> list[str]:
+    """A checkpoint's signed note against the root re-hashed from the leaves."""
+    size = cp.get("tree_size")
+    name = f"checkpoint of tree size {size}"
+    try:
+        parsed = note.parse(str(cp.get("note")))
+    except note.NoteError as exc:
+        return [f"{name}: {exc}"]
+    faults = []
+    if parsed.size != size:
+        faults.append(f"{name}: its signed note says tree size {parsed.size}")
+    if parsed.root != root:
+        faults.append(
+            f"{name}: the root re-hashed from the leaves differs from the signed root "
+            "(a certificate up to it was altered, removed or inserted)"
+        )
+    keys = [k.public_key for k in chain.keys] or [public_key]
+    if not any(note.verified_by(parsed, parsed.origin, k) for k in keys):
+        faults.append(f"{name}: its signed note does not verify with the pinned key chain")
     return faults
 
 

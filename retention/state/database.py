@@ -203,6 +203,10 @@ certificates = sa.Table(
     # certificate written before fingerprints existed.
     sa.Column("action", sa.String(16)),
     sa.Column("fingerprint", sa.String(64)),
+    # The hash of the batch header (batch_headers) the leaf in `body` names; NULL for a
+    # certificate of the chained ledger before revision 0009, whose `body` is the whole
+    # certificate. Either way `body` is the Merkle leaf (retention/evidence/leaf.py).
+    sa.Column("header", sa.String(64)),
     sa.Index("ix_certificates_record", "register", "policy", "record_ref"),
     sa.Index("ix_certificates_executed", "executed_at"),
 )
@@ -276,7 +280,19 @@ ledger_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_seq", sa.BigInteger, nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
+    # The Merkle tree's frontier over every leaf: a JSON list of the hex roots of its perfect
+    # subtrees, largest first (retention/evidence/merkle.py). Revision 0009 computes it.
+    sa.Column("tree", Json),
 )
+
+batch_headers = sa.Table(
+    "batch_headers",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),  # sha256 of `body`
+    sa.Column("body", Json, nullable=False),
+)
+"""What every certificate of a batch shares (register, policy, run, plan, ...), stored once:
+each leaf names its header by hash (revision 0009)."""
 
 GENESIS_HASH = "0" * 64
 
@@ -469,7 +485,9 @@ def _bring_to_head(engine: Engine, *, create: bool) -> bool:
     with _IN_PROCESS, engine.connect() as conn, _migration_lock(conn):
         _migrate(conn)
         if not _has_ledger_head(conn):
-            conn.execute(ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+            conn.execute(
+                ledger_head.insert().values(id=1, last_seq=0, last_hash=GENESIS_HASH, tree="[]")
+            )
     return True
 
 
