@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from retention.state import migrations
 from retention.state.database import (
     GENESIS_HASH,
     StateUnavailable,
+    batch_headers,
     certificates,
     checkpoints,
     holds,
@@ -47,13 +50,15 @@ COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {"runnable_after", "executed_run"},
     "plan_records": {"fingerprint"},
     "locks": {"lease_until"},
-    "certificates": {"action", "fingerprint"},
+    "certificates": {"action", "fingerprint", "header"},
     "runs": {"signature"},
+    "ledger_head": {"tree"},
 }
 #: Added columns an upgrade fills in from what the rows already hold, by table.
-FILLED_BY_UPGRADE = {"certificates": {"action"}}
+FILLED_BY_UPGRADE = {"certificates": {"action"}, "ledger_head": {"tree"}}
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys"}
+TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys",
+                         "batch_headers"}  # fmt: skip
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -236,7 +241,7 @@ def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDataba
         heads = ScriptDirectory.from_config(migrations.config()).get_heads()
         assert heads == [migrations.HEAD], "set migrations.HEAD to the newest revision"
         with engine.connect() as conn:
-            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH)]
+            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH, "[]")]
     finally:
         engine.dispose()
 
@@ -379,7 +384,7 @@ def test_concurrent_first_opens_migrate_once(state_db: ScratchDatabase) -> None:
         with engine.connect() as conn:
             versions = conn.scalars(sa.text("SELECT version_num FROM alembic_version")).all()
             assert versions == [migrations.HEAD]
-            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH)]
+            assert conn.execute(sa.select(ledger_head)).all() == [(1, 0, GENESIS_HASH, "[]")]
         assert differences(engine, metadata) == []
     finally:
         engine.dispose()
@@ -433,5 +438,78 @@ def test_each_downgrade_restores_the_schema_before_its_revision(state_db: Scratc
                 command.downgrade(migrations.config(conn), before)
             assert reflected(engine) == schema, f"downgrading {after}"
             upgrade(engine, after)
+    finally:
+        engine.dispose()
+
+
+def _naive_root(leaves: list[bytes]) -> bytes:
+    """MTH of RFC 9162 §2.1.1, written from its definition (never the code under test)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1 << ((len(leaves) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + _naive_root(leaves[:k]) + _naive_root(leaves[k:])).digest()
+
+
+def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
+    state_db: ScratchDatabase,
+) -> None:
+    """0009 keeps every chained certificate byte for byte as the tree's first leaves (in seq
+    order), its old checkpoint still verifies, and the ledger grows by leaves whose signed
+    checkpoint's root is the RFC 9162 root of every stored leaf."""
+    key = Ed25519PrivateKey.generate()
+    engine = state_db.engine()
+    try:
+        upgrade(engine, "0008")
+        populate(engine, key)
+        with engine.begin() as conn:  # as the engine at 0008 wrote them
+            conn.execute(sa.text("UPDATE certificates SET action = 'anonymised'"))
+        before = snapshot(engine)["certificates"]
+        open_state(state_db.url).dispose()
+        assert revisions(engine) == {"0009"}
+        assert snapshot(engine)["certificates"] == before
+        ledger = Ledger(engine)
+        report = ledger.verify(key.public_key())
+        assert report.ok, report.faults
+        with engine.connect() as conn:
+            chained = [r.body.encode() for r in conn.execute(
+                sa.select(certificates.c.body).order_by(certificates.c.seq))]  # fmt: skip
+        assert report.tree == (3, _naive_root(chained).hex())
+
+        shared = {"run_id": "R20261207-00000002", "plan_id": "P20261122-00000002",
+                  "approved_by": None, "register": "xamk-alumni", "policy": "alumni-membership",
+                  "policy_sha256": "a" * 64, "action": "deleted", "reason": "retention",
+                  "fields": [], "legal_basis": "GDPR 6(1)(f)", "archive": None,
+                  "approvals": [{"by": "Sähkö Öljynen", "role": "records manager"}]}  # fmt: skip
+        bodies = [
+            {**shared, "certificate_id": str(uuid.UUID(int=10 + i)), "record_ref": f"{9 + i:064x}",
+             "fingerprint": "f" * 64, "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
+             "executed_at": T0.isoformat(), "verified": True}
+            for i in (1, 2)
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(runs.insert().values(
+                run_id=shared["run_id"], plan_id=shared["plan_id"], started_at=T0,
+                status="running"))  # fmt: skip
+            Ledger.append(conn, bodies)
+        checkpoint = ledger.checkpoint(str(shared["run_id"]), key)
+        assert checkpoint is not None and checkpoint["tree_size"] == 5
+        with engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.run_id == shared["run_id"]).values(
+                finished_at=T0, status="completed",
+                summary='{"xamk-alumni/alumni-membership":{"disposed":2}}'))  # fmt: skip
+            stored = [r.body.encode() for r in conn.execute(
+                sa.select(certificates.c.body).order_by(certificates.c.seq))]  # fmt: skip
+            headers = conn.scalar(sa.select(sa.func.count()).select_from(batch_headers))
+        report = ledger.verify(key.public_key())
+        assert report.ok, report.faults
+        assert stored[:3] == chained and headers == 1  # one header for the batch
+        root = _naive_root(stored)
+        assert report.tree == (5, root.hex())
+        assert base64.b64encode(root).decode() in checkpoint["note"].split("\n")
+        joined = list(ledger.iter_certificates())
+        for body, cert in zip(bodies, joined[3:], strict=True):
+            assert {k: cert[k] for k in body} == body  # nothing a body said is lost
     finally:
         engine.dispose()
