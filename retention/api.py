@@ -774,10 +774,13 @@ def rotate_key(ws: Workspace) -> dict[str, object]:
     return {**statement, "retired": str(retired)}
 
 
-def verify_file(path: Path, public_key: Path) -> ExportReport:
+def verify_file(path: Path, public_key: Path, since: Path | None = None) -> ExportReport:
+    """Verify an export; with ``since``, also that its tree extends that earlier export's."""
     if not path.exists():
         raise UsageError(f"no such export file: {path}")
-    return verify_export(path, signing.load_public(public_key))
+    if since is not None and not since.exists():
+        raise UsageError(f"no such export file: {since}")
+    return verify_export(path, signing.load_public(public_key), since=since)
 
 
 def approve(

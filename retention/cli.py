@@ -849,6 +849,9 @@ def certificates_export(
     )
 
 
+import retention.cli_proofs  # noqa: E402  (attaches `certificates prove`)
+
+
 @cli.command()
 @catalog_option
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
@@ -857,8 +860,17 @@ def certificates_export(
     type=click.Path(dir_okay=False, path_type=Path),
     help="PEM public key (default: the one beside the catalog's signing key).",
 )
+@click.option(
+    "--since",
+    "older",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An earlier complete export: check that FILE's tree extends its tree (nothing "
+    "certified before was altered or dropped).",
+)
 @output_options
-def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
+def verify(
+    catalog: Path, file: Path | None, public_key: Path | None, older: Path | None = None
+) -> None:
     """Verify the certificate ledger, or an export file with only the public key."""
     from retention import api
 
@@ -873,15 +885,19 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
                     f"which key signed {file.name}? Give --public-key FILE.pem (the public key "
                     "the installation published), or run this inside its catalog (--catalog)"
                 ) from None
-        report = api.verify_file(file, public_key)
-        what = (
-            f"export {file}: {report.certificates} certificates, {report.checkpoints} checkpoints"
-            f", signed by key {report.key_id}"
-            + (f" (pinned key {report.pinned_key_id})" if report.pinned_key_id
-               else " (an export made before key pinning)")
-        )  # fmt: skip
-        faults = report.faults
-        last_signed = None
+        if retention.cli_proofs.is_proof(file):
+            what, faults = retention.cli_proofs.verify_proof_file(file, public_key)
+            last_signed = None
+        else:
+            report = api.verify_file(file, public_key, older)
+            what = (
+                f"export {file}: {report.certificates} certificates, {report.checkpoints} "
+                f"checkpoints, signed by key {report.key_id}"
+                + (f" (pinned key {report.pinned_key_id})" if report.pinned_key_id
+                   else " (an export made before key pinning)")
+            )  # fmt: skip
+            faults = report.faults
+            last_signed = None
     else:
         with _workspace(catalog) as ws:
             ledger = api.verify_ledger(ws, public_key)

@@ -352,6 +352,9 @@ class _PolicyRun:
         if override is not None:
             self.reason = override.reason
         self.erasure = subject is not None
+        # An erasure's certificates name the person by keyed reference, so that a proof of
+        # their erasure can be found by it (`retention certificates prove --subject`).
+        self.subject_ref = ws.secret.subject_ref(subject) if subject is not None else None
         self.connector = ws.connector(self.policy.connector)
         attachments = self.policy.attachments
         self.share = ws.connector(attachments.connector) if attachments else None
@@ -654,6 +657,7 @@ class _PolicyRun:
                 "reason": self.reason,
                 "fields": self.anonymiser.fields if self.anonymiser else [],
                 "legal_basis": self.policy.legal_basis,
+                **({"subject_ref": self.subject_ref} if self.subject_ref else {}),
             }
         return self._common
 

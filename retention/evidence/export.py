@@ -89,6 +89,11 @@ class ExportReport:
     """The key the manifest says was pinned (None: an export made before key pinning)."""
     tree: tuple[int, bytes] | None = None
     """A complete export's Merkle tree re-hashed from its certificates: size and root."""
+    roots: dict[int, bytes] = field(default_factory=dict)
+    """Tree sizes asked for (by --since) → the root of that many leaves of this export."""
+    heads: dict[int, bytes] = field(default_factory=dict)
+    """Tree heads this export vouches for: its re-hashed tree, and its signed checkpoints
+    whose root it re-hashed."""
 
     @property
     def ok(self) -> bool:
@@ -194,13 +199,50 @@ def export_certificates(
     return manifest
 
 
-def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
+def verify_export(
+    path: Path, public_key: Ed25519PublicKey, since: Path | None = None
+) -> ExportReport:
     """Check the manifest signature, the file's checksum, every hash and every checkpoint.
 
     For a document, also the companion file's checksum and chain, and that the counts the
-    manifest signs and the document prints are those of the certificates.
+    manifest signs and the document prints are those of the certificates. With ``since`` (an
+    earlier export), also that this export's tree extends every tree head of that one: the
+    root of its first N leaves is the root the earlier export re-hashes and signs for N.
     """
-    report = ExportReport(path)
+    if since is None:
+        return _verify_export(path, public_key, {})
+    old = _verify_export(since, public_key, {})
+    heads = dict(old.heads)
+    report = _verify_export(path, public_key, dict.fromkeys(heads, b""))
+    report.faults.extend(f"{since.name} (--since): {fault}" for fault in old.faults)
+    if not heads:
+        report.faults.append(
+            f"{since.name} (--since): holds no tree head to compare with: --since needs a "
+            "complete export (no --since/--until/--register) made since the ledger became a "
+            "Merkle tree"
+        )
+    elif report.tree is None:
+        report.faults.append(
+            f"{path.name}: not a complete export, so its tree cannot be re-hashed: --since "
+            "needs a complete export (no --since/--until/--register)"
+        )
+    for size, root in sorted(heads.items()):
+        mine = report.roots.get(size) or b""
+        if mine != root:
+            report.faults.append(
+                f"{path.name} does not extend {since.name}: the root of its first {size} "
+                "certificates differs from the one that export re-hashed and signed "
+                "(a certificate certified before was altered, removed or inserted)"
+                if mine else
+                f"{path.name} holds fewer than the {size} certificates of {since.name}"
+            )  # fmt: skip
+    return report
+
+
+def _verify_export(
+    path: Path, public_key: Ed25519PublicKey, roots: dict[int, bytes]
+) -> ExportReport:
+    report = ExportReport(path, roots=roots)
     mpath = manifest_path(path)
     try:
         manifest = json.loads(mpath.read_text(encoding="utf-8"))
@@ -340,8 +382,15 @@ def _verify_certificates(
         chain.feed(cert)
         tally.feed(cert)
         tree = trees.get(chain.count)
-        if complete and tree is not None and chain.frontier is not None:
-            report.faults.extend(_note_faults(tree, chain.frontier.root(), signers))
+        if complete and chain.frontier is not None:
+            if tree is not None:
+                root = chain.frontier.root()
+                faults = _note_faults(tree, root, signers)
+                report.faults.extend(faults)
+                if not faults:
+                    report.heads[chain.count] = root
+            if chain.count in report.roots:
+                report.roots[chain.count] = chain.frontier.root()
         early = disposed_early(cert)
         if early is not None:
             report.faults.append(early)
@@ -355,6 +404,7 @@ def _verify_certificates(
     report.certificates = chain.count
     if complete and chain.frontier is not None:
         report.tree = (chain.frontier.size, chain.frontier.root())
+        report.heads[chain.frontier.size] = chain.frontier.root()
         if chain.first_seq not in (1, None):
             report.faults.append(f"{path.name}: the manifest says it is complete, but it "
                                  f"starts at seq {chain.first_seq}")  # fmt: skip

@@ -210,6 +210,36 @@ class Ledger:
         with self.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
 
+    def seqs_of_record(self, register: str, policy: str, ref: str) -> list[int]:
+        """The seq of every certificate of one record under one policy (by the indexed
+        reference, or the one it had when certified before a rotation of the secret)."""
+        c = certificates.c
+        with self.engine.connect() as conn:
+            looked_up = self._certified_refs(conn, register, policy, [ref])
+            query = sa.select(c.seq).where(
+                c.register == register, c.policy == policy, c.record_ref.in_(list(looked_up))
+            )
+            return sorted(conn.scalars(query))
+
+    def seqs_of_subject(self, subject_ref: str) -> list[int]:
+        """The seq of every certificate an erasure request for this subject made: the batch
+        headers that name the subject's keyed reference, then their leaves (by policy)."""
+        c = certificates.c
+        out: list[int] = []
+        with self.engine.connect() as conn:
+            found = [
+                (hashed, body)
+                for hashed, text in conn.execute(sa.select(batch_headers))
+                if (body := orjson.loads(text)).get("subject_ref") == subject_ref
+            ]
+            for hashed, body in found:
+                query = sa.select(c.seq).where(
+                    c.register == body.get("register"), c.policy == body.get("policy"),
+                    c.header == hashed,
+                )  # fmt: skip
+                out.extend(conn.scalars(query))
+        return sorted(out)
+
     def certificate_for(self, register: str, policy: str, ref: str) -> dict[str, Any] | None:
         """The latest certificate of one record under one policy (by the indexed reference,
         or the one it had when certified before a rotation of the secret)."""
