@@ -9,8 +9,10 @@ previous checkpoint — signed with the installation's Ed25519 key.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -666,7 +668,30 @@ def alias_body(alias: Mapping[str, Any]) -> bytes:
     return canonical({name: alias.get(name) for name in fields})
 
 
+#: The indexed columns as :meth:`Ledger._rows` selects them, for one comparison per row.
+_ROW_COLUMNS = ("seq", "certificate_id", "run_id", "register", "policy", "record_ref",
+                "executed_at", "hash", "action", "fingerprint", "body", "header")  # fmt: skip
+_indexed_of_row = operator.itemgetter(*(_ROW_COLUMNS.index(c) for c in INDEXED + _LEAF_INDEXED))
+
+
+@functools.lru_cache(maxsize=64)
+def _moment(text: str) -> datetime | None:
+    """An ``executed_at`` as a datetime: a batch shares one, so each is parsed once."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _column_faults(row: Any, cert: Mapping[str, Any]) -> list[str]:
+    """Every indexed column against the certificate; one tuple comparison when all agree."""
+    columns = _indexed_of_row(row)
+    wanted = tuple(cert.get(c) for c in INDEXED + _LEAF_INDEXED)
+    if row.header is None:
+        columns, wanted = columns[:-1], wanted[:-1]
+    executed = _moment(str(cert.get("executed_at")))
+    if columns == wanted and executed is not None and as_utc(row.executed_at) == executed:
+        return []
     name = f"certificate {cert.get('certificate_id')} (seq {row.seq})"
     faults = [
         f"{name}: its {column} column ({getattr(row, column)!r}) differs from its signed body "
@@ -674,10 +699,6 @@ def _column_faults(row: Any, cert: Mapping[str, Any]) -> list[str]:
         for column in INDEXED + (_LEAF_INDEXED if row.header is not None else ())
         if getattr(row, column) != cert.get(column)
     ]
-    try:
-        executed = datetime.fromisoformat(str(cert.get("executed_at")))
-    except ValueError:
-        executed = None
     if executed is None or as_utc(row.executed_at) != executed:
         faults.append(
             f"{name}: its executed_at column ({row.executed_at}) differs from its signed body "
