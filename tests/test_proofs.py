@@ -198,3 +198,54 @@ def test_a_complete_export_re_hashes_its_tree(
     report = api.verify_file(tmp_path / "all.jsonl", catalog / "keys" / "signing.pub.pem")
     named = "its leaf does not match" if tamper == "leaf" else "its batch header does not match"
     assert any(named in f for f in report.faults), report.faults
+
+
+def test_an_export_made_before_the_tree_still_verifies_by_the_chain(tmp_path: Path) -> None:
+    """A `retention-certificates/1` export of chained certificates, as the versions before
+    revision 0009 wrote it, verifies as it did; a changed line still fails."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from retention.evidence.certificate import seal
+    from retention.evidence.export import manifest_path
+
+    key = Ed25519PrivateKey.generate()
+    public = tmp_path / "key.pem"
+    public.write_text(signing.public_pem(key.public_key()))
+    previous = "0" * 64
+    lines = []
+    for seq in (1, 2, 3):
+        cert = seal({
+            "certificate_id": f"00000000-0000-7000-8000-00000000000{seq}", "run_id": "R1",
+            "plan_id": "P1", "approved_by": None, "register": "r", "policy": "p",
+            "policy_sha256": "a" * 64, "record_ref": f"{seq:064x}", "action": "deleted",
+            "reason": "retention", "fields": [], "archive": None, "trigger_date": "2019-05-31",
+            "expires_on": "2019-05-31", "executed_at": "2026-11-22T00:00:00+00:00",
+            "verified": True, "legal_basis": None}, seq, previous)  # fmt: skip
+        previous = cert["hash"]
+        lines.append(canonical(cert).decode())
+    export = tmp_path / "old.jsonl"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    checkpoint = {"run_id": "R1", "first_seq": 1, "last_seq": 3, "count": 3,
+                  "last_hash": previous, "signed_at": "2026-11-22T00:00:01+00:00",
+                  "key_id": signing.key_id(key.public_key())}  # fmt: skip
+    checkpoint["signature"] = signing.sign(key, canonical(checkpoint))
+    manifest = {
+        "format": "retention-certificates/1", "file": export.name,
+        "sha256": __import__("hashlib").sha256(export.read_bytes()).hexdigest(), "count": 3,
+        "first_hash": json.loads(lines[0])["hash"], "last_hash": previous, "last_seq": 3,
+        "since": None, "until": None, "register": None, "exported_at": "2026-11-23T00:00:00",
+        "checkpoints": [checkpoint], "key_id": signing.key_id(key.public_key()),
+    }  # fmt: skip
+    manifest["signature"] = signing.sign(key, canonical(manifest))
+    manifest_path(export).write_text(json.dumps(manifest), encoding="utf-8")
+    report = api.verify_file(export, public)
+    assert report.ok, report.faults
+    assert report.certificates == 3
+    lines[1] = lines[1].replace('"verified":true', '"verified":false')
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest["sha256"] = __import__("hashlib").sha256(export.read_bytes()).hexdigest()
+    del manifest["signature"]
+    manifest["signature"] = signing.sign(key, canonical(manifest))
+    manifest_path(export).write_text(json.dumps(manifest), encoding="utf-8")
+    faults = api.verify_file(export, public).faults
+    assert any("(seq 2): its content does not match its hash" in f for f in faults), faults
