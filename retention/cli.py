@@ -918,6 +918,8 @@ def verify(
                       f"{count} certificate(s) of it")  # fmt: skip
         faults = ledger.faults
         last_signed = ledger.last_signed
+        if ledger.tree is not None:
+            out.print(f"tree head: {ledger.tree[0]} leaves, root {ledger.tree[1]}")
     for fault in faults:
         out.print(f"FAIL {fault}", markup=False)
     out.print(f"{'FAILED' if faults else 'verified'} {what}", markup=False)

@@ -196,3 +196,30 @@ def test_bad_shapes_are_refused_not_crashed_on() -> None:
         merkle.inclusion_ranges(8, 8)
     with pytest.raises(ValueError, match="subtree roots"):
         merkle.Frontier.restore(3, ["00" * 32])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=300), st.integers(min_value=0, max_value=4),
+       st.data())  # fmt: skip
+def test_stored_subtrees_compose_every_range(n: int, keep: int, data: st.DataObject) -> None:
+    """The subtrees a growing frontier completes are the MTH of the leaves they cover, and a
+    range's root composed from them (some missing) is the MTH of that range."""
+    d = _data(n)
+    hashes = [merkle.leaf_hash(leaf) for leaf in d]
+    frontier = merkle.Frontier(keep_from=keep)
+    split_at = data.draw(st.integers(min_value=0, max_value=n))
+    frontier.extend(hashes[:split_at])
+    resumed = merkle.Frontier.restore(split_at, frontier.state(), keep_from=keep)
+    resumed.extend(hashes[split_at:])
+    nodes = {(lv, i): h for lv, i, h in frontier.completed + resumed.completed}
+    for (level, index), node in nodes.items():
+        assert level >= max(keep, 1)
+        assert node == _mth(d[index << level : (index + 1) << level])
+    dropped = data.draw(st.sets(st.sampled_from(sorted(nodes)))) if nodes else set()
+    start = data.draw(st.integers(min_value=0, max_value=n - 1))
+    end = data.draw(st.integers(min_value=start + 1, max_value=n))
+    composed = merkle.compose(
+        start, end, lambda lv, i: None if (lv, i) in dropped else nodes.get((lv, i)),
+        lambda a, b: hashes[a:b], 1 << keep,
+    )  # fmt: skip
+    assert composed == _mth(d[start:end])

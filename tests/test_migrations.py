@@ -33,6 +33,7 @@ from retention.state.database import (
     holds,
     intents,
     ledger_head,
+    ledger_nodes,
     locks,
     metadata,
     open_state,
@@ -58,7 +59,7 @@ COLUMNS_ADDED_AFTER_BASELINE = {
 FILLED_BY_UPGRADE = {"certificates": {"action"}, "ledger_head": {"tree"}}
 #: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys",
-                         "batch_headers"}  # fmt: skip
+                         "batch_headers", "ledger_nodes"}  # fmt: skip
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -452,6 +453,37 @@ def _naive_root(leaves: list[bytes]) -> bytes:
     return hashlib.sha256(b"\x01" + _naive_root(leaves[:k]) + _naive_root(leaves[k:])).digest()
 
 
+def _chain_more(conn: sa.Connection, key: Ed25519PrivateKey, upto: int) -> None:
+    """Chained certificates after populate()'s, to seq ``upto``, signed as 0008 signed them."""
+    seq, previous = conn.execute(sa.select(ledger_head.c.last_seq, ledger_head.c.last_hash)).one()
+    first = seq + 1
+    for seq in range(first, upto + 1):
+        cert = seal(
+            {"certificate_id": str(uuid.UUID(int=seq)), "run_id": "R20261122-00000001",
+             "plan_id": "P20261122-00000002", "approved_by": None, "register": "xamk-alumni",
+             "policy": "alumni-membership", "policy_sha256": "a" * 64,
+             "record_ref": f"{seq:064x}", "action": "anonymised", "reason": "retention",
+             "fields": [], "archive": None, "trigger_date": "2019-05-31",
+             "expires_on": "2019-05-31", "executed_at": T0.isoformat(), "verified": True,
+             "legal_basis": None}, seq, previous,
+        )  # fmt: skip
+        previous = cert["hash"]
+        conn.execute(certificates.insert().values(
+            seq=seq, certificate_id=cert["certificate_id"], run_id=cert["run_id"],
+            register=cert["register"], policy=cert["policy"], record_ref=cert["record_ref"],
+            executed_at=T0, hash=previous, body=canonical(cert).decode("utf-8"),
+            action="anonymised",
+        ))  # fmt: skip
+    conn.execute(ledger_head.update().values(last_seq=upto, last_hash=previous))
+    body = {"run_id": "R20261122-00000001", "first_seq": first, "last_seq": upto,
+            "count": upto - first + 1, "last_hash": previous, "signed_at": T0.isoformat(),
+            "key_id": signing.key_id(key.public_key())}  # fmt: skip
+    conn.execute(checkpoints.insert().values(
+        last_seq=upto, run_id=body["run_id"], body=canonical(body).decode(),
+        signature=signing.sign(key, canonical(body)),
+    ))  # fmt: skip
+
+
 def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
     state_db: ScratchDatabase,
 ) -> None:
@@ -465,6 +497,7 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
         populate(engine, key)
         with engine.begin() as conn:  # as the engine at 0008 wrote them
             conn.execute(sa.text("UPDATE certificates SET action = 'anonymised'"))
+            _chain_more(conn, key, 300)  # past 256 leaves: 0009 stores a first subtree
         before = snapshot(engine)["certificates"]
         open_state(state_db.url).dispose()
         assert revisions(engine) == {"0009"}
@@ -475,7 +508,10 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
         with engine.connect() as conn:
             chained = [r.body.encode() for r in conn.execute(
                 sa.select(certificates.c.body).order_by(certificates.c.seq))]  # fmt: skip
-        assert report.tree == (3, _naive_root(chained).hex())
+        assert report.tree == (300, _naive_root(chained).hex())
+        with engine.connect() as conn:
+            nodes = conn.execute(sa.select(ledger_nodes)).all()
+        assert nodes == [(8, 0, _naive_root(chained[:256]).hex())]
 
         shared = {"run_id": "R20261207-00000002", "plan_id": "P20261122-00000002",
                   "approved_by": None, "register": "xamk-alumni", "policy": "alumni-membership",
@@ -483,8 +519,8 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
                   "fields": [], "legal_basis": "GDPR 6(1)(f)", "archive": None,
                   "approvals": [{"by": "Sähkö Öljynen", "role": "records manager"}]}  # fmt: skip
         bodies = [
-            {**shared, "certificate_id": str(uuid.UUID(int=10 + i)), "record_ref": f"{9 + i:064x}",
-             "fingerprint": "f" * 64, "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
+            {**shared, "certificate_id": str(uuid.UUID(int=10_000 + i)),
+             "record_ref": f"{9000 + i:064x}", "fingerprint": "f" * 64, "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
              "executed_at": T0.isoformat(), "verified": True}
             for i in (1, 2)
         ]  # fmt: skip
@@ -494,7 +530,7 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
                 status="running"))  # fmt: skip
             Ledger.append(conn, bodies)
         checkpoint = ledger.checkpoint(str(shared["run_id"]), key)
-        assert checkpoint is not None and checkpoint["tree_size"] == 5
+        assert checkpoint is not None and checkpoint["tree_size"] == 302
         with engine.begin() as conn:
             conn.execute(runs.update().where(runs.c.run_id == shared["run_id"]).values(
                 finished_at=T0, status="completed",
@@ -504,12 +540,12 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
             headers = conn.scalar(sa.select(sa.func.count()).select_from(batch_headers))
         report = ledger.verify(key.public_key())
         assert report.ok, report.faults
-        assert stored[:3] == chained and headers == 1  # one header for the batch
+        assert stored[:300] == chained and headers == 1  # one header for the batch
         root = _naive_root(stored)
-        assert report.tree == (5, root.hex())
+        assert report.tree == (302, root.hex())
         assert base64.b64encode(root).decode() in checkpoint["note"].split("\n")
         joined = list(ledger.iter_certificates())
-        for body, cert in zip(bodies, joined[3:], strict=True):
+        for body, cert in zip(bodies, joined[300:], strict=True):
             assert {k: cert[k] for k in body} == body  # nothing a body said is lost
     finally:
         engine.dispose()

@@ -249,3 +249,50 @@ def test_an_export_made_before_the_tree_still_verifies_by_the_chain(tmp_path: Pa
     manifest_path(export).write_text(json.dumps(manifest), encoding="utf-8")
     faults = api.verify_file(export, public).faults
     assert any("(seq 2): its content does not match its hash" in f for f in faults), faults
+
+
+def test_proofs_over_many_batches_use_the_stored_subtrees(tmp_path: Path) -> None:
+    """Proofs composed from the subtrees batches stored are RFC 9162's paths re-hashed from
+    every leaf, and verify against the signed root."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from retention.evidence.certificate import new_certificate_id
+    from retention.evidence.ledger import Ledger
+    from retention.evidence.proof import make_proof
+    from retention.state.database import ledger_nodes, open_state, runs
+
+    engine = open_state(f"sqlite:///{tmp_path / 'state.db'}", create=True)
+    key = Ed25519PrivateKey.generate()
+    shared = {"run_id": "R1", "plan_id": "P1", "approved_by": None, "register": "r",
+              "policy": "p", "policy_sha256": "a" * 64, "action": "deleted",
+              "reason": "retention", "fields": [], "archive": None,
+              "legal_basis": None}  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(runs.insert().values(run_id="R1", plan_id="P1",
+                                          started_at=sa.func.now(), status="running"))  # fmt: skip
+    total = 0
+    for size in (300, 1, 455, 250):  # batches that end off every power of two
+        with engine.begin() as conn:
+            Ledger.append(conn, [
+                {**shared, "certificate_id": new_certificate_id(), "record_ref": f"{i:064x}",
+                 "fingerprint": None, "trigger_date": None, "expires_on": "2019-01-01",
+                 "executed_at": "2026-11-22T00:00:00+00:00", "verified": True}
+                for i in range(total, total + size)
+            ])  # fmt: skip
+        total += size
+    Ledger(engine).checkpoint("R1", key)
+    with engine.connect() as conn:
+        levels = sorted(conn.scalars(sa.select(ledger_nodes.c.level)))
+    assert levels == [8, 8, 8, 9]  # of 1006 leaves: 0-767 in threes of 256, and 0-511
+    every = list(leaf_hashes(engine, total))
+    seqs = [1, 256, 257, 700, 1000, total]
+    proof = make_proof(engine, seqs)
+    root = note.parse(proof["checkpoint"]).root
+    assert root == merkle.root(every)
+    for seq, entry in zip(seqs, proof["certificates"], strict=True):
+        path = [base64.b64decode(p) for p in entry["inclusion_path"]]
+        assert path == merkle.inclusion_proof(every, seq - 1)
+        assert merkle.verify_inclusion(every[seq - 1], seq - 1, total, path, root)
+    engine.dispose()

@@ -37,6 +37,7 @@ from retention.state.database import (
     certificates,
     checkpoints,
     ledger_head,
+    ledger_nodes,
     ref_aliases,
     runs,
     start_of_utc_day,
@@ -274,7 +275,7 @@ class Ledger:
         head = ledger_head.c
         conn.execute(sa.update(ledger_head).where(head.id == 1).values(last_seq=head.last_seq))
         seq, tree = conn.execute(sa.select(head.last_seq, head.tree).where(head.id == 1)).one()
-        frontier = _frontier(seq, tree)
+        frontier = _frontier(seq, tree, keep_from=NODE_LEVEL)
         rows: list[dict[str, Any]] = []
         headers: dict[str, str] = {}
         moments: dict[str, datetime] = {}  # a batch shares one execution time: parse it once
@@ -309,6 +310,11 @@ class Ledger:
         if missing:
             conn.execute(batch_headers.insert(), missing)
         bulk_insert(conn, certificates, rows)
+        if frontier.completed:
+            conn.execute(ledger_nodes.insert(), [
+                {"level": level, "idx": idx, "hash": node.hex()}
+                for level, idx, node in frontier.completed
+            ])  # fmt: skip
         conn.execute(
             sa.update(ledger_head)
             .where(head.id == 1)
@@ -599,10 +605,14 @@ class Ledger:
             return set(conn.scalars(query))
 
 
-def _frontier(size: int, tree: str | None) -> merkle.Frontier:
+#: The lowest level of the perfect subtrees stored in ``ledger_nodes``: 2^8 leaves.
+NODE_LEVEL = 8
+
+
+def _frontier(size: int, tree: str | None, keep_from: int | None = None) -> merkle.Frontier:
     """The tree's frontier as ``ledger_head`` stores it."""
     try:
-        return merkle.Frontier.restore(size, json.loads(tree or "null") or [])
+        return merkle.Frontier.restore(size, json.loads(tree or "null") or [], keep_from)
     except (ValueError, TypeError) as exc:
         raise LedgerError(
             f"the ledger head's Merkle tree does not fit its {size} certificates ({exc}): the "

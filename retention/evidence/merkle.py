@@ -16,7 +16,7 @@ leaves in flat memory. A proof is a list of roots of leaf ranges (:func:`inclusi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 HASH_SIZE = 32
 _LEAF = b"\x00"
@@ -48,12 +48,17 @@ class Frontier:
     at most one hash per bit of the size: the tree's root, and every later root, follows from it
     without the leaves before (tlog-tiles and Trillian keep the same "compact range")."""
 
-    __slots__ = ("_hashes", "_heights", "size")
+    __slots__ = ("_hashes", "_heights", "completed", "keep_from", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, keep_from: int | None = None) -> None:
         self.size = 0
         self._hashes: list[bytes] = []
         self._heights: list[int] = []
+        self.keep_from = keep_from
+        self.completed: list[tuple[int, int, bytes]] = []
+        """(level, index, hash) of every perfect subtree of ``keep_from`` levels or more that
+        appending completed: node ``index`` of its level covers leaves ``[index << level,
+        (index + 1) << level)``. What a batch stores so proofs need not re-read every leaf."""
 
     def append(self, hashed: bytes) -> None:
         """Add one leaf, given by its leaf hash."""
@@ -63,6 +68,8 @@ class Frontier:
             hashed = node_hash(hashes.pop(), hashed)
             heights.pop()
             height += 1
+            if self.keep_from is not None and height >= self.keep_from:
+                self.completed.append((height, self.size >> height, hashed))
         hashes.append(hashed)
         heights.append(height)
         self.size += 1
@@ -85,14 +92,14 @@ class Frontier:
         return [h.hex() for h in self._hashes]
 
     @classmethod
-    def restore(cls, size: int, roots: Sequence[str]) -> Frontier:
+    def restore(cls, size: int, roots: Sequence[str], keep_from: int | None = None) -> Frontier:
         """The frontier of a tree of ``size`` leaves from its :meth:`state`.
 
         Raises ValueError when the roots cannot be those of a tree of that size."""
         heights = [bit for bit in range(size.bit_length() - 1, -1, -1) if size >> bit & 1]
         if len(heights) != len(roots):
             raise ValueError(f"a tree of {size} leaves has {len(heights)} subtree roots")
-        frontier = cls()
+        frontier = cls(keep_from)
         frontier.size = size
         frontier._heights = heights
         frontier._hashes = [bytes.fromhex(h) for h in roots]
@@ -182,6 +189,31 @@ def range_roots(hashes: Iterable[bytes], ranges: Sequence[Range]) -> list[bytes]
         roots[i] = frontier.root()
         position = end
     return roots
+
+
+def compose(
+    start: int,
+    end: int,
+    stored: Callable[[int, int], bytes | None],
+    leaves: Callable[[int, int], Sequence[bytes]],
+    small: int,
+) -> bytes:
+    """MTH of leaves ``[start, end)`` from stored perfect subtrees where there are some
+    (``stored(level, index)``), and from the leaf hashes (``leaves(start, end)``) of ranges of
+    at most ``small`` leaves: a proof over millions of leaves reads a few hundred rows."""
+    size = end - start
+    if size & (size - 1) == 0 and start % size == 0 and size > 1:
+        level = size.bit_length() - 1
+        found = stored(level, start >> level)
+        if found is not None:
+            return found
+    if size <= small:
+        return root(leaves(start, end))
+    k = split(size)
+    return node_hash(
+        compose(start, start + k, stored, leaves, small),
+        compose(start + k, end, stored, leaves, small),
+    )
 
 
 def inclusion_proof(hashes: Sequence[bytes], index: int, size: int | None = None) -> list[bytes]:

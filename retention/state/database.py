@@ -294,6 +294,18 @@ batch_headers = sa.Table(
 """What every certificate of a batch shares (register, policy, run, plan, ...), stored once:
 each leaf names its header by hash (revision 0009)."""
 
+ledger_nodes = sa.Table(
+    "ledger_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+"""The Merkle tree's perfect subtrees of 2^8 leaves or more, each written by the batch that
+completed it (a few rows per thousand leaves): node ``idx`` of its level covers leaves
+``[idx << level, (idx + 1) << level)``. Proofs are composed from them instead of re-reading
+every leaf; a wrong one only makes a proof fail against the signed root (revision 0009)."""
+
 GENESIS_HASH = "0" * 64
 
 

@@ -32,6 +32,7 @@ Id = sa.String(64)
 Name = sa.String(200)
 Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 _PAGE = 5000
+_NODE_LEVEL = 8
 
 
 def _certificates() -> sa.Table:
@@ -56,18 +57,25 @@ def _certificates() -> sa.Table:
     )
 
 
-def _frontier(bodies: Sequence[str], hashes: list[bytes], heights: list[int]) -> None:
-    """Append leaves to the frontier (RFC 9162 §2.1.1: leaf 0x00, node 0x01), as
-    retention/evidence/merkle.py does; kept here so this revision never changes."""
-    for body in bodies:
+def _frontier(
+    bodies: Sequence[str], first: int, hashes: list[bytes], heights: list[int]
+) -> list[dict[str, object]]:
+    """Append leaves ``first``, ``first`` + 1, ... to the frontier (RFC 9162 §2.1.1: leaf
+    0x00, node 0x01), as retention/evidence/merkle.py does, and return the perfect subtrees
+    of 2^8 leaves or more they complete; kept here so this revision never changes."""
+    nodes: list[dict[str, object]] = []
+    for position, body in enumerate(bodies, first):
         hashed = hashlib.sha256(b"\x00" + body.encode("utf-8")).digest()
         height = 0
         while heights and heights[-1] == height:
             hashed = hashlib.sha256(b"\x01" + hashes.pop() + hashed).digest()
             heights.pop()
             height += 1
+            if height >= _NODE_LEVEL:
+                nodes.append({"level": height, "idx": position >> height, "hash": hashed.hex()})
         hashes.append(hashed)
         heights.append(height)
+    return nodes
 
 
 def upgrade() -> None:
@@ -76,15 +84,23 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(64), primary_key=True),
         sa.Column("body", sa.Text, nullable=False),
     )
+    op.create_table(
+        "ledger_nodes",
+        sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+    )
     op.add_column("certificates", sa.Column("header", sa.String(64)))
     op.add_column("ledger_head", sa.Column("tree", sa.Text))
     certificates = sa.table("certificates", sa.column("seq", sa.BigInteger),
                             sa.column("body", sa.Text))  # fmt: skip
     head = sa.table("ledger_head", sa.column("id", sa.Integer), sa.column("tree", sa.Text))
     conn = op.get_bind()
+    stored = sa.table("ledger_nodes", sa.column("level", sa.SmallInteger),
+                      sa.column("idx", sa.BigInteger), sa.column("hash", sa.String))  # fmt: skip
     hashes: list[bytes] = []
     heights: list[int] = []
-    last = 0
+    last = count = 0
     while True:
         rows = conn.execute(
             sa.select(certificates.c.seq, certificates.c.body)
@@ -92,7 +108,10 @@ def upgrade() -> None:
             .order_by(certificates.c.seq)
             .limit(_PAGE)
         ).all()
-        _frontier([row.body for row in rows], hashes, heights)
+        nodes = _frontier([row.body for row in rows], count, hashes, heights)
+        count += len(rows)
+        if nodes:
+            conn.execute(stored.insert(), nodes)
         if len(rows) < _PAGE:
             break
         last = rows[-1].seq
@@ -119,4 +138,5 @@ def downgrade() -> None:
     else:
         op.drop_column("certificates", "header")
         op.drop_column("ledger_head", "tree")
+    op.drop_table("ledger_nodes")
     op.drop_table("batch_headers")
