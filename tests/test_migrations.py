@@ -520,7 +520,8 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
                   "approvals": [{"by": "Sähkö Öljynen", "role": "records manager"}]}  # fmt: skip
         bodies = [
             {**shared, "certificate_id": str(uuid.UUID(int=10_000 + i)),
-             "record_ref": f"{9000 + i:064x}", "fingerprint": "f" * 64, "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
+             "record_ref": f"{9000 + i:064x}", "fingerprint": "f" * 64,
+             "trigger_date": "2019-05-31", "expires_on": "2019-05-31",
              "executed_at": T0.isoformat(), "verified": True}
             for i in (1, 2)
         ]  # fmt: skip
