@@ -452,8 +452,8 @@ class Ledger:
             hashed = ledger.feed(cert, row.body.encode("utf-8"))
             if row.header is not None and row.hash != hashed.hex():
                 report.faults.append(
-                    f"certificate {cert.get('certificate_id')} (seq {row.seq}): its hash column "
-                    "differs from its leaf's hash: changed outside the engine"
+                    f"certificate {cert.get('certificate_id')} (seq {row.seq}): its leaf does "
+                    "not match its hash (altered, or its hash column changed outside the engine)"
                 )
             tree = trees.get(ledger.count)
             if tree is not None and ledger.frontier is not None:
