@@ -1,10 +1,13 @@
 """The append-only certificate ledger in the state database, and its signed checkpoints.
 
-Appends are serialised by first *updating* the single ``ledger_head`` row inside the
-appending transaction: that takes a write lock on every database (a row lock on PostgreSQL
-and MariaDB, the database write lock on SQLite), so two writers can never both extend the
-chain from the same hash. Each run closes with a checkpoint — count and last hash since the
-previous checkpoint — signed with the installation's Ed25519 key.
+The ledger is an RFC 9162 Merkle tree (:mod:`retention.evidence.merkle`): each certificate is
+a leaf naming its batch header (:mod:`retention.evidence.leaf`); certificates of the chained
+ledger before revision 0009 are its first leaves. Appends are serialised by first *updating*
+the single ``ledger_head`` row inside the appending transaction: that takes a write lock on
+every database (a row lock on PostgreSQL and MariaDB, the database write lock on SQLite), so
+two writers can never both extend the tree from the same frontier. Each run closes with a
+checkpoint — the range since the previous one, and the tree's size and root as a C2SP signed
+note (:mod:`retention.evidence.note`) — signed with the installation's Ed25519 key.
 """
 
 from __future__ import annotations
