@@ -3,7 +3,9 @@
 Every identifier comes from reflection and is quoted by SQLAlchemy; every value is a bound
 parameter. Candidates are read with the policy's filter and cutoff in the WHERE clause, in
 keyset-ordered pages (``key > last ORDER BY key LIMIT n``), so memory holds one page and
-the cost follows the due records rather than the table when the trigger is indexed.
+the cost follows the due records rather than the table when the trigger is indexed; each
+page is an index range that starts at its position (:func:`_after`), so a page costs the
+same however late in the run it comes.
 """
 
 from __future__ import annotations
@@ -475,12 +477,23 @@ def _before(column: sa.Column[Any], bound: date) -> sa.ColumnElement[bool]:
 
 
 def _after(key_cols: list[sa.Column[Any]], last: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """Keyset condition ``(k1, k2, ...) > last`` spelt out so every database can use its index."""
+    """Keyset condition ``(k1, k2, ...) > last``, spelt out as terms every database compares
+    alike, with ``k1 >= last[0]`` AND-ed in front.
+
+    The OR of the spelt-out terms is a filter to PostgreSQL's planner (and to SQLite's):
+    the index range would start at the first due record, and every page would read past
+    all those before it — a run quadratic in its due records. The redundant ``>=`` on the
+    leading column is a plain range condition that each database puts into the index
+    access (PostgreSQL's Index Cond, SQLite's SEARCH, MariaDB's ``range``), so every page
+    starts where the previous one ended and reads only its own rows (plus those sharing
+    the last value of the leading column)."""
     terms = []
     for i, col in enumerate(key_cols):
         equal = [key_cols[j] == last[j] for j in range(i)]
         terms.append(sa.and_(*equal, col > last[i]))
-    return sa.or_(*terms)
+    if len(key_cols) == 1:
+        return terms[0]
+    return sa.and_(key_cols[0] >= last[0], sa.or_(*terms))
 
 
 def _in(
