@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Key = tuple[Any, ...]
+BatchSize = int | Callable[[], int]
+"""A fixed number of records per page, or a callable asked before each page (batches
+sized by time: the engine's pacer)."""
 ColumnKind = Literal["date", "datetime", "string", "integer", "number", "boolean", "other"]
 
 
@@ -131,6 +134,11 @@ class Selection:
     """A record meeting any of these is kept; :meth:`Connector.apply` re-checks them."""
 
 
+def page_size(batch_size: BatchSize) -> int:
+    """How many records the next page may hold (at least one)."""
+    return max(1, batch_size() if callable(batch_size) else batch_size)
+
+
 def combine_triggers(dates: Sequence[date | None], rule: str) -> date | None:
     """A record's trigger date from several columns, as every backend must compute it:
     ``latest`` needs all of them set and takes the last, ``earliest`` takes the first set."""
@@ -221,8 +229,9 @@ class Connector(Protocol):
         """Count the matching rows, or only the candidates among them."""
         ...
 
-    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
-        """Stream the candidates in ascending key order, ``batch_size`` at a time."""
+    def candidates(self, selection: Selection, batch_size: BatchSize) -> Iterator[list[Record]]:
+        """Stream the candidates in ascending key order, ``batch_size`` at a time; a
+        callable ``batch_size`` is asked again before each page."""
         ...
 
     def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from retention.catalog.model import SqlSource
 from retention.connectors.base import (
     Anonymise,
+    BatchSize,
     Capabilities,
     Change,
     Column,
@@ -36,6 +37,7 @@ from retention.connectors.base import (
     Selection,
     TableInfo,
     combine_triggers,
+    page_size,
 )
 from retention.connectors.sql_many import executemany
 from retention.connectors.sql_sets import one_of
@@ -159,7 +161,7 @@ class SqlConnector:
         with self._failures("counting"), self._connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(t).where(where)) or 0)
 
-    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
+    def candidates(self, selection: Selection, batch_size: BatchSize) -> Iterator[list[Record]]:
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
         extra = [t.c[name] for name in selection.columns if name not in selection.key]
@@ -169,7 +171,7 @@ class SqlConnector:
         base = sa.and_(
             self._where(t, selection, candidates_only=True), *(c.is_not(None) for c in key_cols)
         )
-        size = max(1, min(batch_size, self.capabilities.max_bind_params // (len(key_cols) + 1)))
+        most = max(1, self.capabilities.max_bind_params // (len(key_cols) + 1))
         # Page in the order of an index on the trigger when there is one: the cutoff then
         # reads only the due part of the index, and the cost follows the due records, not
         # the table. Otherwise page by key.
@@ -194,6 +196,7 @@ class SqlConnector:
         rule = selection.trigger_rule
         last: tuple[Any, ...] | None = None
         while True:
+            size = min(page_size(batch_size), most)
             where = base if last is None else sa.and_(base, _after(order, last))
             query = sa.select(*wanted, *flags).where(where).order_by(*order).limit(size)
             with self._failures("reading candidates"), self._connect() as conn:

@@ -64,6 +64,7 @@ from retention.decide.problems import PARTIAL, Noted
 from retention.enforce.anonymise import Anonymiser
 from retention.enforce.archive import Package, PackageWriter
 from retention.enforce.locks import RunLock
+from retention.enforce.pacing import Pacer
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -365,9 +366,10 @@ class _PolicyRun:
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
+        self.pacer = Pacer.for_settings(ws.catalog.settings)
         self.decider: Decisions = Decider(
             bound, self.connector, ws.secret, ws.ledger, active, run.as_of,
-            ws.catalog.settings.batch_size, columns,
+            self.pacer, columns,
             subject=typed_subject(self.connector, bound, subject),
         ) if override is None else override.decisions(bound, active)  # fmt: skip
 
@@ -529,7 +531,9 @@ class _PolicyRun:
         change: Change = (
             Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
         )
-        self.connector.apply(selection, keys, change)
+        with self.pacer.timing() as took:
+            self.connector.apply(selection, keys, change)
+        self.pacer.took(len(keys), took.seconds)
         evidence = replace(selection, subject=None)  # an erased subject may be pseudonymised
         after = self.connector.reread(
             evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
