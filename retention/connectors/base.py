@@ -8,7 +8,9 @@ The engine depends on this module only; it never imports a backend. A connector:
 * applies one :class:`Change` to one batch **inside one source transaction**, re-checking
   in that same statement that every record is still selected (still due, still matching),
   so a record that changed since it was read is left alone;
-* re-reads records after a change, so a certificate is only ``verified`` by evidence;
+* reports the records its change statement changed where the source can say so
+  (:meth:`Connector.apply_reported`, ``DELETE … RETURNING``), and re-reads records after a
+  change, so a certificate is only ``verified`` by evidence;
 * reports the records it will not dispose of, or cannot prove gone, as
   :class:`RecordProblem` values (:meth:`Connector.problems`), so that one bad record stays a
   problem of its own and of its policy, never of the whole run.
@@ -239,6 +241,17 @@ class Connector(Protocol):
 
         Returns the number of rows the source reports as changed (informative only: the
         engine verifies by :meth:`reread`).
+        """
+        ...
+
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """:meth:`apply`, with the records the source itself reports it changed (``DELETE …
+        RETURNING``): each changed record's key with ``columns`` as they are after the
+        change (as they were, for a delete). None where the source cannot report this
+        change: the engine then re-reads. A record not reported was not changed by this
+        call; the engine re-reads those to tell whether they are gone anyway.
         """
         ...
 

@@ -888,6 +888,13 @@ class FileShareConnector:
 
     # -- writing --------------------------------------------------------------------------
 
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """A file system names no files it removed: the engine re-reads."""
+        self.apply(selection, keys, change)
+        return None
+
     def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:
         if not isinstance(change, Delete):
             raise ShareError(

@@ -282,18 +282,58 @@ class SqlConnector:
             return 0
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
-        # An executemany (values per record) cannot expand a list parameter: lists are then
-        # written as one bound parameter per value.
-        fixed = isinstance(change, Anonymise) and bool(change.per_record)
-        still_selected = sa.and_(
-            self._where(t, selection, candidates_only=True, fixed_lists=fixed),
-            sa.not_(self._kept(t, selection, fixed_lists=fixed)),
-        )
+        still_selected = self._still_selected(t, selection, change)
         with self._failures("applying the change", detail=False), self.engine.begin() as conn:
             if isinstance(change, Delete):
                 stmt = sa.delete(t).where(self._in(key_cols, keys), still_selected)
                 return int(conn.execute(stmt).rowcount)
             return self._anonymise(conn, t, key_cols, still_selected, keys, change)
+
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """``DELETE … RETURNING`` / ``UPDATE … RETURNING`` where the dialect has them (its
+        ``delete_returning`` / ``update_returning``: SQLite 3.35+, PostgreSQL, MariaDB's
+        DELETE): the database names the rows its one statement changed. An anonymising
+        change with values per record is an executemany, which no driver here returns rows
+        from, and MariaDB has no ``UPDATE … RETURNING``: those are applied by :meth:`apply`
+        and left to the re-read (None)."""
+        t = self.table(selection.table)  # connects first: a dialect learns its server then
+        dialect = self.engine.dialect
+        if isinstance(change, Delete):
+            reports = dialect.delete_returning
+        else:
+            reports = dialect.update_returning and not change.per_record
+        if not reports:
+            self.apply(selection, keys, change)
+            return None
+        if not keys:
+            return {}
+        key_cols = [t.c[name] for name in selection.key]
+        cols = [t.c[name] for name in columns if name not in selection.key]
+        where = sa.and_(self._in(key_cols, keys), self._still_selected(t, selection, change))
+        stmt: sa.Delete | sa.Update
+        if isinstance(change, Delete):
+            stmt = sa.delete(t).where(where)
+        else:
+            stmt = sa.update(t).where(where).values(self._constant(t, change))
+        with self._failures("applying the change", detail=False), self.engine.begin() as conn:
+            rows = conn.execute(stmt.returning(*key_cols, *cols)).all()
+        names = [c.name for c in (*key_cols, *cols)]
+        width = len(key_cols)
+        return {tuple(row[:width]): dict(zip(names, row, strict=True)) for row in rows}
+
+    def _still_selected(
+        self, t: sa.Table, selection: Selection, change: Change
+    ) -> sa.ColumnElement[bool]:
+        """The re-check in a change's WHERE clause: still due, still matching, not kept."""
+        # An executemany (values per record) cannot expand a list parameter: lists are then
+        # written as one bound parameter per value.
+        fixed = isinstance(change, Anonymise) and bool(change.per_record)
+        return sa.and_(
+            self._where(t, selection, candidates_only=True, fixed_lists=fixed),
+            sa.not_(self._kept(t, selection, fixed_lists=fixed)),
+        )
 
     def _anonymise(
         self,
@@ -304,12 +344,7 @@ class SqlConnector:
         keys: Sequence[Key],
         change: Anonymise,
     ) -> int:
-        constant = {
-            name: sa.case((t.c[name].is_(None), sa.null()), else_=sa.literal(value, t.c[name].type))
-            if name in change.keep_null
-            else value
-            for name, value in change.constant.items()
-        }
+        constant = self._constant(t, change)
         if not change.per_record:
             stmt = sa.update(t).where(self._in(key_cols, keys), still_selected).values(constant)
             return int(conn.execute(stmt).rowcount)
@@ -331,6 +366,16 @@ class SqlConnector:
             if key in change.per_record
         ]
         return executemany(conn, stmt, params)
+
+    @staticmethod
+    def _constant(t: sa.Table, change: Anonymise) -> dict[str, Any]:
+        """The values every record of the batch gets; NULL stays NULL where asked."""
+        return {
+            name: sa.case((t.c[name].is_(None), sa.null()), else_=sa.literal(value, t.c[name].type))
+            if name in change.keep_null
+            else value
+            for name, value in change.constant.items()
+        }
 
     def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
         return {}

@@ -6,11 +6,14 @@ disposed of without a certificate, or a certificate for a disposal that did not 
 1. write an *intent* per record to the state database (a row per up to 1,000 of them)
    and commit it;
 2. apply the change in one source transaction, whose WHERE clause re-checks that every
-   record is still due and still matches;
-3. re-read the records from the source;
-4. in one state transaction, append a certificate for each record the re-read shows
-   disposed of, and delete the batch's intents — except those of records the re-read could
-   not tell present or gone (a share folder swapped for a link), which stay.
+   record is still due and still matches (``… RETURNING`` where the database can name the
+   rows it changed);
+3. re-read from the source the records the database did not report;
+4. in one state transaction, append a certificate for each record the report or the
+   re-read shows disposed of, and delete the batch's intents — except those of records the
+   re-read could not tell present or gone (a share folder swapped for a link), which stay.
+   The same transaction writes the next batch's intents (its step 1), so a batch costs two
+   commits; batches are sized by the time their step 2 takes (:mod:`.pacing`).
 
 A record the connector refused or failed to dispose of (a hard link, permission denied) is a
 problem on that record: no certificate, the policy goes on and ends ``partial`` (exit 4).
@@ -617,13 +620,22 @@ class _PolicyRun:
         change: Change = (
             Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
         )
+        columns = self._reread_columns()
         with self.pacer.timing() as took:
-            self.connector.apply(selection, keys, change)
+            reported = self.connector.apply_reported(selection, keys, change, columns)
         self.pacer.took(len(keys), took.seconds)
+        # The database's own report of what it changed is the evidence for those records
+        # (deleted: gone; anonymised: their values as written); the rest, or all where it
+        # cannot report, are re-read.
+        unreported = keys if reported is None else [k for k in keys if k not in reported]
         evidence = replace(selection, subject=None)  # an erased subject may be pseudonymised
-        after = self.connector.reread(
-            evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
-        )
+        after: dict[Key, Mapping[str, Any]] = {}
+        if unreported:
+            after = self.connector.reread(
+                evidence, unreported, columns, selected_only=self.anonymiser is not None
+            )
+        if reported and self.anonymiser is not None:
+            after.update(reported)
         executed_at = utcnow().isoformat()
         troubled = self._problems()
         verdicts = _disposed_keys(keys, after, self.anonymiser)
