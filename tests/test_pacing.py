@@ -133,3 +133,22 @@ def test_a_run_grows_its_batches_from_batch_size(
     for event in seen:
         by_policy.setdefault(event.policy, []).append(event.records)
     assert by_policy["xamk-alumni/alumni-membership"] == [1, 2]
+
+
+def test_a_plan_reads_its_pages_at_the_cap(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan locks nothing: it pages at the cap (10,000 here), not at ``batch_size`` (2)."""
+    from retention.connectors.sql import SqlConnector
+
+    sizes: list[object] = []
+    original = SqlConnector.candidates
+
+    def recorded(self: SqlConnector, selection: object, batch_size: object) -> object:
+        sizes.append(batch_size)
+        return original(self, selection, batch_size)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(SqlConnector, "candidates", recorded)
+    with Workspace.open(catalog, environ) as ws:
+        api.plan(ws, as_of=AS_OF)
+    assert sizes and set(sizes) == {10_000}

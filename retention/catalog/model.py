@@ -82,6 +82,12 @@ class Settings(Frozen):
     """A run's locks outlive its last renewal by this long (renewed five times per lease):
     a killed run's locks are taken over that long after it died."""
 
+    @property
+    def largest_batch(self) -> int:
+        """The cap on a batch: ``batches.max_size``, else 10,000 or a larger ``batch_size``.
+        A plan, which holds no rows locked, reads its pages at this size."""
+        return self.batches.max_size or max(10_000, self.batch_size)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

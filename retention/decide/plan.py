@@ -480,7 +480,7 @@ def _plan_policy(
     connector = ws.connector(bound.policy.connector)
     connector.problems()  # what earlier reads found belongs to them, not to this policy
     decider = Decider(
-        bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.batch_size,
+        bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.largest_batch,
         subject=typed_subject(connector, bound, subject),
     )  # fmt: skip
     result.counts.scanned = decider.scanned()

@@ -19,10 +19,6 @@ from collections.abc import Callable
 
 from retention.catalog.model import Settings
 
-#: The cap on a batch when the catalog names none: a batch's intents, decisions and
-#: certificates are held in memory, and at 10,000 records a run stays within 150 MB.
-DEFAULT_MAX = 10_000
-
 #: The clock batches are timed by (a test may replace it).
 monotonic = time.monotonic
 
@@ -49,9 +45,9 @@ class Pacer:
     def for_settings(cls, settings: Settings, clock: Callable[[], float] | None = None) -> Pacer:
         """``batch_size`` is the first batch's size; ``batches`` says how it may change.
         The cap is ``batches.max_size``, or 10,000 or ``batch_size`` if that is larger."""
-        batches = settings.batches
-        most = batches.max_size or max(DEFAULT_MAX, settings.batch_size)
-        return cls(settings.batch_size, batches.target_seconds, most, clock)
+        return cls(
+            settings.batch_size, settings.batches.target_seconds, settings.largest_batch, clock
+        )
 
     def __call__(self) -> int:
         return self.size
