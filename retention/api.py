@@ -62,7 +62,7 @@ archive: ${RETENTION_ARCHIVE:-archive}                    # archive packages
 reports: ${RETENTION_REPORTS:-reports}                    # scheduled dry-run and review reports
 signing_key: ${RETENTION_SIGNING_KEY:-keys/signing.pem}   # Ed25519 key: checkpoints, exports
 timezone: Europe/Helsinki                                 # whose calendar days retention counts
-batch_size: 1000                                          # records per source transaction
+batch_size: 1000                                          # first batch; later: sized by time
 # A destroying policy refuses to run when more than this share of its records is due at once
 # (a wrong date or rule shows as a flood): 0.8 is 80 %.
 max_due_share: 0.8

@@ -54,9 +54,9 @@ def test_losing_the_source_mid_run_fails_that_policy_and_keeps_the_evidence(
     state = f"sqlite:///{tmp_path / 'state.db'}"
     catalog = write_catalog(tmp_path / "catalog", url, state)
     applied = [0]
-    original = SqlConnector.apply
+    original = SqlConnector.apply_reported
 
-    def apply_then_lose_the_server(self: SqlConnector, *args: Any) -> int:
+    def apply_then_lose_the_server(self: SqlConnector, *args: Any) -> Any:
         applied[0] += 1
         if applied[0] == 4:  # the second batch of the alumni policy
             with admin.connect() as conn:
@@ -66,7 +66,7 @@ def test_losing_the_source_mid_run_fails_that_policy_and_keeps_the_evidence(
                 ), {"r": role})  # fmt: skip
         return original(self, *args)
 
-    monkeypatch.setattr(SqlConnector, "apply", apply_then_lose_the_server)
+    monkeypatch.setattr(SqlConnector, "apply_reported", apply_then_lose_the_server)
     with Workspace.open(catalog, environ) as ws:
         outcome = api.run(ws, as_of=AS_OF)
         certs = list(ws.ledger.iter_certificates())
@@ -79,7 +79,7 @@ def test_losing_the_source_mid_run_fails_that_policy_and_keeps_the_evidence(
     assert failed.status == "failed" and failed.disposed == 2  # the first batch was certified
     assert "connector crm" in (failed.message or "")
     assert len(certs) == 5
-    monkeypatch.setattr(SqlConnector, "apply", original)
+    monkeypatch.setattr(SqlConnector, "apply_reported", original)
     with admin.connect() as conn:
         conn.execute(sa.text(f'ALTER ROLE "{role}" LOGIN'))
     with Workspace.open(catalog, environ) as ws:

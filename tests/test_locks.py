@@ -128,7 +128,7 @@ def test_a_run_whose_lock_was_taken_over_changes_nothing_more(
     intents. What it had already changed keeps its certificates."""
     with Workspace.open(catalog, environ) as ws:
         connector = ws.connector("crm")
-        pages, apply = connector.candidates, connector.apply
+        pages, apply = connector.candidates, connector.apply_reported
         applied: list[int] = []
 
         def candidates(selection: Any, batch_size: int) -> Iterator[Any]:
@@ -138,12 +138,12 @@ def test_a_run_whose_lock_was_taken_over_changes_nothing_more(
                         conn.execute(sa.update(locks).values(owner="host:1:0:other"))
                 yield page
 
-        def counted(selection: Any, keys: Any, change: Any) -> int:
+        def counted(selection: Any, keys: Any, change: Any, columns: Any) -> Any:
             applied.append(len(keys))
-            return apply(selection, keys, change)
+            return apply(selection, keys, change, columns)
 
         monkeypatch.setattr(connector, "candidates", candidates)
-        monkeypatch.setattr(connector, "apply", counted)
+        monkeypatch.setattr(connector, "apply_reported", counted)
         outcome = api.run(ws, policies=["interviewees"], as_of=AS_OF)
         report = api.verify_ledger(ws)
         with ws.state.connect() as conn:

@@ -37,6 +37,24 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# -- batches sized by time ---------------------------------------------------------------
+
+
+class Batches(Frozen):
+    """``batches:`` in ``retention.yaml``: how a run sizes its batches after the first.
+
+    The first batch has ``batch_size`` records; each later one is sized so that its source
+    transaction takes about ``target_seconds`` at the rate of the one before (growing at
+    most twofold a batch, shrinking at once after a slow one), never more than
+    ``max_size``."""
+
+    target_seconds: float | None = Field(default=0.5, gt=0, le=60)
+    """How long one batch's source transaction should hold its rows; None: every batch
+    has ``batch_size`` records."""
+    max_size: int | None = Field(default=None, ge=1, le=50_000)
+    """The largest batch; None: 10,000, or ``batch_size`` where that is larger."""
+
+
 class Settings(Frozen):
     """``retention.yaml``: where the state, the archive and the signing key live."""
 
@@ -45,6 +63,8 @@ class Settings(Frozen):
     signing_key: str = "keys/signing.pem"
     timezone: str = "Europe/Helsinki"
     batch_size: int = Field(default=1000, ge=1, le=50_000)
+    """The first batch's records; later batches are sized by ``batches``."""
+    batches: Batches = Batches()
     reports: str = "reports"
     """Where scheduled dry runs write their reports (relative to the catalog directory)."""
     report_language: Literal["en", "fi"] = "en"
@@ -61,6 +81,12 @@ class Settings(Frozen):
     lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
     """A run's locks outlive its last renewal by this long (renewed five times per lease):
     a killed run's locks are taken over that long after it died."""
+
+    @property
+    def largest_batch(self) -> int:
+        """The cap on a batch: ``batches.max_size``, else 10,000 or a larger ``batch_size``.
+        A plan, which holds no rows locked, reads its pages at this size."""
+        return self.batches.max_size or max(10_000, self.batch_size)
 
     @field_validator("timezone")
     @classmethod

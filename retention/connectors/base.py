@@ -8,7 +8,9 @@ The engine depends on this module only; it never imports a backend. A connector:
 * applies one :class:`Change` to one batch **inside one source transaction**, re-checking
   in that same statement that every record is still selected (still due, still matching),
   so a record that changed since it was read is left alone;
-* re-reads records after a change, so a certificate is only ``verified`` by evidence;
+* reports the records its change statement changed where the source can say so
+  (:meth:`Connector.apply_reported`, ``DELETE … RETURNING``), and re-reads records after a
+  change, so a certificate is only ``verified`` by evidence;
 * reports the records it will not dispose of, or cannot prove gone, as
   :class:`RecordProblem` values (:meth:`Connector.problems`), so that one bad record stays a
   problem of its own and of its policy, never of the whole run.
@@ -27,6 +29,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Key = tuple[Any, ...]
+BatchSize = int | Callable[[], int]
+"""A fixed number of records per page, or a callable asked before each page (batches
+sized by time: the engine's pacer)."""
 ColumnKind = Literal["date", "datetime", "string", "integer", "number", "boolean", "other"]
 
 
@@ -131,6 +136,11 @@ class Selection:
     """A record meeting any of these is kept; :meth:`Connector.apply` re-checks them."""
 
 
+def page_size(batch_size: BatchSize) -> int:
+    """How many records the next page may hold (at least one)."""
+    return max(1, batch_size() if callable(batch_size) else batch_size)
+
+
 def combine_triggers(dates: Sequence[date | None], rule: str) -> date | None:
     """A record's trigger date from several columns, as every backend must compute it:
     ``latest`` needs all of them set and takes the last, ``earliest`` takes the first set."""
@@ -221,8 +231,9 @@ class Connector(Protocol):
         """Count the matching rows, or only the candidates among them."""
         ...
 
-    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
-        """Stream the candidates in ascending key order, ``batch_size`` at a time."""
+    def candidates(self, selection: Selection, batch_size: BatchSize) -> Iterator[list[Record]]:
+        """Stream the candidates in ascending key order, ``batch_size`` at a time; a
+        callable ``batch_size`` is asked again before each page."""
         ...
 
     def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:
@@ -230,6 +241,17 @@ class Connector(Protocol):
 
         Returns the number of rows the source reports as changed (informative only: the
         engine verifies by :meth:`reread`).
+        """
+        ...
+
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """:meth:`apply`, with the records the source itself reports it changed (``DELETE …
+        RETURNING``): each changed record's key with ``columns`` as they are after the
+        change (as they were, for a delete). None where the source cannot report this
+        change: the engine then re-reads. A record not reported was not changed by this
+        call; the engine re-reads those to tell whether they are gone anyway.
         """
         ...
 

@@ -90,6 +90,7 @@ from typing import Any
 from retention.catalog.globs import Glob, compile_glob
 from retention.catalog.model import FilesSource
 from retention.connectors.base import (
+    BatchSize,
     Capabilities,
     Change,
     Column,
@@ -102,6 +103,7 @@ from retention.connectors.base import (
     Selection,
     TableInfo,
     combine_triggers,
+    page_size,
 )
 from retention.errors import RetentionError, SourceUnavailable
 
@@ -767,8 +769,8 @@ class FileShareConnector:
     def count(self, selection: Selection, *, candidates_only: bool) -> int:
         return sum(1 for _ in self._files(selection, candidates_only=candidates_only))
 
-    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
-        size = max(1, batch_size)
+    def candidates(self, selection: Selection, batch_size: BatchSize) -> Iterator[list[Record]]:
+        size = page_size(batch_size)
         page: list[Record] = []
         decided = self._decided = {}  # a new listing: what an earlier one saw is superseded
         for found in self._files(selection, candidates_only=True):
@@ -786,6 +788,7 @@ class FileShareConnector:
             if len(page) >= size:
                 yield page
                 page = []
+                size = page_size(batch_size)
         if page:
             yield page
 
@@ -884,6 +887,13 @@ class FileShareConnector:
         return (text[0],)
 
     # -- writing --------------------------------------------------------------------------
+
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """A file system names no files it removed: the engine re-reads."""
+        self.apply(selection, keys, change)
+        return None
 
     def apply(self, selection: Selection, keys: Sequence[Key], change: Change) -> int:
         if not isinstance(change, Delete):

@@ -3,7 +3,9 @@
 Every identifier comes from reflection and is quoted by SQLAlchemy; every value is a bound
 parameter. Candidates are read with the policy's filter and cutoff in the WHERE clause, in
 keyset-ordered pages (``key > last ORDER BY key LIMIT n``), so memory holds one page and
-the cost follows the due records rather than the table when the trigger is indexed.
+the cost follows the due records rather than the table when the trigger is indexed; each
+page is an index range that starts at its position (:func:`_after`), so a page costs the
+same however late in the run it comes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.engine import Engine
 from retention.catalog.model import SqlSource
 from retention.connectors.base import (
     Anonymise,
+    BatchSize,
     Capabilities,
     Change,
     Column,
@@ -34,6 +37,7 @@ from retention.connectors.base import (
     Selection,
     TableInfo,
     combine_triggers,
+    page_size,
 )
 from retention.connectors.sql_many import executemany
 from retention.connectors.sql_sets import one_of
@@ -157,7 +161,7 @@ class SqlConnector:
         with self._failures("counting"), self._connect() as conn:
             return int(conn.scalar(sa.select(sa.func.count()).select_from(t).where(where)) or 0)
 
-    def candidates(self, selection: Selection, batch_size: int) -> Iterator[list[Record]]:
+    def candidates(self, selection: Selection, batch_size: BatchSize) -> Iterator[list[Record]]:
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
         extra = [t.c[name] for name in selection.columns if name not in selection.key]
@@ -167,7 +171,7 @@ class SqlConnector:
         base = sa.and_(
             self._where(t, selection, candidates_only=True), *(c.is_not(None) for c in key_cols)
         )
-        size = max(1, min(batch_size, self.capabilities.max_bind_params // (len(key_cols) + 1)))
+        most = max(1, self.capabilities.max_bind_params // (len(key_cols) + 1))
         # Page in the order of an index on the trigger when there is one: the cutoff then
         # reads only the due part of the index, and the cost follows the due records, not
         # the table. Otherwise page by key.
@@ -192,6 +196,7 @@ class SqlConnector:
         rule = selection.trigger_rule
         last: tuple[Any, ...] | None = None
         while True:
+            size = min(page_size(batch_size), most)
             where = base if last is None else sa.and_(base, _after(order, last))
             query = sa.select(*wanted, *flags).where(where).order_by(*order).limit(size)
             with self._failures("reading candidates"), self._connect() as conn:
@@ -277,18 +282,58 @@ class SqlConnector:
             return 0
         t = self.table(selection.table)
         key_cols = [t.c[name] for name in selection.key]
-        # An executemany (values per record) cannot expand a list parameter: lists are then
-        # written as one bound parameter per value.
-        fixed = isinstance(change, Anonymise) and bool(change.per_record)
-        still_selected = sa.and_(
-            self._where(t, selection, candidates_only=True, fixed_lists=fixed),
-            sa.not_(self._kept(t, selection, fixed_lists=fixed)),
-        )
+        still_selected = self._still_selected(t, selection, change)
         with self._failures("applying the change", detail=False), self.engine.begin() as conn:
             if isinstance(change, Delete):
                 stmt = sa.delete(t).where(self._in(key_cols, keys), still_selected)
                 return int(conn.execute(stmt).rowcount)
             return self._anonymise(conn, t, key_cols, still_selected, keys, change)
+
+    def apply_reported(
+        self, selection: Selection, keys: Sequence[Key], change: Change, columns: Sequence[str]
+    ) -> dict[Key, Mapping[str, Any]] | None:
+        """``DELETE … RETURNING`` / ``UPDATE … RETURNING`` where the dialect has them (its
+        ``delete_returning`` / ``update_returning``: SQLite 3.35+, PostgreSQL, MariaDB's
+        DELETE): the database names the rows its one statement changed. An anonymising
+        change with values per record is an executemany, which no driver here returns rows
+        from, and MariaDB has no ``UPDATE … RETURNING``: those are applied by :meth:`apply`
+        and left to the re-read (None)."""
+        t = self.table(selection.table)  # connects first: a dialect learns its server then
+        dialect = self.engine.dialect
+        if isinstance(change, Delete):
+            reports = dialect.delete_returning
+        else:
+            reports = dialect.update_returning and not change.per_record
+        if not reports:
+            self.apply(selection, keys, change)
+            return None
+        if not keys:
+            return {}
+        key_cols = [t.c[name] for name in selection.key]
+        cols = [t.c[name] for name in columns if name not in selection.key]
+        where = sa.and_(self._in(key_cols, keys), self._still_selected(t, selection, change))
+        stmt: sa.Delete | sa.Update
+        if isinstance(change, Delete):
+            stmt = sa.delete(t).where(where)
+        else:
+            stmt = sa.update(t).where(where).values(self._constant(t, change))
+        with self._failures("applying the change", detail=False), self.engine.begin() as conn:
+            rows = conn.execute(stmt.returning(*key_cols, *cols)).all()
+        names = [c.name for c in (*key_cols, *cols)]
+        width = len(key_cols)
+        return {tuple(row[:width]): dict(zip(names, row, strict=True)) for row in rows}
+
+    def _still_selected(
+        self, t: sa.Table, selection: Selection, change: Change
+    ) -> sa.ColumnElement[bool]:
+        """The re-check in a change's WHERE clause: still due, still matching, not kept."""
+        # An executemany (values per record) cannot expand a list parameter: lists are then
+        # written as one bound parameter per value.
+        fixed = isinstance(change, Anonymise) and bool(change.per_record)
+        return sa.and_(
+            self._where(t, selection, candidates_only=True, fixed_lists=fixed),
+            sa.not_(self._kept(t, selection, fixed_lists=fixed)),
+        )
 
     def _anonymise(
         self,
@@ -299,12 +344,7 @@ class SqlConnector:
         keys: Sequence[Key],
         change: Anonymise,
     ) -> int:
-        constant = {
-            name: sa.case((t.c[name].is_(None), sa.null()), else_=sa.literal(value, t.c[name].type))
-            if name in change.keep_null
-            else value
-            for name, value in change.constant.items()
-        }
+        constant = self._constant(t, change)
         if not change.per_record:
             stmt = sa.update(t).where(self._in(key_cols, keys), still_selected).values(constant)
             return int(conn.execute(stmt).rowcount)
@@ -326,6 +366,16 @@ class SqlConnector:
             if key in change.per_record
         ]
         return executemany(conn, stmt, params)
+
+    @staticmethod
+    def _constant(t: sa.Table, change: Anonymise) -> dict[str, Any]:
+        """The values every record of the batch gets; NULL stays NULL where asked."""
+        return {
+            name: sa.case((t.c[name].is_(None), sa.null()), else_=sa.literal(value, t.c[name].type))
+            if name in change.keep_null
+            else value
+            for name, value in change.constant.items()
+        }
 
     def files(self, selection: Selection, keys: Sequence[Key]) -> dict[Key, list[Path]]:
         return {}
@@ -475,12 +525,23 @@ def _before(column: sa.Column[Any], bound: date) -> sa.ColumnElement[bool]:
 
 
 def _after(key_cols: list[sa.Column[Any]], last: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """Keyset condition ``(k1, k2, ...) > last`` spelt out so every database can use its index."""
+    """Keyset condition ``(k1, k2, ...) > last``, spelt out as terms every database compares
+    alike, with ``k1 >= last[0]`` AND-ed in front.
+
+    The OR of the spelt-out terms is a filter to PostgreSQL's planner (and to SQLite's):
+    the index range would start at the first due record, and every page would read past
+    all those before it — a run quadratic in its due records. The redundant ``>=`` on the
+    leading column is a plain range condition that each database puts into the index
+    access (PostgreSQL's Index Cond, SQLite's SEARCH, MariaDB's ``range``), so every page
+    starts where the previous one ended and reads only its own rows (plus those sharing
+    the last value of the leading column)."""
     terms = []
     for i, col in enumerate(key_cols):
         equal = [key_cols[j] == last[j] for j in range(i)]
         terms.append(sa.and_(*equal, col > last[i]))
-    return sa.or_(*terms)
+    if len(key_cols) == 1:
+        return terms[0]
+    return sa.and_(key_cols[0] >= last[0], sa.or_(*terms))
 
 
 def _in(

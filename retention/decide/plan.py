@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from retention.catalog import clock
 from retention.catalog.loading import BoundPolicy
 from retention.catalog.model import Policy
-from retention.connectors.base import Condition, Connector, Record, Selection
+from retention.connectors.base import BatchSize, Condition, Connector, Record, Selection
 from retention.decide import problems
 from retention.decide.done import certified_action, fingerprint, identity_columns, judge
 from retention.decide.fingerprint import decision_columns, record_fingerprint
@@ -154,7 +154,7 @@ class Decider:
         ledger: Ledger,
         holds: Sequence[Hold],
         as_of: date,
-        batch_size: int,
+        batch_size: BatchSize,
         columns: Sequence[str] = (),
         *,
         subject: Any = None,
@@ -480,7 +480,7 @@ def _plan_policy(
     connector = ws.connector(bound.policy.connector)
     connector.problems()  # what earlier reads found belongs to them, not to this policy
     decider = Decider(
-        bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.batch_size,
+        bound, connector, ws.secret, ws.ledger, active, as_of, ws.catalog.settings.largest_batch,
         subject=typed_subject(connector, bound, subject),
     )  # fmt: skip
     result.counts.scanned = decider.scanned()

@@ -6,11 +6,14 @@ disposed of without a certificate, or a certificate for a disposal that did not 
 1. write an *intent* per record to the state database (a row per up to 1,000 of them)
    and commit it;
 2. apply the change in one source transaction, whose WHERE clause re-checks that every
-   record is still due and still matches;
-3. re-read the records from the source;
-4. in one state transaction, append a certificate for each record the re-read shows
-   disposed of, and delete the batch's intents — except those of records the re-read could
-   not tell present or gone (a share folder swapped for a link), which stay.
+   record is still due and still matches (``… RETURNING`` where the database can name the
+   rows it changed);
+3. re-read from the source the records the database did not report;
+4. in one state transaction, append a certificate for each record the report or the
+   re-read shows disposed of, and delete the batch's intents — except those of records the
+   re-read could not tell present or gone (a share folder swapped for a link), which stay.
+   The same transaction writes the next batch's intents (its step 1), so a batch costs two
+   commits; batches are sized by the time their step 2 takes (:mod:`.pacing`).
 
 A record the connector refused or failed to dispose of (a hard link, permission denied) is a
 problem on that record: no certificate, the policy goes on and ends ``partial`` (exit 4).
@@ -64,6 +67,7 @@ from retention.decide.problems import PARTIAL, Noted
 from retention.enforce.anonymise import Anonymiser
 from retention.enforce.archive import Package, PackageWriter
 from retention.enforce.locks import RunLock
+from retention.enforce.pacing import Pacer
 from retention.errors import (
     EXIT_PARTIAL,
     EXIT_SAFETY_VALVE,
@@ -368,9 +372,10 @@ class _PolicyRun:
             Anonymiser(self.policy.anonymise, ws.secret) if self.destroy == "anonymise" else None
         )
         columns = self.anonymiser.per_record_columns if self.anonymiser else ()
+        self.pacer = Pacer.for_settings(ws.catalog.settings)
         self.decider: Decisions = Decider(
             bound, self.connector, ws.secret, ws.ledger, active, run.as_of,
-            ws.catalog.settings.batch_size, columns,
+            self.pacer, columns,
             subject=typed_subject(self.connector, bound, subject),
         ) if override is None else override.decisions(bound, active)  # fmt: skip
 
@@ -402,25 +407,58 @@ class _PolicyRun:
         return found
 
     def _each_batch(self, batch_done: Callable[[], object]) -> None:
+        """Dispose of the policy's due records batch by batch, two commits a batch.
+
+        A changed batch is certified in the state transaction that also writes the next
+        batch's intents, so the next batch is read and decided before the one in hand is
+        certified. Whatever ends the loop — the last page, a stop, the safety valve, an
+        error while reading — the batch in hand is certified first."""
         counts = self.result.counts
         limit = self.policy.max_per_run
-        for batch in self.decider.batches():
-            for decided in batch:
-                counts.add(decided.decision)
-            due = self._approved_only([d for d in batch if d.decision == "expire"])
-            if due and self.destroy is not None and self.policy.action != "review":
-                if limit is not None and self.result.disposed + len(due) > limit:
-                    # More fell due while the run went on than its first count showed.
-                    self._dispose(due[: max(0, limit - self.result.disposed)])
-                    counts.close()
-                    raise SafetyValveTripped(self.bound.name, counts.expire, limit)
-                self._dispose(due)
-                if stop_requested():
-                    counts.close()
-                    raise _Interrupted
-            elif self.lock is not None:
-                self.lock.refresh()  # a long scan is a sign of life too
-            batch_done()
+        carried: _Changed | None = None
+        try:
+            for batch in self.decider.batches():
+                for decided in batch:
+                    counts.add(decided.decision)
+                due = self._approved_only([d for d in batch if d.decision == "expire"])
+                if due and self.destroy is not None and self.policy.action != "review":
+                    in_hand = len(carried.disposed) if carried is not None else 0
+                    if limit is not None and self.result.disposed + in_hand + len(due) > limit:
+                        # More fell due while the run went on than its first count showed.
+                        self._certify(carried)
+                        carried = None
+                        self._dispose(due[: max(0, limit - self.result.disposed)])
+                        counts.close()
+                        raise SafetyValveTripped(self.bound.name, counts.expire, limit)
+                    prepared = self._prepare(due)
+                    self._certify(carried, prepared)
+                    carried = None
+                    if prepared is not None:
+                        carried = self._change(prepared)
+                    if stop_requested():
+                        self._certify(carried)
+                        carried = None
+                        counts.close()
+                        raise _Interrupted
+                else:
+                    self._certify(carried)
+                    carried = None
+                    if self.lock is not None:
+                        self.lock.refresh()  # a long scan is a sign of life too
+                batch_done()
+            self._certify(carried)
+            carried = None
+        except BaseException:
+            if carried is not None:  # changed and proven: certify it before giving up
+                try:
+                    self._certify(carried)
+                except (RetentionError, sa.exc.SQLAlchemyError, OSError) as exc:
+                    # The intents stay: the next run reconciles them.
+                    _log.warning(
+                        "IntentsKept", policy=self.bound.name,
+                        intents=len(carried.batch.due), reason=type(exc).__name__,
+                    )  # fmt: skip
+            raise
 
     def _check_valve(self) -> int:
         """Refuse, changing nothing, when more is due than the policy may take in one run:
@@ -507,36 +545,100 @@ class _PolicyRun:
         self.result.disposed += len(chunk)
 
     def _dispose(self, due: list[Decided], package: Package | None = None) -> None:
-        selection = self.decider.selection
-        assert selection is not None
+        """One batch on its own: intents, change, certificates (three commits)."""
+        prepared = self._prepare(due, package)
+        if prepared is None:
+            return
+        self._certify(None, prepared)
+        self._certify(self._change(prepared))
+
+    def _prepare(self, due: list[Decided], package: Package | None = None) -> _Batch | None:
+        """The batch's records still to dispose of (a hold placed since counts) and the
+        intents to write for them; None when none is left."""
         due = _in_key_order(self._not_held_now(due))
         if not due:
             if self.lock is not None:
                 self.lock.refresh()  # every batch held: still a sign of life
-            return
+            return None
         if self.share is not None:  # an unsafe path stops the policy before anything changes
             self.share.files(SHARE_WIDE, [(p,) for d in due for p in self._attached(d)])
-        common = self._common_fields()
         own = {d.ref: self._own(d, package) for d in due}
         entries = [
             {"record_ref": d.ref, "key": d.key, "certificate": own[d.ref],
              "attachments": self._attached(d) if self.share else None}
             for d in due
         ]  # fmt: skip
+        return _Batch(due, own, entries)
+
+    def _certify(self, changed: _Changed | None, following: _Batch | None = None) -> None:
+        """One state transaction: the certificates of ``changed`` (a batch the source
+        changed and the engine verified) and the drop of its intents, and the intents of
+        ``following``, which is changed only after this commits."""
+        if changed is None and following is None:
+            return
+        common = self._common_fields()
         with self.ws.state.begin() as conn:
-            if self.lock is not None:  # still ours, checked where the batch is committed to
-                self.lock.refresh(conn)
-            written = write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
-                                    self.policy.id, self._recheck(), entries, common)  # fmt: skip
+            if following is not None and self.lock is not None:
+                self.lock.refresh(conn)  # still ours, checked where the batch is committed to
+            if changed is not None:
+                batch = changed.batch
+                reread, remaining = self.connector.capabilities.reread, changed.remaining
+                Ledger.append(conn, (
+                    {**common, **batch.own[d.ref], "executed_at": changed.executed_at,
+                     "verified": reread and not (remaining and remaining & set(self._attached(d)))}
+                    for d in changed.disposed
+                ))  # fmt: skip
+                conn.execute(
+                    sa.delete(intent_batches).where(intent_batches.c.id.in_(batch.written))
+                )
+                if changed.unknown:  # not provably gone nor there: a later reconcile will tell
+                    write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
+                                  self.policy.id, self._recheck(),
+                                  [e for e in batch.entries if e["key"] in changed.unknown],
+                                  common)  # fmt: skip
+            if following is not None:
+                following.written = write_intents(
+                    conn,
+                    self.run_id,
+                    self.plan_id,
+                    self.bound.register.id,
+                    self.policy.id,
+                    self._recheck(),
+                    following.entries,
+                    common,
+                )
+        if changed is not None:
+            due, disposed = changed.batch.due, changed.disposed
+            unchanged = len(due) - len(disposed) - changed.refused
+            self.result.disposed += len(disposed)
+            self.result.unchanged += unchanged
+            events.emit(events.BatchCommitted(self.bound.name, len(due), len(disposed), unchanged))
+
+    def _change(self, batch: _Batch) -> _Changed:
+        """Apply the change to a batch whose intents are committed, and prove what changed."""
+        selection = self.decider.selection
+        assert selection is not None
+        due = batch.due
         keys = [d.record.key for d in due]
         change: Change = (
             Delete() if self.anonymiser is None else self.anonymiser.change([d.record for d in due])
         )
-        self.connector.apply(selection, keys, change)
+        columns = self._reread_columns()
+        with self.pacer.timing() as took:
+            reported = self.connector.apply_reported(selection, keys, change, columns)
+        self.pacer.took(len(keys), took.seconds)
+        # The database's own report of what it changed is the evidence for those records
+        # (deleted: gone; anonymised: their values as written); the rest, or all where it
+        # cannot report, are re-read.
+        unreported = keys if reported is None else [k for k in keys if k not in reported]
         evidence = replace(selection, subject=None)  # an erased subject may be pseudonymised
-        after = self.connector.reread(
-            evidence, keys, self._reread_columns(), selected_only=self.anonymiser is not None
-        )
+        after: dict[Key, Mapping[str, Any]] = {}
+        if unreported:
+            after = self.connector.reread(
+                evidence, unreported, columns, selected_only=self.anonymiser is not None
+            )
+        if reported and self.anonymiser is not None:
+            after.update(reported)
         executed_at = utcnow().isoformat()
         troubled = self._problems()
         verdicts = _disposed_keys(keys, after, self.anonymiser)
@@ -551,22 +653,7 @@ class _PolicyRun:
         if self.share is not None:
             remaining = self._remove_unshared(disposed)
             self._problems()
-        with self.ws.state.begin() as conn:
-            reread = self.connector.capabilities.reread
-            Ledger.append(conn, (
-                {**common, **own[d.ref], "executed_at": executed_at,
-                 "verified": reread and not (remaining and remaining & set(self._attached(d)))}
-                for d in disposed
-            ))  # fmt: skip
-            conn.execute(sa.delete(intent_batches).where(intent_batches.c.id.in_(written)))
-            if unknown:  # not provably gone nor there: a later run's reconcile will tell
-                write_intents(conn, self.run_id, self.plan_id, self.bound.register.id,
-                              self.policy.id, self._recheck(),
-                              [e for e in entries if e["key"] in unknown], common)  # fmt: skip
-        unchanged = len(due) - len(disposed) - refused
-        self.result.disposed += len(disposed)
-        self.result.unchanged += unchanged
-        events.emit(events.BatchCommitted(self.bound.name, len(due), len(disposed), unchanged))
+        return _Changed(batch, disposed, unknown, refused, remaining, executed_at)
 
     def _approved_only(self, due: list[Decided]) -> list[Decided]:
         """Executing an approved plan: only its records, unchanged since it was made."""
@@ -672,6 +759,34 @@ class _PolicyRun:
             "expires_on": _iso(decided.shown_expires_on),
             **(self.override.certificate_fields(decided) if self.override else {}),
         }
+
+
+@dataclass
+class _Batch:
+    """Due records about to be disposed of, with their intents."""
+
+    due: list[Decided]
+    own: dict[str, dict[str, Any]]
+    """Each record's own certificate fields, by reference."""
+    entries: list[dict[str, Any]]
+    """The intents, one per record."""
+    written: list[int] = field(default_factory=list)
+    """The intent rows, once committed."""
+
+
+@dataclass(frozen=True)
+class _Changed:
+    """A batch the source changed, with what the engine proved of each record."""
+
+    batch: _Batch
+    disposed: list[Decided]
+    """Proven disposed of: these get certificates."""
+    unknown: set[str]
+    """Keys the re-read could not tell present or gone: their intents stay."""
+    refused: int
+    remaining: set[str]
+    """Attached files still present after their rows went."""
+    executed_at: str
 
 
 #: Every file of a share: attachments are named by path, whatever their policy's glob.
