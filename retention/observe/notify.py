@@ -72,10 +72,10 @@ def email_message(channel: EmailChannel, notice: Notice, to: Sequence[str]) -> E
     message["To"] = ", ".join(to)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=channel.sender.rpartition("@")[2])
-    message["Content-Language"] = notice.language
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     message["X-Retention-Event"] = notice.event
     message.set_content(notice.text + "\n")
+    message["Content-Language"] = notice.language  # after set_content, which clears Content-*
     return message
 
 
