@@ -431,6 +431,7 @@ def test_a_failing_notifier_changes_nothing_of_the_run(
     assert certificates(told[0]) == certificates(plain[0])  # one secret: the same references
     assert len(certificates(told[0])) == 9
     assert len(hooks.deliveries) == 3  # three attempts, each answered 500
+    assert len({headers["Retention-Delivery"] for headers, _ in hooks.deliveries}) == 1
     prom = (told[0] / "metrics" / "retention.prom").read_text()
     assert (
         'retention_notifications_total{channel="email",event="run-failed",outcome="failed"} 1.0'

@@ -125,12 +125,15 @@ def verify_signature(
     return hmac.compare_digest(sign(secret, timestamp, body), given)
 
 
-def send_webhook(hook: Webhook, notice: Notice, environ: Mapping[str, str]) -> str:
-    """POST the notice as JSON, signed; returns the delivery id."""
+def send_webhook(
+    hook: Webhook, notice: Notice, environ: Mapping[str, str], delivery: str | None = None
+) -> str:
+    """POST the notice as JSON, signed; returns the delivery id (the same on every retry of
+    one notice, so a receiver can drop a repeat)."""
     secret = environ.get(hook.secret_env, "")
     if not secret:
         raise NotifierError(f"{hook.secret_env} (the webhook's secret_env) is not set")
-    delivery = str(uuid.uuid4())
+    delivery = delivery or str(uuid.uuid4())
     body = json.dumps(
         {"event": notice.event, "delivery": delivery,
          "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -183,7 +186,8 @@ def deliver(
 
 
 def _bound(hook: Webhook, notice: Notice, environ: Mapping[str, str]) -> Callable[[], object]:
-    return lambda: send_webhook(hook, notice, environ)
+    delivery = str(uuid.uuid4())
+    return lambda: send_webhook(hook, notice, environ, delivery)
 
 
 def _with_retries(
