@@ -155,6 +155,29 @@ def test_a_failing_policy_counts_its_streak(catalog: Path, monkeypatch: pytest.M
     assert (value(found, "retention_last_success_timestamp_seconds", job="nightly") or 0) > 0
 
 
+def test_a_locked_run_counts_a_lock_wait(catalog: Path) -> None:
+    """A firing that finds its job locked by another live run does nothing, exits 5 and is
+    counted as a lock wait and a ``locked`` run; the job's last success stays unset."""
+    from datetime import timedelta
+
+    from retention.catalog.loading import load_catalog
+    from retention.enforce.locks import RunLock
+    from retention.state.database import open_state
+
+    engine = open_state(load_catalog(catalog).state_url)
+    other = RunLock(engine, ["job:nightly"], timedelta(minutes=5))
+    other.acquire()
+    try:
+        assert run_job(str(catalog), "nightly") == 5
+    finally:
+        other.release()
+        engine.dispose()
+    found = textfile(catalog)
+    assert value(found, "retention_lock_waits_total", lock="job:nightly") == 1
+    assert value(found, "retention_runs_total", job="nightly", status="locked") == 1
+    assert value(found, "retention_last_success_timestamp_seconds", job="nightly") == 0
+
+
 def test_the_textfile_is_replaced_whole_or_not_at_all(
     tmp_path: Path, catalog: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

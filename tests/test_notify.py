@@ -541,3 +541,28 @@ def test_notify_due_from_the_command_line(catalog: Path, inbox: Inbox, hooks: Ho
     assert [m.message["X-Retention-Event"] for m in inbox.messages] == ["plan-expiring", "digest"]
     assert made.plan_id in inbox.of("plan-expiring")[0].message["Subject"]
     assert inbox.of("plan-expiring")[0].rcpt == ["records@example.fi"]
+
+
+def test_the_scheduler_sends_the_days_notices_at_daily_at(catalog: Path) -> None:
+    """With ``notify:``, the scheduler fires the day's notices at ``daily_at`` in the
+    catalog's zone, beside (not among) the catalog's jobs; a reload without ``notify:``
+    removes that firing."""
+    from retention.scheduler import NOTICES_JOB, NOTICES_STORE, Scheduler
+
+    settings = catalog / "retention.yaml"
+    original = settings.read_text()
+    settings.write_text(original + "notify:\n  daily_at: '06:45'\n")
+    scheduler = Scheduler(catalog)
+    scheduler.start(paused=True)
+    try:
+        assert set(scheduler.next_fire_times()) == {"nightly"}
+        job = scheduler._aps.get_job(NOTICES_JOB, jobstore=NOTICES_STORE)
+        assert job is not None
+        fire = job.trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC))
+        assert (fire.hour, fire.minute, str(fire.tzinfo)) == (6, 45, "Europe/Helsinki")
+        settings.write_text(original)
+        assert scheduler.reload()
+        assert scheduler._aps.get_job(NOTICES_JOB, jobstore=NOTICES_STORE) is None
+        assert set(scheduler.next_fire_times()) == {"nightly"}
+    finally:
+        scheduler.stop()

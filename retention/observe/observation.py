@@ -10,6 +10,7 @@ no ``/metrics``) rewrites the ``metrics_textfile``. Whatever goes wrong in here 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -79,6 +80,7 @@ class Observation:
         self._stack = ExitStack()
         self._cancelled = False
         self._started = 0.0
+        self._thread = 0
 
     # -- what the run tells it -----------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class Observation:
 
     def __enter__(self) -> Observation:
         self._started = time.monotonic()
+        self._thread = threading.get_ident()
         self.catalog = self._load()
         self._stack.enter_context(self.metrics.listening())
         self._stack.callback(events.subscribe(self._remember))
@@ -144,7 +147,10 @@ class Observation:
         if isinstance(exc, SystemExit):
             code = exc.code if isinstance(exc.code, int) else EXIT_UNEXPECTED
             self.exit_code = code if self.exit_code is None else self.exit_code
-        elif exc is not None and not isinstance(exc, KeyboardInterrupt):
+        elif isinstance(exc, KeyboardInterrupt):
+            self.note_error(exc)
+            self.exit_code = 130  # interrupted, as the command line reports it
+        elif exc is not None:
             self.note_error(exc)
             self.exit_code = int(getattr(exc, "exit_code", EXIT_UNEXPECTED))
         try:
@@ -153,6 +159,8 @@ class Observation:
             _log.error("ObservationFailed", error=type(failure).__name__)
 
     def _remember(self, event: events.Event) -> None:
+        if threading.get_ident() != self._thread:
+            return  # another job's run, in another thread of the scheduler
         if isinstance(event, events.PolicyFinished):
             self._policies.append(event)
         elif isinstance(event, events.RunStarted):
