@@ -312,3 +312,48 @@ def test_alert_rules_pass_promtool() -> None:
     tested = subprocess.run([tool, "test", "rules", str(ALERT_TESTS)], capture_output=True,
                             text=True, check=False, cwd=ALERT_TESTS.parent)  # fmt: skip
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_standing_facts_on_every_backend(source_db: Any, state_db: Any, tmp_path: Path) -> None:
+    """The gauges read from the state database are the same on SQLite, PostgreSQL and
+    MariaDB: a review job's plan and an enforce job's run each count as their job's success,
+    a manual plan of the enforce job does not, and the digest counts the day's runs,
+    disposals and waiting plans."""
+    from retention.catalog.loading import load_catalog
+    from retention.observe.metrics import standing_facts
+    from retention.state.database import open_state
+
+    build_sources(source_db.url)
+    root = write_catalog(tmp_path / "catalog", source_db.url, state_db.url)
+    (root / "jobs" / "review.yaml").write_text(
+        'id: review\nschedule: "0 6 * * 1"\npolicies: ["xamk-alumni/*"]\nmode: review\n',
+        encoding="utf-8",
+    )
+    from retention import api
+    from retention.workspace import Workspace
+
+    with Workspace.open(root) as ws:
+        api.plan(ws, job="nightly")  # a preview of an enforce job: no success of it
+    loaded = load_catalog(root)
+    engine = open_state(loaded.state_url)
+    try:
+        facts = standing_facts(loaded, engine)
+        assert facts.last_success == {"nightly": None, "review": None}
+        assert run_job(str(root), "review") == 0
+        assert run_job(str(root), "nightly") == 0
+        facts = standing_facts(loaded, engine)
+        assert facts.last_success["nightly"] is not None
+        assert facts.last_success["review"] is not None
+        assert facts.last_success["review"] < facts.last_success["nightly"]
+        assert set(facts.policies.values()) == {(0, False)}
+        assert len(facts.policies) == 4
+    finally:
+        engine.dispose()
+    from retention.observe.due import send_due
+
+    with (root / "retention.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("notify:\n  digest: true\n")  # no channel: the notices are only made
+    (digest,) = send_due(root)
+    assert digest.data["runs"] == {"completed": 1}
+    assert digest.data["disposed"] == 10
+    assert len(digest.data["pending_plans"]) == 2
