@@ -246,12 +246,14 @@ def plan(
 ) -> None:
     """Dry run: decide every record, store the plan, change nothing."""
     from retention import api
+    from retention.observe.observation import Observation
 
-    with _workspace(catalog) as ws:
+    with Observation(catalog, job, run=job is not None) as obs, _workspace(catalog) as ws:
         result, _ = api.plan(
             ws, job=job, policies=policies, as_of=as_of, report=reports[0] if reports else None,
             lang=lang, more_reports=reports[1:],
         )  # fmt: skip
+        obs.finished(_plan_code(result.policies))
     out = _console()
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)
     for written in reports:
@@ -289,14 +291,16 @@ def run(
 ) -> None:
     """Enforce: dispose of due records and write a certificate for each."""
     from retention import api
+    from retention.observe.observation import Observation
     from retention.progress import progress_bars
 
     if plan_id is not None and (job or policies):
         raise click.UsageError("--plan runs exactly the approved plan: give no --job or --policy")
-    with _workspace(catalog) as ws:
+    with Observation(catalog, job) as obs, _workspace(catalog) as ws:
         if plan_id is not None:
             with progress_bars(sys.stderr.isatty() and output.mode().human):
                 outcome = api.run_plan(ws, plan_id, as_of=as_of)
+            obs.finished(outcome.exit_code)
             _print_run(_console(), outcome)
             output.emit("run", output.run_summary(outcome))
             sys.exit(outcome.exit_code)
@@ -304,12 +308,14 @@ def run(
             from retention.scheduler import run_job
 
             mode = ws.catalog.job(job).mode
+            obs.cancel()  # the scheduler's run observes itself
             ws.close()  # the scheduler's run opens the catalog itself, as it does when it fires
             code = run_job(str(catalog), job)  # its facts are in its JobFinished log line
             output.emit("run", {"job": job, "mode": mode, "exit_code": code})
             sys.exit(code)
         with progress_bars(sys.stderr.isatty() and output.mode().human):
             outcome = api.run(ws, job=job, policies=policies, as_of=as_of)
+        obs.finished(outcome.exit_code)
     _print_run(_console(), outcome)
     output.emit("run", output.run_summary(outcome))
     sys.exit(outcome.exit_code)
@@ -481,13 +487,20 @@ def status(catalog: Path, limit: int) -> None:
     show_default=True,
     help="Seconds a missed firing (scheduler down or busy) may be late and still run, once.",
 )
-def scheduler(catalog: Path, misfire_grace_time: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    help="Serve Prometheus metrics on this port at /metrics (default: metrics_port in "
+    "retention.yaml; 0 picks a free port).",
+)
+def scheduler(catalog: Path, misfire_grace_time: int, metrics_port: int | None) -> None:
     """Long-running: fire the jobs of jobs/ on their schedules; SIGHUP reloads, SIGTERM stops."""
     from retention import logs
     from retention.scheduler import Scheduler
 
     logs.configure()
-    sys.exit(Scheduler(catalog, misfire_grace_time=misfire_grace_time).serve())
+    served = Scheduler(catalog, misfire_grace_time=misfire_grace_time, metrics_port=metrics_port)
+    sys.exit(served.serve())
 
 
 @cli.command()
@@ -1170,6 +1183,12 @@ def _table(out: Console, title: str, rows: Sequence[PolicyPlan]) -> None:
             out.print(f"{p.name}: {p.message}", markup=False)
 
 
+def _plan_code(policies: Sequence[PolicyPlan]) -> int:
+    from retention.decide.problems import TROUBLED
+
+    return 4 if any(p.status in TROUBLED for p in policies) else 0
+
+
 def _print_run(out: Console, outcome: RunOutcome) -> None:
     _table(out, f"Run {outcome.run_id} as of {outcome.as_of}", outcome.policies)
     if outcome.reconciled:
@@ -1186,6 +1205,11 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
         f"(exit {outcome.exit_code})",
         markup=False,
     )
+
+
+from retention import cli_notify  # noqa: E402 - attaches `retention notify` to the group
+
+del cli_notify
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -431,6 +431,102 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "Records are counted, never named: no personal data appears in this document.",
         "fi": "Tietueet vain lasketaan, niitä ei nimetä: asiakirjassa ei ole henkilötietoja.",
     },
+    # Notifications: e-mail and webhook messages (retention/observe/notices.py)
+    "n_plan_waiting_subject": {
+        "en": "Plan {plan_id} waits for your review ({expire} records due)",
+        "fi": "Suunnitelma {plan_id} odottaa tarkastustasi ({expire} tietuetta erääntynyt)",
+    },
+    "n_plan_waiting_intro": {
+        "en": "A plan of job {job} as of {as_of} waits for a records manager's approval. "
+        "Nothing is disposed of before it is approved.",
+        "fi": "Ajastuksen {job} suunnitelma tilanteesta {as_of} odottaa arkistonhoitajan "
+        "hyväksyntää. Mitään ei hävitetä ennen hyväksyntää.",
+    },
+    "n_plan_expiring_subject": {
+        "en": "Plan {plan_id} expires unapproved on {expires_on}",
+        "fi": "Suunnitelma {plan_id} vanhenee hyväksymättä {expires_on}",
+    },
+    "n_plan_expiring_intro": {
+        "en": "This plan has not been approved and can no longer be approved after "
+        "{expires_at}. Review it before then, or a new plan will be needed.",
+        "fi": "Suunnitelmaa ei ole hyväksytty, eikä sitä voi hyväksyä enää {expires_at} "
+        "jälkeen. Tarkasta se ennen sitä, muuten tarvitaan uusi suunnitelma.",
+    },
+    "n_policy_line": {
+        "en": "{policy}: {expire} due, {held} held ({action})",
+        "fi": "{policy}: {expire} erääntynyt, {held} pidätetty ({action})",
+    },
+    "n_expires_at": {"en": "Can be approved until", "fi": "Hyväksyttävissä asti"},
+    "n_review_at": {"en": "Review it at", "fi": "Tarkasta se osoitteessa"},
+    "n_report_at": {"en": "Its report", "fi": "Sen raportti"},
+    "n_approve_with": {"en": "Approve with", "fi": "Hyväksy komennolla"},
+    "n_run_failed_subject": {
+        "en": "Retention job {job} failed (exit {exit_code})",
+        "fi": "Säilytysajo {job} epäonnistui (paluuarvo {exit_code})",
+    },
+    "n_run_stopped_subject": {
+        "en": "Retention job {job} stopped on a safety valve (exit {exit_code})",
+        "fi": "Säilytysajo {job} pysähtyi turvarajaan (paluuarvo {exit_code})",
+    },
+    "n_run_failed_intro": {
+        "en": "The run ended with status {status}. Records of the policies below were not "
+        "all disposed of; the others completed. The log of the run has the details.",
+        "fi": "Ajo päättyi tilaan {status}. Alla lueteltujen säilytyssääntöjen tietueita ei "
+        "hävitetty kaikkia; muut suoritettiin. Ajon lokissa on yksityiskohdat.",
+    },
+    "n_run_error": {"en": "Error", "fi": "Virhe"},
+    "n_run_ids": {"en": "Runs", "fi": "Ajot"},
+    "n_policy_status": {
+        "en": "{policy}: {status}, {disposed} disposed of",
+        "fi": "{policy}: {status}, {disposed} hävitetty",
+    },
+    "n_hold_lapsing_subject": {
+        "en": "Hold {hold_id} lapses after {until}",
+        "fi": "Pidätys {hold_id} päättyy {until} jälkeen",
+    },
+    "n_hold_lapsing_intro": {
+        "en": "From {after} on, the records this hold keeps are disposed of by the next run "
+        "when they are due. Extend the hold (a new one with a later --until) if they must "
+        "still be kept.",
+        "fi": "Päivästä {after} alkaen seuraava ajo hävittää tämän pidätyksen suojaamat "
+        "erääntyneet tietueet. Jatka pidätystä (uusi pidätys myöhemmällä --until-päivällä), "
+        "jos ne on yhä säilytettävä.",
+    },
+    "n_hold_scope": {"en": "Scope", "fi": "Laajuus"},
+    "n_scope_all": {"en": "every register", "fi": "kaikki rekisterit"},
+    "n_scope_subject": {"en": "one data subject's records", "fi": "yhden rekisteröidyn tietueet"},
+    "n_scope_record": {"en": "one record", "fi": "yksi tietue"},
+    "n_digest_subject": {
+        "en": "Retention digest {day}: {runs} runs, {disposed} records disposed of",
+        "fi": "Säilytyskooste {day}: {runs} ajoa, {disposed} tietuetta hävitetty",
+    },
+    "n_digest_runs": {
+        "en": "Runs in the last 24 hours: {runs} ({statuses})",
+        "fi": "Ajot viimeisen vuorokauden aikana: {runs} ({statuses})",
+    },
+    "n_digest_disposed": {
+        "en": "Records disposed of, each with a certificate: {count}",
+        "fi": "Hävitetyt tietueet, kukin hävittämistodistuksineen: {count}",
+    },
+    "n_digest_pending": {
+        "en": "Plans waiting for approval: {count}",
+        "fi": "Hyväksyntää odottavat suunnitelmat: {count}",
+    },
+    "n_digest_holds": {
+        "en": "Holds in force: {count}; lapsing within {days} days: {lapsing}",
+        "fi": "Voimassa olevat pidätykset: {count}; päättyy {days} päivän kuluessa: {lapsing}",
+    },
+    "n_digest_last_success": {
+        "en": "Last successful run of job {job}: {at}",
+        "fi": "Ajastuksen {job} viimeisin onnistunut ajo: {at}",
+    },
+    "n_never": {"en": "never", "fi": "ei koskaan"},
+    "n_footer": {
+        "en": "Sent by retention. Records are counted, never named: this message holds no "
+        "personal data.",
+        "fi": "Lähettäjä: retention. Tietueet vain lasketaan, niitä ei nimetä: viestissä ei ole "
+        "henkilötietoja.",
+    },
 }
 
 

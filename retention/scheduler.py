@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
@@ -56,12 +56,18 @@ from retention.errors import (
 from retention.logs import get_logger
 from retention.state.database import locks, open_state
 
+if TYPE_CHECKING:
+    from retention.observe.observation import Observation
+
 __all__ = ["JOB_TABLE", "SCHEDULER_LOCK", "Scheduler", "cron_trigger", "run_job"]
 
 #: The APScheduler job store table in the state database.
 JOB_TABLE = "scheduler_jobs"
 #: The lock a serving scheduler holds in the state database.
 SCHEDULER_LOCK = "scheduler"
+#: The in-memory job store of the daily notices (not a catalog job, never stored).
+NOTICES_STORE = "notices"
+NOTICES_JOB = ":notices"  # no catalog job id has a colon
 #: Default: a firing missed by up to an hour (a restart, a busy pool) still runs, once.
 MISFIRE_GRACE_TIME = 3600
 
@@ -75,6 +81,9 @@ _log = get_logger("retention.scheduler")
 def run_job(catalog_dir: str, job_id: str) -> int:
     """Make one run of a job, as its mode says; return the exit code, never raise.
 
+    The run is observed (:mod:`retention.observe`): counted in the metrics, and a failed run
+    or a plan waiting for review is told to whom ``notify:`` names.
+
     ``enforce`` is ``retention run --job``; ``dry-run`` is ``retention plan --job`` with its
     reports (the job's ``report`` formats) in the settings' ``reports`` folder as
     ``<job>-<YYYYMMDDTHHMMSS>.<format>`` (UTC); ``review`` first
@@ -82,13 +91,22 @@ def run_job(catalog_dir: str, job_id: str) -> int:
     ``dry-run`` and logs it as awaiting approval. The catalog is read afresh for every run,
     and ``RETENTION_SECRET`` comes from the environment.
     """
+    from retention.observe.observation import Observation
+
+    if stopping.stop_requested():
+        _log.info("JobSkipped", job=job_id, reason="the scheduler is stopping")
+        return EXIT_SUCCESS
+    with Observation(catalog_dir, job_id) as obs:
+        code = _fire(catalog_dir, job_id, obs)
+        obs.finished(code)
+    return code
+
+
+def _fire(catalog_dir: str, job_id: str, obs: Observation) -> int:
     from retention import api
     from retention.workspace import Workspace
 
     log = _log.bind(job=job_id)
-    if stopping.stop_requested():
-        log.info("JobSkipped", reason="the scheduler is stopping")
-        return EXIT_SUCCESS
     with structlog.contextvars.bound_contextvars(job=job_id):
         try:
             with Workspace.open(catalog_dir) as ws:
@@ -133,10 +151,12 @@ def run_job(catalog_dir: str, job_id: str) -> int:
                 }
                 if mode == "review":
                     log.info("PlanAwaitingApproval", **facts)
+                    obs.plan_waiting(result, written)
                 else:
                     log.info("JobFinished", **facts)
                 return code
         except RunLocked as exc:
+            obs.note_error(exc)
             log.warning(
                 "JobLocked",
                 lock=exc.name,
@@ -146,14 +166,17 @@ def run_job(catalog_dir: str, job_id: str) -> int:
             )
             return exc.exit_code
         except CatalogError as exc:
+            obs.note_error(exc)
             log.error("JobFailed", problems=[str(p) for p in exc.problems], exit_code=exc.exit_code)
             return exc.exit_code
         except RetentionError as exc:
+            obs.note_error(exc)
             log.error(
                 "JobFailed", error=type(exc).__name__, message=str(exc), exit_code=exc.exit_code
             )
             return exc.exit_code
         except Exception as exc:  # noqa: BLE001 - a scheduled run must never kill the scheduler
+            obs.note_error(exc)
             log.error(
                 "JobFailed",
                 error=type(exc).__name__,
@@ -198,8 +221,12 @@ class Scheduler:
         misfire_grace_time: int = MISFIRE_GRACE_TIME,
         heartbeat: float = 60.0,
         lock_retry: float = 30.0,
+        metrics_port: int | None = None,
     ) -> None:
         self.catalog_dir = Path(catalog_dir).resolve()
+        self.metrics_port = metrics_port
+        """Serve ``/metrics`` here (default: ``metrics_port`` in retention.yaml)."""
+        self._metrics_server: Any = None
         self.misfire_grace_time = misfire_grace_time
         self.heartbeat = heartbeat
         self.lock_retry = lock_retry
@@ -252,12 +279,14 @@ class Scheduler:
             },
             timezone=catalog.settings.timezone,
         )
+        aps.add_jobstore("memory", alias=NOTICES_STORE)
         aps.add_listener(self._on_executed, EVENT_JOB_EXECUTED)
         self._aps, self._engine, self._lock = aps, engine, lock
         try:
             self._forward_apscheduler_logs()
             aps.start(paused=True)
             self._apply(catalog, triggers)
+            self._observe(catalog)
         except BaseException:
             self._shutdown(wait=False)
             raise
@@ -303,6 +332,7 @@ class Scheduler:
             _log.error("ReloadFailed", error=type(exc).__name__, message=_safe_message(exc))
             return False
         self.catalog = catalog
+        self._schedule_notices(catalog)
         _log.info("SchedulerReloaded", jobs=len(triggers))
         self._log_next_runs()
         return True
@@ -318,6 +348,13 @@ class Scheduler:
 
     def _shutdown(self, *, wait: bool) -> None:
         aps, lock, engine = self._aps, self._lock, self._engine
+        if self._metrics_server is not None:
+            from retention.observe.metrics import process_metrics
+
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
+            process_metrics(serving=False)
         try:
             if aps is not None and aps.running:
                 aps.shutdown(wait=wait)
@@ -336,7 +373,48 @@ class Scheduler:
         """Each scheduled job's next fire time, from the job store."""
         if self._aps is None:
             return {}
-        return {job.id: job.next_run_time for job in self._aps.get_jobs()}
+        return {job.id: job.next_run_time for job in self._aps.get_jobs(jobstore="default")}
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """Where ``/metrics`` is served (host, port), or None."""
+        server = self._metrics_server
+        return None if server is None else (server.server_address[0], server.server_port)
+
+    def _observe(self, catalog: Catalog) -> None:
+        """Serve ``/metrics`` when a port is given, and send the day's notices daily."""
+        from retention.observe.metrics import metrics_app, process_metrics, serve_metrics
+
+        port = self.metrics_port if self.metrics_port is not None else catalog.settings.metrics_port
+        if port is not None:
+            counters = process_metrics(serving=True)
+            app = metrics_app(lambda: self.catalog or catalog, self._state, counters)
+            self._metrics_server = serve_metrics(app, catalog.settings.metrics_address, port)
+            _log.info("MetricsServed", address=catalog.settings.metrics_address,
+                      port=self._metrics_server.server_port, path="/metrics")  # fmt: skip
+        self._schedule_notices(catalog)
+
+    def _schedule_notices(self, catalog: Catalog) -> None:
+        from retention.observe import due
+
+        notify = catalog.settings.notify
+        if notify is None:
+            if self._aps.get_job(NOTICES_JOB, jobstore=NOTICES_STORE) is not None:
+                self._aps.remove_job(NOTICES_JOB, jobstore=NOTICES_STORE)
+        else:
+            hour, minute = notify.daily_at.split(":")
+            self._aps.add_job(
+                due.scheduled_notices, trigger=CronTrigger(
+                    hour=int(hour), minute=int(minute), timezone=catalog.settings.timezone),
+                args=(str(catalog.root),), id=NOTICES_JOB, name="notices",
+                jobstore=NOTICES_STORE, replace_existing=True, coalesce=True,
+                misfire_grace_time=self.misfire_grace_time,
+            )  # fmt: skip
+
+    def _state(self) -> sa.Engine:
+        if self._engine is None:
+            raise RuntimeError("the scheduler is stopped")
+        return self._engine
 
     # -- foreground ---------------------------------------------------------------------------
 
@@ -422,7 +500,7 @@ class Scheduler:
         fire time (so a firing missed while down is still made up); the rest are removed."""
         aps = self._aps
         with aps.processing_held():  # no job fires between reading the store and writing it
-            stored = {job.id: job for job in aps.get_jobs()}
+            stored = {job.id: job for job in aps.get_jobs(jobstore="default")}
             self._triggers = dict(triggers)
             for job_id, trigger in triggers.items():
                 args = (str(catalog.root), job_id)

@@ -269,8 +269,22 @@ def read_catalog(
     )
     if policies_complete:  # else a job may name a policy of a file that failed to load
         problems.extend(_job_problems(catalog))
+        problems.extend(_notify_problems(catalog))
     problems.extend(_overlap_problems(catalog.policies, catalog.source_identities()))
     return catalog, problems
+
+
+def _notify_problems(catalog: Catalog) -> list[Problem]:
+    """Records managers listed for a register the catalog does not have (a typo would leave
+    its plans unannounced)."""
+    notify = catalog.settings.notify
+    named = notify.email.records_managers if notify and notify.email else {}
+    return [
+        Problem(SETTINGS_FILE, f"no register {register!r} in the catalog; registers: "
+                f"{', '.join(sorted(catalog.registers))} (or \"*\" for every other)",
+                key=f"notify.email.records_managers.{register}")
+        for register in named if register != "*" and register not in catalog.registers
+    ]  # fmt: skip
 
 
 def _salvaged(doc: Located) -> PolicyFile | None:

@@ -81,6 +81,13 @@ class Settings(Frozen):
     lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
     """A run's locks outlive its last renewal by this long (renewed five times per lease):
     a killed run's locks are taken over that long after it died."""
+    # Metrics and notifications (docs/monitoring.md)
+    metrics_textfile: str | None = None
+    """A node_exporter textfile (``*.prom``) each run rewrites with its metrics (cron)."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    """Where ``retention scheduler`` serves ``/metrics`` (None: not served)."""
+    metrics_address: str = "127.0.0.1"
+    notify: Notify | None = None
 
     @property
     def largest_batch(self) -> int:
@@ -108,6 +115,86 @@ class Settings(Frozen):
         if value == Duration():
             raise ValueError("a plan that expires at once could never be executed")
         return value
+
+
+# --------------------------------------------------------------------------------------------
+# Notifications: the ``notify:`` block of retention.yaml (docs/monitoring.md)
+
+NotifyEvent = Literal["plan-waiting", "plan-expiring", "run-failed", "hold-lapsing", "digest"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "plan-waiting", "plan-expiring", "run-failed", "hold-lapsing", "digest",
+)  # fmt: skip
+#: Events about a plan or hold go to the records managers of its registers; the rest to ``to``.
+FOR_RECORDS_MANAGERS: frozenset[str] = frozenset({"plan-waiting", "plan-expiring", "hold-lapsing"})
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=200)]
+Address = Annotated[str, Field(pattern=r"^[^@\s<>,]+@[^@\s<>,]+$", max_length=320)]
+
+
+class EmailChannel(Frozen):
+    """``notify.email``: messages over SMTP, credentials from environment variables."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65_535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or ``none`` (a local relay)."""
+    ca_file: str | None = None
+    """A CA bundle the server's certificate is checked against (default: the system's)."""
+    sender: Address = Field(alias="from")
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    to: tuple[Address, ...] = ()
+    """Operators: failed runs and the daily digest."""
+    records_managers: dict[str, tuple[Address, ...]] = Field(default_factory=dict)
+    """Register id (or ``"*"`` for every other register) → who reviews its plans and holds."""
+    events: tuple[NotifyEvent, ...] = NOTIFY_EVENTS
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _credentials_paired(self) -> EmailChannel:
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both username_env and password_env, or neither")
+        return self
+
+
+class Webhook(Frozen):
+    """``notify.webhooks[]``: a JSON POST signed with HMAC-SHA256 (docs/monitoring.md)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+    secret_env: EnvName
+    """The environment variable holding the shared signing secret."""
+    events: tuple[NotifyEvent, ...] = NOTIFY_EVENTS
+    timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+
+
+class Notify(Frozen):
+    """``notify:`` — who hears of a waiting plan, a failed run, a lapsing hold, and how."""
+
+    language: Literal["en", "fi"] | None = None
+    """The messages' language (default: ``report_language``)."""
+    workspace_url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)] | None = None
+    """Links in messages point here (``<url>/plans/<plan id>``); else to the report file."""
+    email: EmailChannel | None = None
+    webhooks: tuple[Webhook, ...] = ()
+    plan_expiry_warning: Duration = Duration(days=2)
+    """A pending plan is announced as about to expire on the day this long before it does."""
+    hold_lapse_warning: Duration = Duration(days=14)
+    """A hold is announced as about to lapse on the day this long before its ``until``."""
+    daily_at: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "07:00"
+    """When ``retention scheduler`` sends the day's notices and the digest (catalog's zone)."""
+    digest: StrictBool = True
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Tries per message before it is given up (logged and counted)."""
+    backoff_seconds: float = Field(default=2.0, ge=0, le=300)
+    """Wait before the second try; doubled before each further one."""
+
+    @field_validator("plan_expiry_warning", "hold_lapse_warning", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_period(value)
+        if isinstance(value, Duration):
+            return value
+        raise ValueError(f"expected a period like '2 days' or P2D, got {value!r}")
 
 
 class SqlSource(Frozen):
