@@ -909,7 +909,10 @@ def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport
         key = own[0]
     given = signing.key_id(key)
     also = [k for k in own if signing.key_id(k) != given]
-    return ws.ledger.verify(key, also=also)
+    report = ws.ledger.verify(key, also=also)
+    report.decisions = verify_decisions(ws)  # who decided: checked with what was done
+    report.faults.extend(report.decisions.faults)
+    return report
 
 
 def rotate_key(ws: Workspace) -> dict[str, object]:

@@ -934,6 +934,11 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
             )
         else:
             what += f", key {ledger.key_id} (not pinned: verify with the private key to pin it)"
+        journal = ledger.decisions
+        if journal is not None:
+            what += f"; decision journal: {journal.entries} entries" + (
+                f" ({journal.unauthenticated} unauthenticated)" if journal.unauthenticated else ""
+            )
         if ledger.last_signed is not None:
             out.print(f"last checkpoint: seq {ledger.last_signed[0]}, hash {ledger.last_signed[1]}")
         for run_id, count in sorted(ledger.interrupted.items()):

@@ -14,7 +14,8 @@ from retention import api
 from retention.decide.approval import FourEyes
 from retention.decide.identity import CLI_ISSUER, Identity, NotPermitted, os_user
 from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
-from retention.state.database import decisions, decisions_head
+from retention.state.database import decisions, decisions_head, metadata
+from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_approval import PLAN_DAY, alumni, plan_row
@@ -362,3 +363,118 @@ def test_cli_reject_and_four_eyes_refusals(tmp_path: Path) -> None:
     assert f"{plan_id}\trejected\t" in on(catalog, "plans").stdout
     run = on(catalog, "run", "--plan", plan_id)
     assert run.returncode == EXIT_INVALID and "rejected" in run.stderr
+
+
+# --- exports and verification ------------------------------------------------------------------
+
+
+def test_an_export_names_both_approvers_and_carries_their_signed_decisions(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """JSONL, CSV and a certificate of destruction: each certificate's ``approvals`` name both
+    people, the manifest carries the journal entries that prove it, and verify checks them."""
+    rules(catalog, "approvals:\n  two_people_registers: [xamk-alumni, amkoodari]\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        api.approve(ws, plan_id, identity=RIIKKA)
+        api.approve(ws, plan_id, identity=MATTI)
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        manifests = {
+            suffix: api.export(ws, tmp_path / f"out{suffix}") for suffix in (".jsonl", ".csv")
+        }
+        html = tmp_path / "destruction.html"
+        api.export(ws, html)
+        public = ws.public_key_path
+        ledger_report = api.verify_ledger(ws)
+    assert ledger_report.ok and ledger_report.decisions is not None
+    assert ledger_report.decisions.entries == 2
+    for suffix, manifest in manifests.items():
+        kinds = [(e["kind"], e["actor"]["subject"]) for e in manifest["decisions"]]  # type: ignore[index, union-attr]
+        assert kinds == [("approval", "u-riikka"), ("approval", "u-matti")]
+        report = api.verify_file(tmp_path / f"out{suffix}", public)
+        assert report.ok, report.faults
+        assert report.decisions == 2
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    names = {tuple(a["name"] for a in json.loads(line)["approvals"]) for line in lines}
+    assert names == {("Riikka Records", "Matti Manager")}
+    document = html.read_text(encoding="utf-8")
+    assert "Riikka Records, Matti Manager" in document
+    assert api.verify_file(html, public).ok
+
+
+def test_an_export_marks_an_unauthenticated_approval(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        api.approve(ws, plan_id, by="Riikka Records")
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        html = tmp_path / "destruction.html"
+        api.export(ws, html)
+        certs = ledger(ws)
+        verified = api.verify_file(html, ws.public_key_path)
+    assert verified.ok, verified.faults
+    (approval,) = certs[0]["approvals"]
+    assert approval["authenticated"] is False and approval["issuer"] == CLI_ISSUER
+    assert approval["name"] == "Riikka Records" and approval["subject"] == os_user()
+    assert "Riikka Records (unauthenticated)" in html.read_text(encoding="utf-8")
+
+
+def test_cli_verify_reports_the_journal_and_fails_on_an_altered_entry(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path)
+    made = on(catalog, "plan", "--as-of", PLAN_DAY.isoformat())
+    plan_id = re.search(r"\bP\d{8}-[0-9a-f]{8}\b", made.stdout).group(0)  # type: ignore[union-attr]
+    assert on(catalog, "approve", plan_id, "--by", "Riikka Records").returncode == 0
+    verified = on(catalog, "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "decision journal: 1 entries (1 unauthenticated)" in verified.stdout
+    engine = sa.create_engine(catalog.state_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(decisions).values(entry=sa.func.replace(
+            decisions.c.entry, "Riikka Records", "Mallory")))  # fmt: skip
+    engine.dispose()
+    failed = on(catalog, "verify")
+    assert failed.returncode != 0
+    assert f"FAIL decision journal entry 1 (approval of plan {plan_id})" in failed.stdout
+
+
+# --- migration 0010 ----------------------------------------------------------------------------
+
+
+def test_migration_0010_keeps_a_populated_state_database(state_db: ScratchDatabase) -> None:
+    """Rows written at 0008 stay as they were; the journal starts empty and verifies, and the
+    first decision appended after the upgrade verifies too."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from retention.evidence import decisions as journal
+    from retention.evidence import keyring
+    from retention.state import migrations
+    from tests.test_migrations import (
+        added_columns_are_empty,
+        differences,
+        populate,
+        snapshot,
+        upgrade,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    engine = state_db.engine()
+    try:
+        upgrade(engine, migrations.BASELINE)
+        upgrade(engine, "0008")
+        populate(engine, key)
+        before = snapshot(engine)
+        upgrade(engine, "0010")
+        assert snapshot(engine) == before and added_columns_are_empty(engine)
+        assert differences(engine, metadata) == []
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(decisions_head)).one() == (1, 0, "0" * 64)
+        assert journal.verify(engine).faults == []
+        keyring.pin(engine, key)
+        with engine.begin() as conn:
+            journal.append(conn, key, "approval", Identity.cli("Riikka").as_dict(),
+                           plan_id="P20261121-00000001", details={"comment": None})  # fmt: skip
+        checked = journal.verify(engine)
+        assert checked.faults == [] and checked.entries == 1
+    finally:
+        engine.dispose()

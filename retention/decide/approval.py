@@ -196,7 +196,9 @@ def _verdicts(entries: Sequence[Entry]) -> tuple[tuple[Verdict, ...], Verdict | 
     for e in entries:
         if e.kind not in ("approval", "rejection"):
             continue
-        verdict = Verdict(Identity.from_dict(e.actor), e.at, e.body.get("comment"), e.seq)
+        # The moment as signed: the database may hand the column back in another zone.
+        at = datetime.fromisoformat(str(e.body.get("at"))) if e.body.get("at") else e.at
+        verdict = Verdict(Identity.from_dict(e.actor), at, e.body.get("comment"), e.seq)
         if e.kind == "approval":
             approvals.append(verdict)
         elif rejection is None:
