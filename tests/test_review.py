@@ -478,3 +478,62 @@ def test_migration_0010_keeps_a_populated_state_database(state_db: ScratchDataba
         assert checked.faults == [] and checked.entries == 1
     finally:
         engine.dispose()
+
+
+# --- review jobs and the command line ----------------------------------------------------------
+
+
+def test_a_review_job_runs_a_plan_only_once_its_approvals_are_complete(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's review job skips a plan with one of two approvals, runs it with both."""
+    from datetime import UTC, datetime, timedelta
+
+    from freezegun import freeze_time
+
+    from retention.scheduler import run_job
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    rules(catalog, "approvals:\n  two_people_registers: [amkoodari]\n")
+    (catalog / "jobs" / "weekly.yaml").write_text(
+        'id: weekly\nschedule: "0 7 * * 1"\npolicies: ["amkoodari/*"]\nmode: review\n'
+    )
+    with freeze_time(datetime(2026, 11, 22, 8, 0, tzinfo=UTC)) as clock:
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            (first,) = api.plans(ws, job="weekly")
+            assert first.made_by is not None and not first.made_by.authenticated
+            api.approve(ws, first.plan_id, identity=RIIKKA)
+        clock.tick(timedelta(seconds=1))
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            assert ledger(ws) == []
+            assert api.approval_status(ws, first.plan_id).state == "pending"
+            api.approve(ws, first.plan_id, identity=MATTI)
+        clock.tick(timedelta(seconds=1))
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            certs = ledger(ws)
+    assert certs and {c["plan_id"] for c in certs} == {first.plan_id}
+    assert {tuple(a["name"] for a in c["approvals"]) for c in certs} == {
+        ("Riikka Records", "Matti Manager")
+    }
+
+
+def test_cli_exclude_places_a_hold_listed_with_its_plan(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path)
+    made = on(catalog, "plan", "--as-of", PLAN_DAY.isoformat())
+    plan_id = re.search(r"\bP\d{8}-[0-9a-f]{8}\b", made.stdout).group(0)  # type: ignore[union-attr]
+    excluded = on(catalog, "exclude", plan_id, "--policy", "xamk-alumni/customer-contracts",
+                  "--record", "B,C-1", "--reason", "audit", "--by", "Eeva Excluder")  # fmt: skip
+    assert excluded.returncode == 0, excluded.stderr
+    assert "excluded 1 record(s)" in excluded.stdout
+    mine = on(catalog, "approve", plan_id, "--by", "eeva  excluder")
+    assert mine.returncode == EXIT_INVALID and "last changed plan" in mine.stderr
+    listed = on(catalog, "hold", "list", environ={"COLUMNS": "250"})
+    assert f"(excluded from plan {plan_id})" in listed.stdout
+    assert "(unauthenticated)" in listed.stdout
+    unknown = on(catalog, "exclude", plan_id, "--policy", "xamk-alumni/customer-contracts",
+                 "--record", "HQ,C-9", "--reason", "audit", "--by", "Eeva")  # fmt: skip
+    assert unknown.returncode == EXIT_INVALID and "record 1 is not in plan" in unknown.stderr
