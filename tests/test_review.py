@@ -537,3 +537,38 @@ def test_cli_exclude_places_a_hold_listed_with_its_plan(tmp_path: Path) -> None:
     unknown = on(catalog, "exclude", plan_id, "--policy", "xamk-alumni/customer-contracts",
                  "--record", "HQ,C-9", "--reason", "audit", "--by", "Eeva")  # fmt: skip
     assert unknown.returncode == EXIT_INVALID and "record 1 is not in plan" in unknown.stderr
+
+
+def test_an_approval_written_into_the_plans_table_by_hand_is_no_approval(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    from retention.state.database import plans
+
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with ws.state.begin() as conn:
+            conn.execute(sa.update(plans).where(plans.c.plan_id == plan_id).values(
+                approved_by="Mallory", approved_at=sa.func.current_timestamp()))  # fmt: skip
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+
+
+def test_a_plan_approved_before_attribution_still_runs_with_its_typed_name(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A plan made and approved before revision 0010 (no maker, no journal) keeps its
+    single approval; its certificates name the typed approver, unauthenticated."""
+    from retention.state.database import plans
+
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with ws.state.begin() as conn:
+            conn.execute(sa.update(plans).where(plans.c.plan_id == plan_id).values(
+                made_by=None, approved_by="Old Approver",
+                approved_at=sa.func.current_timestamp()))  # fmt: skip
+        assert api.approval_status(ws, plan_id).state == "approved"
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        certs = ledger(ws)
+    assert {c["approved_by"] for c in certs} == {"Old Approver"}
+    given = {(a["name"], a["authenticated"], a["issuer"]) for c in certs for a in c["approvals"]}
+    assert given == {("Old Approver", False, None)}

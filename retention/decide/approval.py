@@ -241,7 +241,8 @@ def _status(
     )  # fmt: skip
     before_rotation = rotated_at is not None and created < rotated_at
     approvals, rejection = _verdicts(entries)
-    legacy = header["approved_by"] if header["made_by"] is None else None
+    # Approved before approvals were journalled: the name typed then stands, as it did.
+    legacy = header["approved_by"] if header["made_by"] is None and not approvals else None
     review = Review(requirement(catalog, rows), approvals, rejection, legacy)
     state: PlanState
     if header["executed_run"]:
@@ -646,8 +647,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
             + (" or, where a rule demands more, in the workspace" if review and
                review.required.four_eyes else "")
         )  # fmt: skip
-    if status.made_by is not None:
-        _refuse_unverified(ws, plan_id)
+    _refuse_unverified(ws, plan_id)
     today, _ = ws.catalog.today(status.job)
     if isinstance(status.as_of, date) and status.as_of > today:
         raise UsageError(
