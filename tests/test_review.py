@@ -572,3 +572,29 @@ def test_a_plan_approved_before_attribution_still_runs_with_its_typed_name(
     assert {c["approved_by"] for c in certs} == {"Old Approver"}
     given = {(a["name"], a["authenticated"], a["issuer"]) for c in certs for a in c["approvals"]}
     assert given == {("Old Approver", False, None)}
+
+
+def test_a_rule_added_after_a_typed_approval_demands_signed_in_approvals(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A plan approved at the command line, then placed under a four-eyes rule, is pending
+    again: it runs only once two signed-in people have approved it."""
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        assert api.approve(ws, plan_id, by="Riikka Records").state == "approved"
+    rules(catalog, "approvals:\n  two_people_registers: [amkoodari]\n")
+    with Workspace.open(catalog, environ) as ws:
+        status = api.approval_status(ws, plan_id)
+        assert status.state == "pending" and status.review is not None
+        assert status.review.missing == ("2 more approvals",)
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        with pytest.raises(FourEyes, match="already"):  # the name typed before is hers
+            api.approve(ws, plan_id, identity=RIIKKA)
+        api.approve(ws, plan_id, identity=MATTI)
+        done = api.approve(ws, plan_id, identity=person("u-kaisa", "Kaisa Keeper"))
+        assert done.state == "approved"
+        with pytest.raises(UsageError, match="already approved"):
+            api.approve(ws, plan_id, identity=person("u-olli", "Olli"))
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+    assert outcome.exit_code == EXIT_SUCCESS
