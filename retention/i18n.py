@@ -527,6 +527,12 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "fi": "Lähettäjä: retention. Tietueet vain lasketaan, niitä ei nimetä: viestissä ei ole "
         "henkilötietoja.",
     },
+    # Review and attribution: who made a plan, identities not authenticated
+    "made_by": {"en": "Made by", "fi": "Laatija"},
+    "unauthenticated": {
+        "en": "unauthenticated: a name typed at the command line",
+        "fi": "tunnistamaton: komentorivillä annettu nimi",
+    },
 }
 
 

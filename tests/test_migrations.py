@@ -45,10 +45,18 @@ from retention.state.database import (
 from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state.database``.
-ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
+ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref", "ix_decisions_plan"}
 #: Columns that revisions after 0001 added, by table.
 COLUMNS_ADDED_AFTER_BASELINE = {
-    "plans": {"runnable_after", "executed_run"},
+    "plans": {
+        "runnable_after",
+        "executed_run",
+        "made_by",
+        "changed_by",
+        "changed_at",
+        "rejected_at",
+    },
+    "holds": {"placed_identity", "released_identity", "plan_id"},
     "plan_records": {"fingerprint"},
     "locks": {"lease_until"},
     "certificates": {"action", "fingerprint", "header"},
@@ -58,8 +66,10 @@ COLUMNS_ADDED_AFTER_BASELINE = {
 #: Added columns an upgrade fills in from what the rows already hold, by table.
 FILLED_BY_UPGRADE = {"certificates": {"action"}, "ledger_head": {"tree"}}
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys",
-                         "batch_headers", "ledger_nodes"}  # fmt: skip
+TABLES_AFTER_BASELINE = {
+    "intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys", "batch_headers",
+    "ledger_nodes", "decisions", "decisions_head",
+}  # fmt: skip
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
@@ -500,7 +510,7 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
             _chain_more(conn, key, 300)  # past 256 leaves: 0009 stores a first subtree
         before = snapshot(engine)["certificates"]
         open_state(state_db.url).dispose()
-        assert revisions(engine) == {"0009"}
+        assert revisions(engine) == {migrations.HEAD}
         assert snapshot(engine)["certificates"] == before
         ledger = Ledger(engine)
         report = ledger.verify(key.public_key())

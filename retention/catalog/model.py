@@ -55,6 +55,26 @@ class Batches(Frozen):
     """The largest batch; None: 10,000, or ``batch_size`` where that is larger."""
 
 
+# --- approvals: who must approve a plan (four eyes) -------------------------------------------
+
+
+class ApprovalRules(Frozen):
+    """``approvals:`` in ``retention.yaml``: what a plan needs before it may run.
+
+    Without rules one approval is enough, as ``retention approve PLAN --by NAME`` gives. Each
+    rule can only demand more: two approvals from distinct signed-in people for the plans of
+    some registers or above a number of records, and an archivist's approval for a plan that
+    transfers records to the archive."""
+
+    two_people_registers: tuple[Identifier, ...] = ()
+    """Plans disposing of records of these registers need two approvals from distinct people."""
+    two_people_above: int | None = Field(default=None, ge=0)
+    """Plans disposing of more than this many records need two approvals from distinct
+    people (None: no such limit)."""
+    archivist_for_archive: StrictBool = False
+    """A plan with records to archive needs one of its approvals from an archivist."""
+
+
 class Settings(Frozen):
     """``retention.yaml``: where the state, the archive and the signing key live."""
 
@@ -94,6 +114,9 @@ class Settings(Frozen):
         """The cap on a batch: ``batches.max_size``, else 10,000 or a larger ``batch_size``.
         A plan, which holds no rows locked, reads its pages at this size."""
         return self.batches.max_size or max(10_000, self.batch_size)
+
+    approvals: ApprovalRules = ApprovalRules()
+    """Four-eyes rules: what approvals a plan needs before it may run."""
 
     @field_validator("timezone")
     @classmethod

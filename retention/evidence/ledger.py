@@ -19,7 +19,7 @@ import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
@@ -32,6 +32,9 @@ from retention.evidence import keyring, leaf, merkle, note, signing
 from retention.evidence.certificate import canonical, disposed_early
 from retention.evidence.logverify import LogVerifier
 from retention.logs import get_logger
+
+if TYPE_CHECKING:
+    from retention.evidence.decisions import JournalReport
 from retention.state.database import (
     GENESIS_HASH,
     as_utc,
@@ -85,6 +88,9 @@ class LedgerReport:
     interrupted: dict[str, int] = field(default_factory=dict)
     """Runs that never finished (crashed, or still running), and how many certificates each
     wrote: signed into a later run's checkpoint, or waiting for one."""
+    decisions: JournalReport | None = None
+    """The decision journal's :class:`retention.evidence.decisions.JournalReport`, where
+    verified with the ledger (its faults are among ``faults``)."""
 
     @property
     def ok(self) -> bool:
