@@ -53,7 +53,13 @@ COLUMNS_ADDED_AFTER_BASELINE = {
 #: Added columns an upgrade fills in from what the rows already hold, by table.
 FILLED_BY_UPGRADE = {"certificates": {"action"}}
 #: Tables that revisions after 0001 created.
-TABLES_AFTER_BASELINE = {"intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys"}
+TABLES_AFTER_BASELINE = {
+    "intent_batches",
+    "secret_fingerprint",
+    "ref_aliases",
+    "signing_keys",
+    "web_accounts",
+}
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)
