@@ -63,7 +63,6 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
         RETENTION_WEB=web,
     )
     app.config.update(overrides)
-    CSRFProtect(app)
     auth.init(app, web, environ)
     app.register_blueprint(auth.blueprint)
     app.register_blueprint(views.blueprint)
@@ -78,6 +77,8 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
         )
         g.lang = chosen
         g.t = Messages(chosen)
+
+    CSRFProtect(app)  # after the language is chosen: its refusal page speaks it
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -1,0 +1,305 @@
+"""The web workspace at the HTTP level (Flask's test client): sign-in, CSRF on every form,
+role checks on the server, bad input and ended sessions, headers, language; each refusal
+changes nothing."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from retention import api
+from retention.web import accounts, create_app
+from retention.workspace import Workspace
+from tests.conftest import AS_OF
+from tests.test_cli import SqliteCatalog, env, make_catalog
+
+PASSWORD = "correct horse battery staple"
+ROLES = {"rm1": "records-manager", "rm2": "records-manager", "view1": "viewer",
+         "op1": "operator", "dpo1": "dpo"}  # fmt: skip
+
+
+@dataclass
+class Site:
+    cat: SqliteCatalog
+    app: Flask
+    plan_id: str
+
+    def ws(self) -> Workspace:
+        return Workspace.open(self.cat.root, env())
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    cat = make_catalog(tmp_path / "sq")
+    with Workspace.open(cat.root, env()) as ws:
+        made, _ = api.plan(ws, as_of=AS_OF)
+        for name, role in ROLES.items():
+            accounts.add(ws.state, name, role, PASSWORD)
+    app = create_app(cat.root, env(), SESSION_COOKIE_SECURE=False)
+    yield Site(cat, app, made.plan_id)
+
+
+def token(client: FlaskClient, path: str = "/signin") -> str:
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def signed_in(site: Site, name: str) -> FlaskClient:
+    client = site.app.test_client()
+    answer = client.post("/signin/local", data={"csrf_token": token(client), "name": name,
+                                                "password": PASSWORD})  # fmt: skip
+    assert answer.status_code == 302, answer.text
+    return client
+
+
+def approved_by(site: Site) -> str | None:
+    with site.ws() as ws:
+        return next(p for p in api.plans(ws) if p.plan_id == site.plan_id).approved_by
+
+
+def test_pages_need_a_sign_in_and_say_where_to(site: Site) -> None:
+    client = site.app.test_client()
+    for path in ("/plans", f"/plans/{site.plan_id}", "/holds", "/evidence"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and answer.location.startswith("/signin?next=")
+
+
+def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) -> None:
+    client = site.app.test_client()
+    for name, password in (("rm1", "wrong password!!"), ("nobody", PASSWORD)):
+        answer = client.post("/signin/local", data={"csrf_token": token(client), "name": name,
+                                                    "password": password})  # fmt: skip
+        assert answer.status_code == 401
+        assert "wrong" in answer.text
+    assert client.get("/plans").status_code == 302
+
+
+def test_every_page_reads_for_every_role(site: Site) -> None:
+    for name in ROLES:
+        client = signed_in(site, name)
+        for path in ("/plans", f"/plans/{site.plan_id}", "/holds", "/evidence",
+                     "/plans?state=pending"):  # fmt: skip
+            assert client.get(path).status_code == 200, (name, path)
+
+
+def test_a_records_manager_approves_with_a_comment(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path),
+                                                  "comment": "checked"})  # fmt: skip
+    assert answer.status_code == 302
+    assert (approved_by(site) or "").startswith("rm1 [records-manager; local#rm1]")
+    assert "checked" in client.get(path).text
+
+
+def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "view1")
+    path = f"/plans/{site.plan_id}"
+    page = client.get(path)
+    assert 'id="approve"' not in page.text  # no button for the viewer ...
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert answer.status_code == 403  # ... and the server refuses the request all the same
+    assert approved_by(site) is None
+    for action, data in (("exclude", {"policy": "xamk-alumni/alumni-membership", "key": "1",
+                                      "reason": "x"}),
+                         ("reject", {"comment": "no"})):  # fmt: skip
+        answer = client.post(f"{path}/{action}", data={"csrf_token": token(client, path), **data})
+        assert answer.status_code == 403
+    answer = client.post("/holds", data={"csrf_token": token(client, "/holds"), "reason": "x",
+                                         "register": "xamk-alumni"})  # fmt: skip
+    assert answer.status_code == 403
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+
+
+def test_an_operator_may_export_but_not_approve_or_hold(site: Site) -> None:
+    client = signed_in(site, "op1")
+    path = f"/plans/{site.plan_id}"
+    assert client.post(f"{path}/approve", data={"csrf_token": token(client, path)}).status_code \
+        == 403  # fmt: skip
+    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
+                                                   "format": "jsonl"})  # fmt: skip
+    assert answer.status_code == 200 and answer.mimetype == "application/zip"
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    for data in ({}, {"csrf_token": "forged"}):
+        answer = client.post(f"{path}/approve", data={"comment": "x", **data})
+        assert answer.status_code == 400
+        assert "could not be trusted" in answer.text and "Nothing was changed" in answer.text
+    other = signed_in(site, "rm2")  # another session's token is no token of this one
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(other, path)})
+    assert answer.status_code == 400
+    assert approved_by(site) is None
+    answer = client.post("/holds", data={"reason": "x", "register": "xamk-alumni"})
+    assert answer.status_code == 400
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+
+
+def test_an_ended_session_gets_a_clear_page_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    csrf = token(client, path)
+    with client.session_transaction() as session:
+        session["since"] = 0  # signed in long ago: the session's lifetime is over
+    answer = client.post(f"{path}/approve", data={"csrf_token": csrf})
+    assert answer.status_code in (400, 401)
+    assert approved_by(site) is None
+    assert client.get(path).status_code == 302
+    fresh = site.app.test_client()
+    answer = fresh.post(f"{path}/approve", data={"csrf_token": csrf})
+    assert answer.status_code == 400 and "session has ended" in answer.text
+
+
+def test_unknown_plans_and_forged_fields_get_a_page_that_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    for path in ("/plans/no-such-plan", "/plans/..%2F..%2Fetc", "/plans/P1/report.exe"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and "Nothing was changed" in answer.text
+    assert client.get("/plans?state=bogus").status_code == 400
+    answer = client.post("/plans/no-such-plan/approve",
+                         data={"csrf_token": token(client, "/plans")})  # fmt: skip
+    assert answer.status_code == 302
+    assert "no plan" in client.get("/plans").text
+    answer = client.post(f"/plans/{site.plan_id}/approve",
+                         data={"csrf_token": token(client, "/plans"), "comment": "x" * 5000})  # fmt: skip
+    assert answer.status_code == 400
+    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
+                                                   "format": "exe"})  # fmt: skip
+    assert answer.status_code == 400
+    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
+                                                   "format": "csv", "since": "yesterday"})  # fmt: skip
+    assert answer.status_code == 400
+    assert approved_by(site) is None
+
+
+def test_a_hold_that_covers_nothing_says_so_before_it_is_saved(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    form = {"csrf_token": token(client, "/holds"), "policy": "xamk-alumni/alumni-membership",
+            "record": "999", "reason": "case 17/2026"}  # fmt: skip
+    answer = client.post("/holds", data=form)
+    assert answer.status_code == 409 and "covers no record today" in answer.text
+    assert 'name="confirm" value="1"' in answer.text
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+    answer = client.post("/holds", data={**form, "confirm": "1"})
+    assert answer.status_code == 302
+    with site.ws() as ws:
+        [hold] = ws.holds.all()
+    assert hold.record_key == '["999"]' and hold.placed_by.startswith("rm1 [records-manager")
+    client.post(f"/holds/{hold.hold_id}/release", data={"csrf_token": token(client, "/holds")})
+    with site.ws() as ws:
+        assert ws.holds.all()[0].released_at is not None
+
+
+def test_a_subject_hold_keeps_the_subject_out_of_urls_pages_and_logs(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = signed_in(site, "dpo1")
+    answer = client.post("/holds", data={"csrf_token": token(client, "/holds"),
+                                         "subject": "020291-901B", "reason": "request 5"})  # fmt: skip
+    assert answer.status_code == 302 and "020291" not in answer.location
+    page = client.get("/holds?all=1").text
+    assert "020291-901B" not in page and "request 5" in page
+    assert "020291-901B" not in capsys.readouterr().out
+
+
+def test_an_exclusion_is_a_hold_on_that_record(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    answer = client.post(f"{path}/exclude", data={
+        "csrf_token": token(client, path), "policy": "xamk-alumni/customer-contracts",
+        "key": "HQ\nC-1", "reason": "disputed"})  # fmt: skip
+    assert answer.status_code == 302
+    with site.ws() as ws:
+        [hold] = ws.holds.all()
+    assert hold.policy == "customer-contracts" and hold.record_key is not None
+    assert "disputed" in hold.reason and site.plan_id in hold.reason
+
+
+def test_a_secret_persons_row_shows_key_and_decision_only(site: Site) -> None:
+    page = signed_in(site, "rm1").get(f"/plans/{site.plan_id}").text
+    row = re.search(r'<tr class="secret"><td class="mono">6</td>(.*?)</tr>', page, re.S)
+    assert row is not None
+    assert "2016-02-29" not in page  # the secret person's trigger date is nowhere
+
+
+def test_headers_forbid_anything_external(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    answer = client.get("/plans")
+    csp = answer.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'none'" in csp
+    assert "http" not in csp
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert "no-store" in answer.headers["Cache-Control"]
+    assert "<script" not in answer.text
+    assert re.findall(r'(?:href|src)="(https?:)', answer.text) == []
+
+
+def test_the_session_cookie_is_secure_httponly_and_samesite(site: Site) -> None:
+    app = create_app(site.cat.root, env())  # secure_cookies defaults to true
+    client = app.test_client()
+    answer = client.get("/signin", base_url="https://localhost")
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_language_follows_the_browser_and_the_switch(site: Site) -> None:
+    client = site.app.test_client()
+    assert "Kirjaudu sisään" in client.get("/signin", headers={"Accept-Language": "fi"}).text
+    assert "Sign in" in client.get("/signin", headers={"Accept-Language": "en"}).text
+    client.post("/language", data={"csrf_token": token(client), "lang": "fi", "next": "/signin"})
+    page = client.get("/signin", headers={"Accept-Language": "en"}).text
+    assert 'lang="fi"' in page and "Kirjaudu sisään" in page
+
+
+def test_an_export_downloaded_here_verifies_here_and_a_changed_one_fails(site: Site) -> None:
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
+    client = signed_in(site, "rm1")
+    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
+                                                   "format": "jsonl"})  # fmt: skip
+    data = answer.data
+    page = client.post("/evidence/verify", data={
+        "csrf_token": token(client, "/evidence"),
+        "files": (io.BytesIO(data), "certificates-jsonl.zip")},
+        content_type="multipart/form-data")  # fmt: skip
+    assert page.status_code == 200 and 'id="verified"' in page.text and "Verified" in page.text
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    name = "certificates.jsonl"
+    assert b"interviewees" in files[name]
+    files[name] = files[name].replace(b"interviewees", b"interviewers", 1)
+    changed = io.BytesIO()
+    with zipfile.ZipFile(changed, "w") as archive:
+        for member, body in files.items():
+            archive.writestr(member, body)
+    page = client.post("/evidence/verify", data={
+        "csrf_token": token(client, "/evidence"),
+        "files": (io.BytesIO(changed.getvalue()), "changed.zip")},
+        content_type="multipart/form-data")  # fmt: skip
+    assert "Verification failed" in page.text
+
+
+def test_a_zip_that_reaches_outside_is_refused(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("../evil.jsonl", b"{}")
+    answer = client.post("/evidence/verify", data={
+        "csrf_token": token(client, "/evidence"), "files": (io.BytesIO(bad.getvalue()), "x.zip")},
+        content_type="multipart/form-data")  # fmt: skip
+    assert answer.status_code == 400
