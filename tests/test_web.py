@@ -22,8 +22,13 @@ from tests.conftest import AS_OF
 from tests.test_cli import SqliteCatalog, env, make_catalog
 
 PASSWORD = "correct horse battery staple"
-ROLES = {"rm1": "records-manager", "rm2": "records-manager", "view1": "viewer",
-         "op1": "operator", "dpo1": "dpo"}  # fmt: skip
+ROLES = {
+    "rm1": "records-manager",
+    "rm2": "records-manager",
+    "view1": "viewer",
+    "op1": "operator",
+    "dpo1": "dpo",
+}
 
 
 @dataclass
@@ -56,8 +61,9 @@ def token(client: FlaskClient, path: str = "/signin") -> str:
 
 def signed_in(site: Site, name: str) -> FlaskClient:
     client = site.app.test_client()
-    answer = client.post("/signin/local", data={"csrf_token": token(client), "name": name,
-                                                "password": PASSWORD})  # fmt: skip
+    answer = client.post(
+        "/signin/local", data={"csrf_token": token(client), "name": name, "password": PASSWORD}
+    )
     assert answer.status_code == 302, answer.text
     return client
 
@@ -77,8 +83,9 @@ def test_pages_need_a_sign_in_and_say_where_to(site: Site) -> None:
 def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) -> None:
     client = site.app.test_client()
     for name, password in (("rm1", "wrong password!!"), ("nobody", PASSWORD)):
-        answer = client.post("/signin/local", data={"csrf_token": token(client), "name": name,
-                                                    "password": password})  # fmt: skip
+        answer = client.post(
+            "/signin/local", data={"csrf_token": token(client), "name": name, "password": password}
+        )
         assert answer.status_code == 401
         assert "wrong" in answer.text
     assert client.get("/plans").status_code == 302
@@ -87,16 +94,22 @@ def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) 
 def test_every_page_reads_for_every_role(site: Site) -> None:
     for name in ROLES:
         client = signed_in(site, name)
-        for path in ("/plans", f"/plans/{site.plan_id}", "/holds", "/evidence",
-                     "/plans?state=pending"):  # fmt: skip
+        for path in (
+            "/plans",
+            f"/plans/{site.plan_id}",
+            "/holds",
+            "/evidence",
+            "/plans?state=pending",
+        ):
             assert client.get(path).status_code == 200, (name, path)
 
 
 def test_a_records_manager_approves_with_a_comment(site: Site) -> None:
     client = signed_in(site, "rm1")
     path = f"/plans/{site.plan_id}"
-    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path),
-                                                  "comment": "checked"})  # fmt: skip
+    answer = client.post(
+        f"{path}/approve", data={"csrf_token": token(client, path), "comment": "checked"}
+    )
     assert answer.status_code == 302
     assert (approved_by(site) or "").startswith("rm1 [records-manager; local#rm1]")
     assert "checked" in client.get(path).text
@@ -110,13 +123,16 @@ def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) 
     answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
     assert answer.status_code == 403  # ... and the server refuses the request all the same
     assert approved_by(site) is None
-    for action, data in (("exclude", {"policy": "xamk-alumni/alumni-membership", "key": "1",
-                                      "reason": "x"}),
-                         ("reject", {"comment": "no"})):  # fmt: skip
+    for action, data in (
+        ("exclude", {"policy": "xamk-alumni/alumni-membership", "key": "1", "reason": "x"}),
+        ("reject", {"comment": "no"}),
+    ):
         answer = client.post(f"{path}/{action}", data={"csrf_token": token(client, path), **data})
         assert answer.status_code == 403
-    answer = client.post("/holds", data={"csrf_token": token(client, "/holds"), "reason": "x",
-                                         "register": "xamk-alumni"})  # fmt: skip
+    answer = client.post(
+        "/holds",
+        data={"csrf_token": token(client, "/holds"), "reason": "x", "register": "xamk-alumni"},
+    )
     assert answer.status_code == 403
     with site.ws() as ws:
         assert ws.holds.all() == []
@@ -125,10 +141,12 @@ def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) 
 def test_an_operator_may_export_but_not_approve_or_hold(site: Site) -> None:
     client = signed_in(site, "op1")
     path = f"/plans/{site.plan_id}"
-    assert client.post(f"{path}/approve", data={"csrf_token": token(client, path)}).status_code \
-        == 403  # fmt: skip
-    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
-                                                   "format": "jsonl"})  # fmt: skip
+    assert (
+        client.post(f"{path}/approve", data={"csrf_token": token(client, path)}).status_code == 403
+    )
+    answer = client.post(
+        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "jsonl"}
+    )
     assert answer.status_code == 200 and answer.mimetype == "application/zip"
 
 
@@ -170,26 +188,36 @@ def test_unknown_plans_and_forged_fields_get_a_page_that_changes_nothing(site: S
         answer = client.get(path)
         assert answer.status_code == 404 and "Nothing was changed" in answer.text
     assert client.get("/plans?state=bogus").status_code == 400
-    answer = client.post("/plans/no-such-plan/approve",
-                         data={"csrf_token": token(client, "/plans")})  # fmt: skip
+    answer = client.post(
+        "/plans/no-such-plan/approve", data={"csrf_token": token(client, "/plans")}
+    )
     assert answer.status_code == 302
     assert "no plan" in client.get("/plans").text
-    answer = client.post(f"/plans/{site.plan_id}/approve",
-                         data={"csrf_token": token(client, "/plans"), "comment": "x" * 5000})  # fmt: skip
+    answer = client.post(
+        f"/plans/{site.plan_id}/approve",
+        data={"csrf_token": token(client, "/plans"), "comment": "x" * 5000},
+    )
     assert answer.status_code == 400
-    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
-                                                   "format": "exe"})  # fmt: skip
+    answer = client.post(
+        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "exe"}
+    )
     assert answer.status_code == 400
-    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
-                                                   "format": "csv", "since": "yesterday"})  # fmt: skip
+    answer = client.post(
+        "/evidence/export",
+        data={"csrf_token": token(client, "/evidence"), "format": "csv", "since": "yesterday"},
+    )
     assert answer.status_code == 400
     assert approved_by(site) is None
 
 
 def test_a_hold_that_covers_nothing_says_so_before_it_is_saved(site: Site) -> None:
     client = signed_in(site, "rm1")
-    form = {"csrf_token": token(client, "/holds"), "policy": "xamk-alumni/alumni-membership",
-            "record": "999", "reason": "case 17/2026"}  # fmt: skip
+    form = {
+        "csrf_token": token(client, "/holds"),
+        "policy": "xamk-alumni/alumni-membership",
+        "record": "999",
+        "reason": "case 17/2026",
+    }
     answer = client.post("/holds", data=form)
     assert answer.status_code == 409 and "covers no record today" in answer.text
     assert 'name="confirm" value="1"' in answer.text
@@ -209,8 +237,14 @@ def test_a_subject_hold_keeps_the_subject_out_of_urls_pages_and_logs(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = signed_in(site, "dpo1")
-    answer = client.post("/holds", data={"csrf_token": token(client, "/holds"),
-                                         "subject": "020291-901B", "reason": "request 5"})  # fmt: skip
+    answer = client.post(
+        "/holds",
+        data={
+            "csrf_token": token(client, "/holds"),
+            "subject": "020291-901B",
+            "reason": "request 5",
+        },
+    )
     assert answer.status_code == 302 and "020291" not in answer.location
     page = client.get("/holds?all=1").text
     assert "020291-901B" not in page and "request 5" in page
@@ -220,9 +254,15 @@ def test_a_subject_hold_keeps_the_subject_out_of_urls_pages_and_logs(
 def test_an_exclusion_is_a_hold_on_that_record(site: Site) -> None:
     client = signed_in(site, "rm1")
     path = f"/plans/{site.plan_id}"
-    answer = client.post(f"{path}/exclude", data={
-        "csrf_token": token(client, path), "policy": "xamk-alumni/customer-contracts",
-        "key": "HQ\nC-1", "reason": "disputed"})  # fmt: skip
+    answer = client.post(
+        f"{path}/exclude",
+        data={
+            "csrf_token": token(client, path),
+            "policy": "xamk-alumni/customer-contracts",
+            "key": "HQ\nC-1",
+            "reason": "disputed",
+        },
+    )
     assert answer.status_code == 302
     with site.ws() as ws:
         [hold] = ws.holds.all()
@@ -270,13 +310,18 @@ def test_an_export_downloaded_here_verifies_here_and_a_changed_one_fails(site: S
     with site.ws() as ws:
         api.run(ws, as_of=AS_OF)
     client = signed_in(site, "rm1")
-    answer = client.post("/evidence/export", data={"csrf_token": token(client, "/evidence"),
-                                                   "format": "jsonl"})  # fmt: skip
+    answer = client.post(
+        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "jsonl"}
+    )
     data = answer.data
-    page = client.post("/evidence/verify", data={
-        "csrf_token": token(client, "/evidence"),
-        "files": (io.BytesIO(data), "certificates-jsonl.zip")},
-        content_type="multipart/form-data")  # fmt: skip
+    page = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(data), "certificates-jsonl.zip"),
+        },
+        content_type="multipart/form-data",
+    )
     assert page.status_code == 200 and 'id="verified"' in page.text and "Verified" in page.text
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
@@ -287,10 +332,14 @@ def test_an_export_downloaded_here_verifies_here_and_a_changed_one_fails(site: S
     with zipfile.ZipFile(changed, "w") as archive:
         for member, body in files.items():
             archive.writestr(member, body)
-    page = client.post("/evidence/verify", data={
-        "csrf_token": token(client, "/evidence"),
-        "files": (io.BytesIO(changed.getvalue()), "changed.zip")},
-        content_type="multipart/form-data")  # fmt: skip
+    page = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(changed.getvalue()), "changed.zip"),
+        },
+        content_type="multipart/form-data",
+    )
     assert "Verification failed" in page.text
 
 
@@ -299,7 +348,12 @@ def test_a_zip_that_reaches_outside_is_refused(site: Site) -> None:
     bad = io.BytesIO()
     with zipfile.ZipFile(bad, "w") as archive:
         archive.writestr("../evil.jsonl", b"{}")
-    answer = client.post("/evidence/verify", data={
-        "csrf_token": token(client, "/evidence"), "files": (io.BytesIO(bad.getvalue()), "x.zip")},
-        content_type="multipart/form-data")  # fmt: skip
+    answer = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(bad.getvalue()), "x.zip"),
+        },
+        content_type="multipart/form-data",
+    )
     assert answer.status_code == 400
