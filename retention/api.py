@@ -21,8 +21,10 @@ from retention.catalog.clock import Duration
 from retention.catalog.loading import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
 from retention.decide import approval
 from retention.decide.approval import PlanState, PlanStatus
+from retention.decide.exclusion import Exclusion
 from retention.decide.forecast import Forecast, count_due
 from retention.decide.holds import Hold
+from retention.decide.identity import HOLDERS, Identity, NotPermitted
 from retention.decide.plan import Plan, make_plan
 from retention.decide.problems import TROUBLED
 from retention.enforce.check import check as check_sources
@@ -32,6 +34,7 @@ from retention.enforce.replay import ReplayOutcome, replayable
 from retention.enforce.rotation import Rotation
 from retention.errors import EXIT_PARTIAL, EXIT_SUCCESS, UsageError
 from retention.evidence import keyring, signing
+from retention.evidence.decisions import Entry, JournalReport
 from retention.evidence.export import ExportReport, check_format, export_certificates, verify_export
 from retention.evidence.ledger import LedgerReport
 from retention.logs import get_logger
@@ -46,12 +49,46 @@ if TYPE_CHECKING:
     from retention.connectors.base import Connector, Key, Selection
 
 __all__ = [
-    "ErasureOutcome", "Forecast", "HoldCoversNothing", "InitResult", "PlacedHold",
-    "ReviewOutcome", "approve", "as_of_or_today",
-    "check", "check_catalog", "chosen_policies", "erase", "explain", "export", "forecast",
-    "hold_report", "init", "place_hold", "plan", "plans", "replay", "review", "rotate_key",
-    "rotate_secret", "run", "run_plan",
-    "status", "verify_archive", "verify_file", "verify_ledger",
+    "ErasureOutcome",
+    "Exclusion",
+    "Forecast",
+    "HoldCoversNothing",
+    "HoldPreview",
+    "Identity",
+    "InitResult",
+    "PlacedHold",
+    "ReviewOutcome",
+    "approval_status",
+    "approve",
+    "as_of_or_today",
+    "check",
+    "check_catalog",
+    "chosen_policies",
+    "decision_journal",
+    "erase",
+    "exclude",
+    "explain",
+    "export",
+    "forecast",
+    "hold_preview",
+    "hold_report",
+    "holds",
+    "init",
+    "place_hold",
+    "plan",
+    "plans",
+    "reject",
+    "release_hold",
+    "replay",
+    "review",
+    "rotate_key",
+    "rotate_secret",
+    "run",
+    "run_plan",
+    "status",
+    "verify_archive",
+    "verify_file",
+    "verify_ledger",
 ]  # fmt: skip
 
 DEFAULT_SETTINGS = """\
@@ -170,22 +207,45 @@ def _record_secret(engine: Engine, environ: Mapping[str, str]) -> str:
     return "recorded" if check_secret(engine, value.encode()) else "kept"
 
 
-def place_hold(
+@dataclass(frozen=True)
+class HoldPreview:
+    """What a hold would cover today, before it is saved: the web shows it, and a hold
+    that covers nothing says so (``covers_nothing``) before anyone places it."""
+
+    covered: dict[str, int | None]
+    """Records of each policy in the hold's scope today; None where the source could not
+    be counted (unreachable)."""
+    uncounted: dict[str, str] = field(default_factory=dict)
+    """Why each policy counted as None could not be counted."""
+
+    @property
+    def total(self) -> int:
+        return sum(n for n in self.covered.values() if n is not None)
+
+    @property
+    def covers_nothing(self) -> bool:
+        """Every source counted, and no record is in the hold's scope."""
+        return not any(self.covered.values()) and None not in self.covered.values()
+
+
+@dataclass(frozen=True)
+class _Scope:
+    register: str | None
+    policy_id: str | None
+    record: list[str]
+    reach: dict[str, _Reach]
+    uses_secret: bool
+
+
+def _hold_scope(
     ws: Workspace,
-    *,
-    reason: str,
-    placed_by: str,
-    register: str | None = None,
-    policy: str | None = None,
-    subject: str | None = None,
-    record: Sequence[str] = (),
-    until: date | None = None,
-    force: bool = False,
-) -> PlacedHold:
-    """Place a hold after proving its scope names something real in the catalog, and count
-    the records it covers today. A hold that demonstrably covers nothing (every source
-    counted, none has such a record) is refused unless ``force``: a mistyped subject or key
-    would otherwise protect nothing while its placer believes the record safe."""
+    register: str | None,
+    policy: str | None,
+    subject: str | None,
+    record: Sequence[str],
+    until: date | None,
+) -> _Scope:
+    """Prove a hold's scope names something real in the catalog and count what it covers."""
     if register and register not in ws.catalog.registers:
         raise UsageError(f"no register {register!r}; the catalog has: "
                          f"{', '.join(ws.catalog.registers)}")  # fmt: skip
@@ -226,10 +286,66 @@ def place_hold(
         and (policy_id is None or bound.policy.id == policy_id)
     ]  # fmt: skip
     # A set secret is checked even for a hold that needs none: another secret is a mistake.
-    uses_secret = subject or ws.environ.get(SECRET_VARIABLE)
+    uses_secret = bool(subject or ws.environ.get(SECRET_VARIABLE))
     if uses_secret:
         _ = ws.secret  # refused before counting: a subject hold stores a keyed reference
     reach = {b.name: _covered(ws, b, subject, record) for b in in_scope}
+    return _Scope(register, policy_id, list(record), reach, uses_secret)
+
+
+def hold_preview(
+    ws: Workspace,
+    *,
+    register: str | None = None,
+    policy: str | None = None,
+    subject: str | None = None,
+    record: Sequence[str] = (),
+    until: date | None = None,
+) -> HoldPreview:
+    """What a hold with this scope would cover today, counted as ``place_hold`` counts it;
+    nothing is stored. Bad scope is refused as ``place_hold`` refuses it."""
+    if not (register or policy or subject or record):
+        raise UsageError(
+            "a hold needs at least one scope: --register, --policy, --subject or --record"
+        )
+    if record and not policy:
+        raise UsageError("--record needs --policy: a key is only unique within its table")
+    scope = _hold_scope(ws, register, policy, subject, record, until)
+    return HoldPreview(
+        {name: r.count for name, r in scope.reach.items()},
+        {name: r.why for name, r in scope.reach.items() if r.why is not None},
+    )
+
+
+def place_hold(
+    ws: Workspace,
+    *,
+    reason: str,
+    placed_by: str | None = None,
+    identity: Identity | None = None,
+    register: str | None = None,
+    policy: str | None = None,
+    subject: str | None = None,
+    record: Sequence[str] = (),
+    until: date | None = None,
+    force: bool = False,
+) -> PlacedHold:
+    """Place a hold after proving its scope names something real in the catalog, and count
+    the records it covers today. A hold that demonstrably covers nothing (every source
+    counted, none has such a record) is refused unless ``force``: a mistyped subject or key
+    would otherwise protect nothing while its placer believes the record safe.
+
+    ``identity`` is who places it (the web's signed-in person); without it, ``placed_by`` is a
+    name typed at the command line, recorded as unauthenticated with the OS account. The
+    placement is appended to the signed decision journal with the hold."""
+    from retention.evidence import decisions
+
+    who = identity if identity is not None else Identity.cli(placed_by)
+    _refuse_holder(who, "place")
+    key = ws.signing_key()
+    decisions.sign_key_ready(ws.state, key)
+    scope = _hold_scope(ws, register, policy, subject, record, until)
+    reach = scope.reach
     covered = {name: r.count for name, r in reach.items()}
     if not force and not any(covered.values()) and None not in covered.values():
         raise HoldCoversNothing(
@@ -246,12 +362,61 @@ def place_hold(
     stored = [k for r in reach.values() for k in r.keys]
     if uncounted and spellings:
         spellings.insert(0, subject)
-    made = ws.holds.place_all(
-        reason=reason, placed_by=placed_by, secret=ws.secret if uses_secret else None,
-        register=register, policy=policy_id, subject=subject, record=list(record) or None,
-        until=until, spellings=spellings, stored_keys=stored,
-    )  # fmt: skip
+    with ws.state.begin() as conn:
+        made = ws.holds.place_all(
+            reason=reason, placed_by=who.name, secret=ws.secret if scope.uses_secret else None,
+            register=scope.register, policy=scope.policy_id, subject=subject,
+            record=scope.record or None, until=until, spellings=spellings, stored_keys=stored,
+            placed_identity=who.as_dict(), conn=conn,
+        )  # fmt: skip
+        decisions.append(conn, key, "hold-placed", who.as_dict(), hold_id=made[0].hold_id,
+                         details=_hold_details(made))  # fmt: skip
     return PlacedHold(made[0], covered, tuple(made), uncounted)
+
+
+def _hold_details(made: Sequence[Hold]) -> dict[str, Any]:
+    """A hold as its journal entry records it: scope by reference and key, never a subject."""
+    first = made[0]
+    return {
+        "rows": [h.hold_id for h in made], "register": first.register, "policy": first.policy,
+        "subject_refs": [h.subject_ref for h in made if h.subject_ref],
+        "record_keys": [h.record_key for h in made if h.record_key], "reason": first.reason,
+        "until": first.until.isoformat() if first.until else None,
+    }  # fmt: skip
+
+
+def _refuse_holder(identity: Identity, verb: str) -> None:
+    if identity.authenticated and identity.role not in HOLDERS:
+        raise NotPermitted(
+            f"{identity.name} signed in as {identity.role or 'no role'} and may not {verb} "
+            "holds: that takes a records manager, an archivist or the data protection officer"
+        )
+
+
+def release_hold(
+    ws: Workspace, hold_id: str, *, identity: Identity | None = None, by: str | None = None
+) -> Hold:
+    """Release a hold (every row of it; a suffixed id: that spelling), recorded with who
+    released it and appended to the decision journal. Without ``identity``, ``by`` is a
+    name typed at the command line (unauthenticated)."""
+    from retention.evidence import decisions
+
+    who = identity if identity is not None else Identity.cli(by)
+    _refuse_holder(who, "release")
+    key = ws.signing_key()
+    decisions.sign_key_ready(ws.state, key)
+    return ws.holds.release(
+        hold_id, who.name, who.as_dict(),
+        then=lambda conn: decisions.append(conn, key, "hold-released", who.as_dict(),
+                                           hold_id=hold_id),
+    )  # fmt: skip
+
+
+def holds(ws: Workspace, *, include_released: bool = False) -> list[Hold]:
+    """The holds in force today (with ``include_released``: every hold ever placed)."""
+    if include_released:
+        return ws.holds.all()
+    return ws.holds.active(as_of_or_today(ws, None))
 
 
 @dataclass(frozen=True)
@@ -784,12 +949,79 @@ def approve(
     ws: Workspace,
     plan_id: str,
     *,
-    by: str,
+    by: str | None = None,
+    identity: Identity | None = None,
     comment: str | None = None,
     cooling_off: Duration | None = None,
 ) -> PlanStatus:
-    """A records manager approves a stored dry run (see :mod:`retention.decide.approval`)."""
-    return approval.approve(ws, plan_id, by, comment, cooling_off)
+    """Approve a stored dry run as ``identity`` (the web's signed-in person) or, from the
+    command line, as the name ``by`` (unauthenticated, with the OS account); see
+    :mod:`retention.decide.approval` for the four-eyes rules. Returns the plan's status:
+    ``status.review`` says whether its approvals are complete."""
+    return approval.approve(ws, plan_id, _who(by, identity), comment, cooling_off)
+
+
+def reject(
+    ws: Workspace,
+    plan_id: str,
+    *,
+    comment: str,
+    by: str | None = None,
+    identity: Identity | None = None,
+) -> PlanStatus:
+    """Reject a plan with a comment: it can then be neither approved nor executed."""
+    return approval.reject(ws, plan_id, _who(by, identity), comment)
+
+
+def exclude(
+    ws: Workspace,
+    plan_id: str,
+    *,
+    policy: str,
+    keys: Sequence[Sequence[str]],
+    reason: str,
+    by: str | None = None,
+    identity: Identity | None = None,
+) -> Exclusion:
+    """Exclude records of ``policy`` (each key one value per key column) from a pending
+    plan: each becomes a record-scoped hold, and the excluder the plan's last changer."""
+    from retention.decide.exclusion import exclude as exclude_records
+
+    return exclude_records(ws, plan_id, _who(by, identity), policy, keys, reason)
+
+
+def approval_status(ws: Workspace, plan_id: str) -> PlanStatus:
+    """One plan's state and review: ``.review`` has required approvals, those given,
+    ``missing``, ``complete`` and ``rejected`` (``.review.as_dict()`` for JSON)."""
+    return approval.plan_status(ws, plan_id)
+
+
+def decision_journal(ws: Workspace, plan_id: str | None = None) -> list[Entry]:
+    """The decision journal (oldest first), or the entries about one plan."""
+    from retention.evidence import decisions
+
+    if plan_id is None:
+        return decisions.entries(ws.state)
+    with ws.state.connect() as conn:
+        return decisions.for_plans(conn, [plan_id])[plan_id]
+
+
+def verify_decisions(ws: Workspace) -> JournalReport:
+    """Verify the decision journal: every entry's hash and signature (by the pinned key
+    chain), the chain from entry to entry, and its head; faults name the entry."""
+    from retention.evidence import decisions
+
+    return decisions.verify(ws.state)
+
+
+def _who(by: str | None, identity: Identity | None) -> str | Identity:
+    if identity is not None and by is not None:
+        raise UsageError("give either an identity or --by, not both")
+    if identity is not None:
+        return identity
+    if by is None:
+        raise UsageError("--by is missing: name the person who decides")
+    return by
 
 
 def plans(

@@ -336,6 +336,11 @@ def approve(
         found = api.approve(ws, plan_id, by=by, comment=comment, cooling_off=cooling_off)
         zone = ws.catalog.settings.timezone
     out = _console()
+    review = found.review
+    if review is not None and not review.complete:
+        out.print(f"approval of plan {found.plan_id} by {by} recorded; it still needs "
+                  f"{' and '.join(review.missing)}", markup=False)  # fmt: skip
+        return
     out.print(f"approved plan {found.plan_id} ({found.expire} records to dispose of) by "
               f"{found.approved_by}", markup=False)  # fmt: skip
     if found.runnable_after is not None and found.state == "cooling-off":
@@ -349,7 +354,9 @@ def approve(
 @click.option("--job", help="Only the plans of this job.")
 @click.option(
     "--state",
-    type=click.Choice(["pending", "approved", "cooling-off", "executed", "expired", "stale"]),
+    type=click.Choice(
+        ["pending", "approved", "cooling-off", "executed", "expired", "stale", "rejected"]
+    ),
     help="Only plans in this state.",
 )
 def plans_(catalog: Path, job: str | None, state: str | None) -> None:
@@ -377,19 +384,49 @@ def _plan_fields(p: PlanStatus, zone: str) -> list[str]:
         detail = f"runnable-from={_local(p.runnable_after, zone)}"
     elif p.state == "stale":
         detail = "secret-rotated" if p.before_rotation else "changed=" + ",".join(p.stale)
+    elif p.state == "rejected" and p.review is not None and p.review.rejection is not None:
+        detail = f"rejected-by={p.review.rejection.by.label}"
+    elif p.state == "pending" and p.review and (p.review.approvals or p.review.required.four_eyes):
+        detail = f"needs={' and '.join(p.review.missing)}"
     else:
         detail = f"expires={_local(p.expires_at, zone)}"
     return [
         p.plan_id, p.state, f"job={p.job or '-'}", f"as-of={p.as_of}",
         f"made={_local(p.created_at, zone)}", f"expire={p.expire}",
-        f"approved-by={p.approved_by or '-'}", detail,
+        f"approved-by={_approvers(p)}", f"review={_review(p)}", detail,
     ]  # fmt: skip
+
+
+def _approvers(p: PlanStatus) -> str:
+    """Who approved so far (the names, as recorded)."""
+    review = p.review
+    if review is None or not review.approvals:
+        return p.approved_by or "-"
+    return ", ".join(dict.fromkeys(a.by.name for a in review.approvals))
+
+
+def _review(p: PlanStatus) -> str:
+    """Approvals given/required, ``+archivist`` where one is required, and how many of
+    those given are unauthenticated (typed at a command line); ``rejected``."""
+    review = p.review
+    if review is None:
+        return "-"
+    if review.rejected:
+        return "rejected"
+    if review.legacy_by is not None:
+        return "1/1,unauthenticated"
+    text = f"{len(review.approvals)}/{review.required.people}"
+    text += "+archivist" if review.required.archivist else ""
+    typed = sum(not a.by.authenticated for a in review.approvals)
+    return text + (f",{typed} unauthenticated" if typed else "")
 
 
 def _plans_table(out: Console, found: Sequence[PlanStatus], zone: str) -> None:
     from rich.table import Table
 
-    table = Table("plan", "state", "job", "as of", "made", "expire", "approved by", "detail")
+    table = Table(
+        "plan", "state", "job", "as of", "made", "expire", "approved by", "review", "detail"
+    )
     for p in found:
         fields = _plan_fields(p, zone)
         table.add_row(*(f.split("=", 1)[-1] for f in fields[:-1]), fields[-1])
@@ -793,8 +830,10 @@ def hold_report(catalog: Path, as_of: date | None) -> None:
 @_by_option("released_by", "releases")
 def hold_release(catalog: Path, hold_id: str, released_by: str) -> None:
     """Release a hold (the release is recorded; the hold stays in the history)."""
+    from retention import api
+
     with _workspace(catalog) as ws:
-        ws.holds.release(hold_id, released_by)
+        api.release_hold(ws, hold_id, by=released_by)
     _console().print(f"released hold {hold_id}", markup=False)
 
 
@@ -1168,6 +1207,12 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
         f"(exit {outcome.exit_code})",
         markup=False,
     )
+
+
+# Review commands (reject, exclude) live in their own module.
+from retention import cli_review  # noqa: E402
+
+cli_review.attach(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

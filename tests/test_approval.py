@@ -333,7 +333,7 @@ def test_cli_approve_plans_and_run_plan(tmp_path: Path) -> None:
     assert listed.returncode == 0
     (line,) = listed.stdout.splitlines()
     assert line.split("\t")[:4] == [plan_id, "pending", "job=-", f"as-of={PLAN_DAY}"]
-    assert "\texpire=8\tapproved-by=-\texpires=" in line
+    assert "\texpire=8\tapproved-by=-\treview=0/1\texpires=" in line
 
     refused = on(cat, "run", "--plan", plan_id, "--as-of", AS_OF.isoformat())
     assert refused.returncode == EXIT_INVALID and "awaits approval" in refused.stderr

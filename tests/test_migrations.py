@@ -41,10 +41,18 @@ from retention.state.database import (
 from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state.database``.
-ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref"}
+ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref", "ix_decisions_plan"}
 #: Columns that revisions after 0001 added, by table.
 COLUMNS_ADDED_AFTER_BASELINE = {
-    "plans": {"runnable_after", "executed_run"},
+    "plans": {
+        "runnable_after",
+        "executed_run",
+        "made_by",
+        "changed_by",
+        "changed_at",
+        "rejected_at",
+    },
+    "holds": {"placed_identity", "released_identity", "plan_id"},
     "plan_records": {"fingerprint"},
     "locks": {"lease_until"},
     "certificates": {"action", "fingerprint"},
@@ -54,12 +62,9 @@ COLUMNS_ADDED_AFTER_BASELINE = {
 FILLED_BY_UPGRADE = {"certificates": {"action"}}
 #: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {
-    "intent_batches",
-    "secret_fingerprint",
-    "ref_aliases",
-    "signing_keys",
-    "web_accounts",
-}
+    "intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys", "decisions",
+    "decisions_head", "web_accounts",
+}  # fmt: skip
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}
 T0 = datetime(2026, 11, 22, 0, 30, 12, 345678, tzinfo=UTC)

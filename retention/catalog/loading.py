@@ -269,6 +269,7 @@ def read_catalog(
     )
     if policies_complete:  # else a job may name a policy of a file that failed to load
         problems.extend(_job_problems(catalog))
+        problems.extend(_approval_rule_problems(catalog))
     problems.extend(_overlap_problems(catalog.policies, catalog.source_identities()))
     return catalog, problems
 
@@ -490,6 +491,17 @@ def _job_problems(catalog: Catalog) -> list[Problem]:
             except UsageError as exc:
                 out.append(Problem(display, str(exc), key="policies"))
     return out
+
+
+def _approval_rule_problems(catalog: Catalog) -> list[Problem]:
+    """A four-eyes rule naming no register would protect nothing: a typo, refused."""
+    rules = catalog.settings.approvals
+    return [
+        Problem(SETTINGS_FILE, f"no register {name!r} in policies/ (registers: "
+                f"{', '.join(catalog.registers) or 'none'})",
+                key="approvals.two_people_registers")
+        for name in rules.two_people_registers if name not in catalog.registers
+    ]  # fmt: skip
 
 
 def _overlap_problems(

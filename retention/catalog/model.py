@@ -37,6 +37,26 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# --- approvals: who must approve a plan (four eyes) -------------------------------------------
+
+
+class ApprovalRules(Frozen):
+    """``approvals:`` in ``retention.yaml``: what a plan needs before it may run.
+
+    Without rules one approval is enough, as ``retention approve PLAN --by NAME`` gives. Each
+    rule can only demand more: two approvals from distinct signed-in people for the plans of
+    some registers or above a number of records, and an archivist's approval for a plan that
+    transfers records to the archive."""
+
+    two_people_registers: tuple[Identifier, ...] = ()
+    """Plans disposing of records of these registers need two approvals from distinct people."""
+    two_people_above: int | None = Field(default=None, ge=0)
+    """Plans disposing of more than this many records need two approvals from distinct
+    people (None: no such limit)."""
+    archivist_for_archive: StrictBool = False
+    """A plan with records to archive needs one of its approvals from an archivist."""
+
+
 class Settings(Frozen):
     """``retention.yaml``: where the state, the archive and the signing key live."""
 
@@ -61,6 +81,8 @@ class Settings(Frozen):
     lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
     """A run's locks outlive its last renewal by this long (renewed five times per lease):
     a killed run's locks are taken over that long after it died."""
+    approvals: ApprovalRules = ApprovalRules()
+    """Four-eyes rules: what approvals a plan needs before it may run."""
     web: Web = Field(default_factory=lambda: Web())
     """``retention serve``: sign-in and sessions of the web workspace."""
 

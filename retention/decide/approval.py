@@ -30,16 +30,21 @@ from retention.catalog.clock import Duration
 from retention.catalog.loading import BoundPolicy, Catalog
 from retention.connectors.sql_sets import one_of
 from retention.decide.fingerprint import decision_columns, record_fingerprint
+from retention.decide.identity import REVIEWERS, Identity, NotPermitted, may_be
 from retention.decide.plan import Decided
 from retention.errors import UsageError
+from retention.evidence import decisions
+from retention.evidence.decisions import Entry
 from retention.logs import get_logger
 from retention.state.database import as_utc, plan_policies, plan_records, plans, utcnow
 from retention.state.installation import rotated_at
 from retention.workspace import Workspace
 
-PlanState = Literal["pending", "approved", "cooling-off", "executed", "expired", "stale"]
+PlanState = Literal[
+    "pending", "approved", "cooling-off", "executed", "expired", "stale", "rejected"
+]
 STATES: tuple[PlanState, ...] = ("pending", "cooling-off", "approved", "executed", "expired",
-                                 "stale")  # fmt: skip
+                                 "stale", "rejected")  # fmt: skip
 #: The only kind of stored plan a person can approve: previews (scheduled dry runs, hold
 #: reports), runs and erasure dry runs are records of what was seen or done.
 APPROVABLE = "dry-run"
@@ -74,6 +79,133 @@ class PlanStatus:
     """Policies whose rule changed since the plan, or that left the catalog."""
     before_rotation: bool = False
     """Made before ``RETENTION_SECRET`` was rotated: its references are the old secret's."""
+    made_by: Identity | None = None
+    """Who made the plan (None: made before review existed)."""
+    changed_by: Identity | None = None
+    """Who last changed it (an exclusion), if anyone."""
+    changed_at: datetime | None = None
+    review: Review | None = None
+    """Its approvals: required, given, missing; its rejection."""
+
+
+# --------------------------------------------------------------------------------------------
+# review: what a plan needs, and what it has
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One approval or rejection, as the decision journal records it."""
+
+    by: Identity
+    at: datetime
+    comment: str | None
+    seq: int
+    """Its entry in the decision journal."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """As a certificate's ``approvals`` lists it."""
+        return {**self.by.as_dict(), "at": self.at.isoformat()}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What approvals a plan needs under the catalog's ``approvals:`` rules."""
+
+    people: int = 1
+    """Approvals from distinct people."""
+    archivist: bool = False
+    """One of them from an archivist."""
+    because: tuple[str, ...] = ()
+    """The rules that demand more than one approval, as ``retention.yaml`` names them."""
+
+    @property
+    def four_eyes(self) -> bool:
+        """Whether a rule demands more than the single approval anyone may give."""
+        return self.people > 1 or self.archivist
+
+
+@dataclass(frozen=True)
+class Review:
+    """A plan's approval status: required approvals, those given, what is missing."""
+
+    required: Requirement
+    approvals: tuple[Verdict, ...] = ()
+    rejection: Verdict | None = None
+    legacy_by: str | None = None
+    """A plan approved before review existed: the name typed then."""
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """What the plan still needs, in words; empty when complete (or rejected)."""
+        if self.rejection is not None or self.legacy_by is not None:
+            return ()
+        needs = []
+        more = self.required.people - len(self.approvals)
+        if more > 0:
+            needs.append(f"{more} more approval{'s' if more > 1 else ''}"
+                         + (" from another person" if self.approvals else ""))  # fmt: skip
+        if self.required.archivist and not any(
+            a.by.authenticated and a.by.role == "archivist" for a in self.approvals
+        ):
+            needs.append("an archivist's approval")
+        return tuple(needs)
+
+    @property
+    def complete(self) -> bool:
+        return self.rejection is None and (self.legacy_by is not None or not self.missing)
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejection is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the web and ``--json``: required, given, missing, complete, rejected."""
+        return {
+            "required": {"people": self.required.people, "archivist": self.required.archivist,
+                         "because": list(self.required.because)},
+            "approvals": [{**a.as_dict(), "comment": a.comment, "seq": a.seq}
+                          for a in self.approvals],
+            "missing": list(self.missing), "complete": self.complete,
+            "rejected": self.rejected,
+            "rejection": None if self.rejection is None else {
+                **self.rejection.as_dict(), "comment": self.rejection.comment,
+                "seq": self.rejection.seq},
+        }  # fmt: skip
+
+
+def requirement(catalog: Catalog, rows: Sequence[sa.RowMapping]) -> Requirement:
+    """What the catalog's rules demand of a plan of these ``plan_policies`` rows."""
+    rules = catalog.settings.approvals
+    because = []
+    registers = sorted({r["register"] for r in rows} & set(rules.two_people_registers))
+    if registers:
+        because.append(f"approvals.two_people_registers: {', '.join(registers)}")
+    expire = sum(int(json.loads(r["counts"]).get("expire", 0)) for r in rows)
+    if rules.two_people_above is not None and expire > rules.two_people_above:
+        because.append(f"approvals.two_people_above: {rules.two_people_above} "
+                       f"(the plan disposes of {expire})")  # fmt: skip
+    archivist = rules.archivist_for_archive and any(r["action"] == "archive" for r in rows)
+    if archivist:
+        because.append("approvals.archivist_for_archive")
+    return Requirement(2 if len(because) > archivist else 1, archivist, tuple(because))
+
+
+def _verdicts(entries: Sequence[Entry]) -> tuple[tuple[Verdict, ...], Verdict | None]:
+    approvals: list[Verdict] = []
+    rejection = None
+    for e in entries:
+        if e.kind not in ("approval", "rejection"):
+            continue
+        verdict = Verdict(Identity.from_dict(e.actor), e.at, e.body.get("comment"), e.seq)
+        if e.kind == "approval":
+            approvals.append(verdict)
+        elif rejection is None:
+            rejection = verdict
+    return tuple(approvals), rejection
+
+
+def _identity(text: str | None) -> Identity | None:
+    return Identity.from_dict(json.loads(text)) if text else None
 
 
 def _status(
@@ -82,6 +214,7 @@ def _status(
     catalog: Catalog,
     now: datetime,
     rotated_at: datetime | None = None,
+    entries: Sequence[Entry] = (),
 ) -> PlanStatus:
     settings = catalog.settings
     created = as_utc(header["created_at"])
@@ -105,9 +238,14 @@ def _status(
         or found.policy.fingerprint() != r["policy_sha256"]
     )  # fmt: skip
     before_rotation = rotated_at is not None and created < rotated_at
+    approvals, rejection = _verdicts(entries)
+    legacy = header["approved_by"] if header["made_by"] is None else None
+    review = Review(requirement(catalog, rows), approvals, rejection, legacy)
     state: PlanState
     if header["executed_run"]:
         state = "executed"
+    elif header["rejected_at"] is not None or rejection is not None:
+        state = "rejected"
     elif now >= expires_at:
         state = "expired"
     elif stale or before_rotation:
@@ -126,6 +264,9 @@ def _status(
         expires_at=expires_at, approved_by=header["approved_by"], approved_at=approved_at,
         comment=header["comment"], runnable_after=runnable_after,
         executed_run=header["executed_run"], stale=stale, before_rotation=before_rotation,
+        made_by=_identity(header["made_by"]), changed_by=_identity(header["changed_by"]),
+        changed_at=as_utc(header["changed_at"]) if header["changed_at"] else None,
+        review=review,
     )  # fmt: skip
 
 
@@ -166,8 +307,10 @@ def _statuses(ws: Workspace, *where: sa.ColumnElement[bool]) -> list[PlanStatus]
             )
             for row in conn.execute(query).mappings():
                 rows[row["plan_id"]].append(row)
+        journal = decisions.for_plans(conn, ids)
     rotated = rotated_at(ws.state)
-    return [_status(h, rows[h["plan_id"]], ws.catalog, now, rotated) for h in headers]
+    return [_status(h, rows[h["plan_id"]], ws.catalog, now, rotated, journal[h["plan_id"]])
+            for h in headers]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -177,35 +320,190 @@ def _statuses(ws: Workspace, *where: sa.ColumnElement[bool]) -> list[PlanStatus]
 def approve(
     ws: Workspace,
     plan_id: str,
-    by: str,
+    by: str | Identity,
     comment: str | None = None,
     cooling_off: Duration | None = None,
 ) -> PlanStatus:
-    """Record who approved which plan and when; refuse, changing nothing, a plan that is not a
-    dry run, is approved already, has expired, or whose rules changed since it was made."""
+    """Record an approval of a plan in the decision journal; once the plan has every
+    approval the catalog's rules require, it is approved (and may run after its cooling-off).
+
+    Refused, changing nothing: a plan that is not a dry run, is approved, rejected, expired
+    or stale; an approver whose role may not approve; the person who made or last changed
+    the plan, or who approved it already (four eyes); and an unauthenticated approval (typed
+    at a command line) where a rule demands more than one approval or an archivist's, which
+    only signed-in people can satisfy. A string ``by`` is a name typed at a command line."""
+    identity = by if isinstance(by, Identity) else _typed(by)
+    comment = _comment(comment)
+    key = ws.signing_key()
+    decisions.sign_key_ready(ws.state, key)
+    status = plan_status(ws, plan_id)
+    _refuse_unapprovable(ws, status)
+    _refuse_role(identity, "approve")
+    now = utcnow()
+    pause = cooling_off if cooling_off is not None else ws.catalog.settings.approval_cooling_off
+    runnable_after = now + pause.delta if pause is not None else None
+    with ws.state.begin() as conn:
+        # The journal's head row is locked from here: no other decision lands in between.
+        entry = decisions.append(conn, key, "approval", identity.as_dict(), plan_id=plan_id,
+                                 details={"comment": comment})  # fmt: skip
+        header = conn.execute(sa.select(plans).where(plans.c.plan_id == plan_id)).mappings().one()
+        earlier = decisions.for_plans(conn, [plan_id])[plan_id]
+        review = _review_with(ws, conn, header, earlier)
+        _refuse_four_eyes(status, header, review, identity, entry.seq)
+        if review.complete:
+            names = ", ".join(dict.fromkeys(a.by.name for a in review.approvals))
+            comments = " / ".join(a.comment for a in review.approvals if a.comment) or None
+            changed = conn.execute(
+                sa.update(plans)
+                .where(plans.c.plan_id == plan_id, plans.c.approved_by.is_(None),
+                       plans.c.executed_run.is_(None), plans.c.rejected_at.is_(None))
+                .values(approved_by=names[:200], approved_at=now, comment=comments,
+                        runnable_after=runnable_after)
+            ).rowcount  # fmt: skip
+            if changed != 1:  # approved or rejected by someone else meanwhile
+                raise UsageError(f"plan {plan_id} was approved or rejected by someone else "
+                                 "meanwhile")  # fmt: skip
+    _log.info("PlanApproved", plan_id=plan_id, approved_by=identity.name,
+              authenticated=identity.authenticated, complete=review.complete,
+              runnable_after=runnable_after.isoformat() if runnable_after and review.complete
+              else None)  # fmt: skip
+    return plan_status(ws, plan_id)
+
+
+def reject(ws: Workspace, plan_id: str, by: str | Identity, comment: str) -> PlanStatus:
+    """Reject a plan: it can then be neither approved nor executed (make a new plan). Anyone
+    who may approve may reject, its maker included: stopping a destruction needs no second
+    pair of eyes. A comment saying why is required."""
+    identity = by if isinstance(by, Identity) else _typed(by)
+    why = _comment(comment)
+    if why is None:
+        raise UsageError("a rejection needs a --comment saying why")
+    key = ws.signing_key()
+    decisions.sign_key_ready(ws.state, key)
+    status = plan_status(ws, plan_id)
+    if status.kind != APPROVABLE:
+        raise UsageError(f"plan {plan_id} is a {status.kind} record, not a plan made for approval")
+    if status.state == "executed":
+        raise UsageError(f"plan {plan_id} was already executed by run {status.executed_run}")
+    if status.state == "rejected":
+        raise UsageError(f"plan {plan_id} was already rejected")
+    _refuse_role(identity, "reject")
+    now = utcnow()
+    with ws.state.begin() as conn:
+        decisions.append(conn, key, "rejection", identity.as_dict(), plan_id=plan_id,
+                         details={"comment": why})  # fmt: skip
+        changed = conn.execute(
+            sa.update(plans)
+            .where(plans.c.plan_id == plan_id, plans.c.executed_run.is_(None),
+                   plans.c.rejected_at.is_(None))
+            .values(rejected_at=now)
+        ).rowcount  # fmt: skip
+        if changed != 1:
+            raise UsageError(f"plan {plan_id} was executed or rejected meanwhile")
+    _log.info("PlanRejected", plan_id=plan_id, rejected_by=identity.name,
+              authenticated=identity.authenticated)  # fmt: skip
+    return plan_status(ws, plan_id)
+
+
+def mark_changed(conn: sa.Connection, status: PlanStatus, identity: Identity) -> None:
+    """Record ``identity`` as the plan's last changer (in the caller's transaction): from
+    now on they cannot approve it. Refuses a plan that is no longer pending."""
+    if status.kind != APPROVABLE or status.state != "pending":
+        raise UsageError(
+            f"plan {status.plan_id} is {status.state}: only a pending plan can be changed"
+            + (" (place a hold instead: it applies to every run)"
+               if status.state in ("approved", "cooling-off") else "")
+        )  # fmt: skip
+    changed = conn.execute(
+        sa.update(plans)
+        .where(plans.c.plan_id == status.plan_id, plans.c.approved_by.is_(None),
+               plans.c.executed_run.is_(None), plans.c.rejected_at.is_(None))
+        .values(changed_by=json.dumps(identity.as_dict(), sort_keys=True), changed_at=utcnow())
+    ).rowcount  # fmt: skip
+    if changed != 1:
+        raise UsageError(f"plan {status.plan_id} was approved or rejected meanwhile")
+
+
+def _typed(by: str) -> Identity:
     by = by.strip()
     if not by:
         raise UsageError("--by is empty: name the person who approves the plan")
     if len(by) > 200:
         raise UsageError("--by is longer than 200 characters")
-    status = plan_status(ws, plan_id)
-    _refuse_unapprovable(ws, status)
-    now = utcnow()
-    pause = cooling_off if cooling_off is not None else ws.catalog.settings.approval_cooling_off
-    runnable_after = now + pause.delta if pause is not None else None
-    with ws.state.begin() as conn:
-        changed = conn.execute(
-            sa.update(plans)
-            .where(plans.c.plan_id == plan_id, plans.c.approved_by.is_(None),
-                   plans.c.executed_run.is_(None))
-            .values(approved_by=by, approved_at=now, comment=comment or None,
-                    runnable_after=runnable_after)
-        ).rowcount  # fmt: skip
-    if changed != 1:  # approved by someone else between the check and the update
-        raise UsageError(f"plan {plan_id} was approved by someone else meanwhile")
-    _log.info("PlanApproved", plan_id=plan_id, approved_by=by,
-              runnable_after=runnable_after.isoformat() if runnable_after else None)  # fmt: skip
-    return plan_status(ws, plan_id)
+    return Identity.cli(by)
+
+
+def _comment(comment: str | None) -> str | None:
+    text = (comment or "").strip()
+    if len(text) > 2000:
+        raise UsageError("the comment is longer than 2000 characters")
+    return text or None
+
+
+def _refuse_role(identity: Identity, verb: str) -> None:
+    if identity.authenticated and identity.role not in REVIEWERS:
+        raise NotPermitted(
+            f"{identity.name} signed in as {identity.role or 'no role'} and may not {verb} "
+            f"plans: that takes a records manager, an archivist or the data protection officer"
+        )
+
+
+def _review_with(
+    ws: Workspace, conn: sa.Connection, header: sa.RowMapping, entries: Sequence[Entry]
+) -> Review:
+    rows = conn.execute(
+        sa.select(plan_policies).where(plan_policies.c.plan_id == header["plan_id"])
+    ).mappings().all()  # fmt: skip
+    approvals, rejection = _verdicts(entries)
+    return Review(requirement(ws.catalog, rows), approvals, rejection)
+
+
+def _refuse_four_eyes(
+    status: PlanStatus, header: sa.RowMapping, review: Review, identity: Identity, seq: int
+) -> None:
+    """Four eyes, checked on what the journal holds once this approval (entry ``seq``) is in
+    it; raising rolls the entry back."""
+    plan_id = status.plan_id
+    if review.rejected:
+        raise UsageError(f"plan {plan_id} was rejected meanwhile")
+    for role, text in (("made", header["made_by"]), ("last changed", header["changed_by"])):
+        actor = _identity(text)
+        if actor is not None and may_be(identity, actor):
+            raise FourEyes(
+                f"{identity.label} {role} plan {plan_id} and so cannot approve it: the person "
+                "who made or last changed a plan needs another person's approval (four eyes)"
+            )
+    for given in review.approvals:
+        if given.seq != seq and may_be(identity, given.by):
+            raise FourEyes(
+                f"{identity.label} approved plan {plan_id} already (as {given.by.label}): "
+                "its approvals must come from distinct people"
+            )
+    required = review.required
+    if required.four_eyes and not identity.authenticated:
+        raise FourEyes(
+            f"plan {plan_id} needs {required.people} approval(s) from distinct signed-in "
+            f"people{' including an archivist' if required.archivist else ''} "
+            f"({'; '.join(required.because)}): an approval typed at the command line is "
+            "unauthenticated and cannot satisfy that rule; approve in the workspace "
+            "(`retention serve`) signed in as yourself"
+        )
+    others = [a for a in review.approvals if a.seq != seq]
+    last = len(others) + 1 >= required.people
+    archivist = identity.role == "archivist" or any(
+        a.by.role == "archivist" and a.by.authenticated for a in others
+    )
+    if required.archivist and last and not archivist:
+        raise FourEyes(
+            f"plan {plan_id} transfers records to the archive and needs an archivist's "
+            f"approval ({'; '.join(required.because)}): {identity.label} is "
+            f"{identity.role or 'no archivist'}, and the approvals left must include one"
+        )
+
+
+class FourEyes(UsageError):
+    """An approval the four-eyes rules refuse: the maker, a second approval by the same
+    person, an unauthenticated approval where a rule demands more, a missing archivist."""
 
 
 def _refuse_unapprovable(ws: Workspace, status: PlanStatus) -> None:
@@ -214,6 +512,13 @@ def _refuse_unapprovable(ws: Workspace, status: PlanStatus) -> None:
         raise UsageError(
             f"plan {plan_id} is a {status.kind} record, not a plan made for approval: only a "
             "plan made by `retention plan` or by a `mode: review` job can be approved"
+        )
+    if status.state == "rejected":
+        by = status.review.rejection if status.review else None
+        raise UsageError(
+            f"plan {plan_id} was rejected"
+            + (f" by {by.by.label} at {_local(ws, by.at)}" if by else "")
+            + ": a rejected plan can be neither approved nor executed; make a new plan"
         )
     if status.approved_by is not None:
         raise UsageError(
@@ -272,6 +577,9 @@ class ApprovedPlan:
     job: str | None
     policies: tuple[str, ...]
     """The plan's policies (``REGISTER/POLICY``) that decided records, in plan order."""
+    approvals: tuple[dict[str, Any], ...] = ()
+    """Who approved it (issuer, subject, name, role, authenticated, at): certificates carry
+    them as ``approvals``. A plan approved before review existed: its typed name only."""
 
     def claim(self, ws: Workspace, run_id: str) -> None:
         """Mark the plan executed by ``run_id`` before anything is done: at most one run ever
@@ -280,7 +588,7 @@ class ApprovedPlan:
             claimed = conn.execute(
                 sa.update(plans)
                 .where(plans.c.plan_id == self.plan_id, plans.c.executed_run.is_(None),
-                       plans.c.approved_by.is_not(None))
+                       plans.c.approved_by.is_not(None), plans.c.rejected_at.is_(None))
                 .values(executed_run=run_id)
             ).rowcount  # fmt: skip
         if claimed != 1:
@@ -323,9 +631,21 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
         raise UsageError(f"plan {plan_id} is a {status.kind} record, not a plan made for approval")
     if status.state == "executed":
         raise UsageError(f"plan {plan_id} was already executed by run {status.executed_run}")
+    if status.state == "rejected":
+        _refuse_unapprovable(ws, status)
     _refuse_ended(ws, status)
-    if status.approved_by is None:
-        raise UsageError(f"plan {plan_id} awaits approval: `retention approve {plan_id} --by NAME`")
+    review = status.review
+    if status.approved_by is None or review is None or not review.complete:
+        missing = ", ".join(review.missing) if review is not None else ""
+        raise UsageError(
+            f"plan {plan_id} awaits approval"
+            + (f" ({missing})" if missing and review and review.approvals else "")
+            + f": `retention approve {plan_id} --by NAME`"
+            + (" or, where a rule demands more, in the workspace" if review and
+               review.required.four_eyes else "")
+        )  # fmt: skip
+    if status.made_by is not None:
+        _refuse_unverified(ws, plan_id)
     today, _ = ws.catalog.today(status.job)
     if isinstance(status.as_of, date) and status.as_of > today:
         raise UsageError(
@@ -343,5 +663,29 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
             .where(plan_policies.c.plan_id == plan_id, plan_policies.c.status == "planned")
             .order_by(plan_policies.c.position)
         ).all()
+    if review.legacy_by is not None:
+        approvals: tuple[dict[str, Any], ...] = ({
+            "issuer": None, "subject": None, "name": review.legacy_by, "role": None,
+            "authenticated": False,
+            "at": status.approved_at.isoformat() if status.approved_at else None,
+        },)  # fmt: skip
+    else:
+        approvals = tuple(a.as_dict() for a in review.approvals)
     return ApprovedPlan(plan_id, status.approved_by, status.job,
-                        tuple(f"{r.register}/{r.policy}" for r in rows))  # fmt: skip
+                        tuple(f"{r.register}/{r.policy}" for r in rows), approvals)  # fmt: skip
+
+
+def _refuse_unverified(ws: Workspace, plan_id: str) -> None:
+    """The plan's journal entries must verify (hash, signature by a trusted key) before it
+    runs: an approval written into the state database by hand is no approval."""
+    from retention.evidence import keyring
+
+    chain = keyring.load(ws.state)
+    with ws.state.connect() as conn:
+        entries = decisions.for_plans(conn, [plan_id])[plan_id]
+    faults = [f for e in entries for f in decisions.entry_faults(e, chain)]
+    if faults:
+        raise UsageError(
+            f"plan {plan_id} is not executed: its approvals in the decision journal do not "
+            "verify:\n  " + "\n  ".join(faults)
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -43,6 +43,20 @@ class Hold:
     until: date | None
     released_at: datetime | None
     released_by: str | None
+    placed_identity: str | None = None
+    """Who placed it (identity JSON, see :mod:`retention.decide.identity`); None for a hold
+    placed before identities were recorded."""
+    released_identity: str | None = None
+    plan_id: str | None = None
+    """The plan a reviewer excluded the record from: an exclusion is a record-scoped hold."""
+
+    @property
+    def placer(self) -> dict[str, Any] | None:
+        return json.loads(self.placed_identity) if self.placed_identity else None
+
+    @property
+    def releaser(self) -> dict[str, Any] | None:
+        return json.loads(self.released_identity) if self.released_identity else None
 
     def active(self, on: date) -> bool:
         return self.released_at is None and (self.until is None or on <= self.until)
@@ -64,7 +78,8 @@ class Hold:
             "placed_at": self.placed_at.isoformat(),
             "until": self.until.isoformat() if self.until else None,
             "released_at": self.released_at.isoformat() if self.released_at else None,
-            "released_by": self.released_by,
+            "released_by": self.released_by, "placed_identity": self.placer,
+            "released_identity": self.releaser, "plan_id": self.plan_id,
         }  # fmt: skip
 
 
@@ -116,13 +131,18 @@ class HoldBook:
         until: date | None = None,
         spellings: Sequence[Any] = (),
         stored_keys: Sequence[Sequence[Any]] = (),
+        placed_identity: Mapping[str, Any] | None = None,
+        plan_id: str | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[Hold]:
         """Store one hold; the first row returned is the hold itself.
 
         ``spellings`` are the values of the subject as the source stores them and
         ``stored_keys`` the record's key as the source stores it (found under the source's
         comparison): where given, the hold covers these instead of the text typed, one row
-        per combination, so a run's exact match meets every record the source counted."""
+        per combination, so a run's exact match meets every record the source counted.
+        ``placed_identity``: who placed it; ``plan_id``: the plan it excludes the record
+        from; ``conn``: store it in the caller's transaction."""
         if not (register or policy or subject or record):
             raise UsageError(
                 "a hold needs at least one scope: --register, --policy, --subject or --record"
@@ -139,6 +159,7 @@ class HoldBook:
         if record and stored_keys:
             record_keys = list(dict.fromkeys(key_json(k) for k in stored_keys))
         base, placed_at = "H-" + secrets.token_hex(4), utcnow()
+        identity = json.dumps(dict(placed_identity), sort_keys=True) if placed_identity else None
         made = [
             Hold(
                 hold_id=base if n == 0 else f"{base}.{n + 1}",
@@ -152,32 +173,52 @@ class HoldBook:
                 until=until,
                 released_at=None,
                 released_by=None,
+                placed_identity=identity,
+                plan_id=plan_id,
             )
             for n, (subject_ref, record_key) in enumerate(
                 (s, k) for s in subject_refs for k in record_keys
             )
         ]
-        with self.engine.begin() as conn:
-            conn.execute(holds.insert(), [{
-                "hold_id": h.hold_id, "register": register, "policy": policy,
-                "subject_ref": h.subject_ref, "record_key": h.record_key, "reason": h.reason,
-                "placed_by": placed_by, "placed_at": placed_at, "until": until,
-            } for h in made])  # fmt: skip
+        rows = [{
+            "hold_id": h.hold_id, "register": register, "policy": policy,
+            "subject_ref": h.subject_ref, "record_key": h.record_key, "reason": h.reason,
+            "placed_by": placed_by, "placed_at": placed_at, "until": until,
+            "placed_identity": identity, "plan_id": plan_id,
+        } for h in made]  # fmt: skip
+        if conn is not None:
+            conn.execute(holds.insert(), rows)
+        else:
+            with self.engine.begin() as own:
+                own.execute(holds.insert(), rows)
         return made
 
-    def release(self, hold_id: str, released_by: str) -> Hold:
-        """Release a hold: its id releases every row of it, a suffixed id one spelling."""
+    def release(
+        self,
+        hold_id: str,
+        released_by: str,
+        released_identity: Mapping[str, Any] | None = None,
+        then: Callable[[sa.Connection], object] | None = None,
+    ) -> Hold:
+        """Release a hold: its id releases every row of it, a suffixed id one spelling.
+        ``then`` runs in the same transaction once it is released (to journal it)."""
         named = holds.c.hold_id == hold_id
         if "." not in hold_id:
             named = sa.or_(named, holds.c.hold_id.startswith(hold_id + ".", autoescape=True))
+        identity = (
+            json.dumps(dict(released_identity), sort_keys=True) if released_identity else None
+        )
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(holds)
                 .where(named, holds.c.released_at.is_(None))
-                .values(released_at=utcnow(), released_by=released_by)
-            )
+                .values(released_at=utcnow(), released_by=released_by,
+                        released_identity=identity)
+            )  # fmt: skip
             if result.rowcount < 1:
                 raise UsageError(f"no active hold {hold_id!r}")
+            if then is not None:
+                then(conn)
         # A state database may compare ids without case (MariaDB): find the row it released.
         return next(h for h in self.all() if h.hold_id.lower() == hold_id.lower())
 

@@ -28,6 +28,7 @@ from retention.decide import problems
 from retention.decide.done import certified_action, fingerprint, identity_columns, judge
 from retention.decide.fingerprint import decision_columns, record_fingerprint
 from retention.decide.holds import Hold, HoldIndex
+from retention.decide.identity import Identity
 from retention.decide.problems import PARTIAL, Noted
 from retention.errors import RetentionError
 from retention.evidence.ledger import Ledger, Prior
@@ -361,13 +362,22 @@ def new_id(prefix: str, as_of: date) -> str:
 
 
 def store_plan_header(
-    ws: Workspace, plan_id: str, kind: str, as_of: date, names: Sequence[str], job: str | None
+    ws: Workspace,
+    plan_id: str,
+    kind: str,
+    as_of: date,
+    names: Sequence[str],
+    job: str | None,
+    made_by: Identity | None = None,
 ) -> datetime:
+    """Store a plan's header; ``made_by`` defaults to the command line's OS account."""
     created = utcnow()
+    maker = made_by if made_by is not None else Identity.cli()
     with ws.state.begin() as conn:
         conn.execute(plans.insert().values(
             plan_id=plan_id, kind=kind, created_at=created, as_of=as_of,
             catalog=str(ws.catalog.root), job=job, selection=json.dumps(list(names)),
+            made_by=json.dumps(maker.as_dict(), sort_keys=True),
         ))  # fmt: skip
     return created
 
@@ -393,19 +403,21 @@ def make_plan(
     *,
     subject: str | None = None,
     for_approval: bool = True,
+    made_by: Identity | None = None,
 ) -> Plan:
     """Dry run: decide every record of ``policies``, store the plan, change no source.
 
     With ``subject``, the dry run of an erasure request: every record of that person. Without
     ``for_approval`` the plan is a preview (a scheduled dry run's report, a hold report): stored
-    so its report can be written, but never offered for approval.
+    so its report can be written, but never offered for approval. ``made_by``: who made it
+    (default: the OS account, unauthenticated); that person cannot approve it.
     """
     _ = ws.secret  # refuse before storing anything: record references need it
     plan_id = new_id("P", as_of)
     kind = FOR_APPROVAL if for_approval else PREVIEW
     if subject is not None:
         kind = ERASURE_PREVIEW
-    created = store_plan_header(ws, plan_id, kind, as_of, [p.name for p in policies], job)
+    created = store_plan_header(ws, plan_id, kind, as_of, [p.name for p in policies], job, made_by)
     active = ws.holds.active(as_of)
     results: list[PolicyPlan] = []
     for position, bound in enumerate(policies):

@@ -647,6 +647,7 @@ class _PolicyRun:
                 "run_id": self.run_id,
                 "plan_id": self.approved.plan_id if self.approved else self.plan_id,
                 "approved_by": self.approved.approved_by if self.approved else None,
+                **({"approvals": list(self.approved.approvals)} if self.approved else {}),
                 "register": self.bound.register.id,
                 "policy": self.policy.id,
                 "policy_sha256": self.policy.fingerprint(),

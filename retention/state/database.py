@@ -54,6 +54,12 @@ plans = sa.Table(
     sa.Column("comment", sa.Text),
     sa.Column("runnable_after", Timestamp),  # an approved plan's cooling-off ends then
     sa.Column("executed_run", Id),  # the run that executed this approved plan (at most one)
+    # Review (revision 0010): who made and last changed the plan (identity JSON), and when a
+    # rejection ended it; approvals and rejections themselves are in the decision journal.
+    sa.Column("made_by", Json),
+    sa.Column("changed_by", Json),
+    sa.Column("changed_at", Timestamp),
+    sa.Column("rejected_at", Timestamp),
 )
 
 plan_policies = sa.Table(
@@ -131,6 +137,11 @@ holds = sa.Table(
     sa.Column("until", sa.Date),
     sa.Column("released_at", Timestamp),
     sa.Column("released_by", Name),
+    # Revision 0010: the identities (JSON) behind placed_by/released_by, and the plan a
+    # reviewer excluded the record from (an exclusion is a record-scoped hold).
+    sa.Column("placed_identity", Json),
+    sa.Column("released_identity", Json),
+    sa.Column("plan_id", Id),
 )
 
 intents = sa.Table(
@@ -269,6 +280,31 @@ ref_aliases = sa.Table(
     sa.Column("signature", sa.String(200)),
 )
 """Records certified before a secret rotation: their reference now → the certified one."""
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # approval|rejection|exclusion|hold-...
+    sa.Column("plan_id", Id),
+    sa.Column("hold_id", Id),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("entry", Json, nullable=False),  # canonical JSON: what hash and signature cover
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Index("ix_decisions_plan", "plan_id", "seq"),
+)
+"""The decision journal (revision 0010): every approval, rejection, exclusion and hold, with
+who made it, hash-chained and signed (see :mod:`retention.evidence.decisions`)."""
+
+decisions_head = sa.Table(
+    "decisions_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),  # always 1
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+)
 
 # The web workspace's local accounts (revision 0011), for an installation without an identity
 # provider: a name, a role and an argon2 hash of the password, never the password.

@@ -1,7 +1,7 @@
 """Local accounts of the web workspace (``retention users add``): name, role, argon2 hash.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Created: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,364 @@
+"""Review with four eyes: identities, rules from retention.yaml, rejections, exclusions as
+holds, and the signed decision journal that attributes every decision."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from retention import api
+from retention.decide.approval import FourEyes
+from retention.decide.identity import CLI_ISSUER, Identity, NotPermitted, os_user
+from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
+from retention.state.database import decisions, decisions_head
+from retention.workspace import Workspace
+from tests.conftest import AS_OF
+from tests.test_approval import PLAN_DAY, alumni, plan_row
+from tests.test_cli import make_catalog, on
+from tests.test_engine import ledger
+
+IDP = "https://idp.example.org/realms/records"
+
+
+def person(subject: str, name: str, role: str = "records-manager") -> Identity:
+    return Identity(IDP, subject, name, role, True)  # type: ignore[arg-type]
+
+
+RIIKKA = person("u-riikka", "Riikka Records")
+MATTI = person("u-matti", "Matti Manager")
+AINO = person("u-aino", "Aino Archivist", "archivist")
+VIEWER = person("u-ville", "Ville Viewer", "viewer")
+
+
+def rules(catalog: Path, text: str) -> None:
+    """Append an ``approvals:`` block to the catalog's retention.yaml."""
+    settings = catalog / "retention.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + text, encoding="utf-8")
+
+
+def make_plan(ws: Workspace, by: Identity | None = None) -> str:
+    from retention.decide.plan import make_plan as made
+
+    return made(ws, ws.catalog.select(["*"]), PLAN_DAY, made_by=by).plan_id
+
+
+# --- identities --------------------------------------------------------------------------------
+
+
+def test_a_command_line_identity_is_the_os_account_and_the_typed_name() -> None:
+    typed = Identity.cli("Riikka Records")
+    assert (typed.issuer, typed.subject, typed.name) == (CLI_ISSUER, os_user(), "Riikka Records")
+    assert typed.authenticated is False and typed.role is None
+    assert "unauthenticated" in typed.label
+    with pytest.raises(UsageError, match="cannot be authenticated"):
+        Identity(CLI_ISSUER, "root", "root", None, True)
+    with pytest.raises(UsageError, match="role 'boss'"):
+        Identity(IDP, "x", "X", "boss", True)  # type: ignore[arg-type]
+
+
+# --- four eyes ---------------------------------------------------------------------------------
+
+
+def test_the_maker_cannot_approve_and_a_plan_needs_no_more_by_default(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Without rules one approval completes a plan, but never its maker's."""
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        same = person("u-riikka", "R. Records (another display name)")
+        with pytest.raises(FourEyes, match="made plan"):
+            api.approve(ws, plan_id, identity=same)
+        with pytest.raises(NotPermitted):
+            api.approve(ws, plan_id, identity=VIEWER)
+        assert api.approval_status(ws, plan_id).state == "pending"
+        assert api.decision_journal(ws, plan_id) == []  # refusals change nothing
+        done = api.approve(ws, plan_id, identity=MATTI, comment="checked")
+    assert done.state == "approved" and done.review is not None and done.review.complete
+    assert done.approved_by == "Matti Manager"
+    assert done.made_by == RIIKKA
+
+
+def test_the_cli_maker_cannot_approve_under_the_same_name(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A plan made at the command line is the OS account's: that name typed with --by is
+    refused, another name is recorded unauthenticated (a typed name proves nobody)."""
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws)
+        with pytest.raises(FourEyes, match="made plan"):
+            api.approve(ws, plan_id, by=os_user().upper())
+        done = api.approve(ws, plan_id, by="Riikka Records")
+    assert done.state == "approved"
+    assert done.review is not None
+    (given,) = done.review.approvals
+    assert given.by.authenticated is False and given.by.subject == os_user()
+
+
+def test_the_last_changer_cannot_approve_after_an_exclusion(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Excluding records changes the plan: its excluder needs another person's approval."""
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                    keys=[["1"]], reason="complaint pending")  # fmt: skip
+        with pytest.raises(FourEyes, match="last changed plan"):
+            api.approve(ws, plan_id, identity=MATTI)
+        status = api.approval_status(ws, plan_id)
+        assert status.changed_by == MATTI
+        done = api.approve(ws, plan_id, identity=AINO)
+    assert done.state == "approved"
+
+
+def test_two_distinct_approvals_for_a_register(catalog: Path, environ: dict[str, str]) -> None:
+    """A register under ``two_people_registers`` needs two people; the same person twice,
+    or an approval typed at the command line, does not count."""
+    rules(catalog, "approvals:\n  two_people_registers: [xamk-alumni]\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        with pytest.raises(FourEyes, match="unauthenticated"):
+            api.approve(ws, plan_id, by="Riikka Records")
+        first = api.approve(ws, plan_id, identity=RIIKKA)
+        assert first.state == "pending" and first.review is not None
+        assert first.review.missing == ("1 more approval from another person",)
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        with pytest.raises(FourEyes, match=r"approved plan .* already"):
+            api.approve(ws, plan_id, identity=person("u-riikka", "Riikka again"))
+        second = api.approve(ws, plan_id, identity=MATTI)
+        assert second.state == "approved" and second.review is not None
+        assert second.review.complete and second.review.missing == ()
+        assert second.approved_by == "Riikka Records, Matti Manager"
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+        certs = ledger(ws)
+    assert outcome.exit_code == EXIT_SUCCESS and certs
+    for cert in certs:
+        assert [(a["subject"], a["authenticated"], a["role"]) for a in cert["approvals"]] == [
+            ("u-riikka", True, "records-manager"), ("u-matti", True, "records-manager")
+        ]  # fmt: skip
+        assert {a["issuer"] for a in cert["approvals"]} == {IDP}
+
+
+def test_two_approvals_above_a_number_of_records(catalog: Path, environ: dict[str, str]) -> None:
+    rules(catalog, "approvals:\n  two_people_above: 5\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        status = api.approval_status(ws, plan_id)
+    assert status.review is not None and status.review.required.people == 2
+    assert (
+        "approvals.two_people_above: 5 (the plan disposes of 8)" in status.review.required.because
+    )
+
+
+def test_an_archive_transfer_needs_an_archivist(catalog: Path, environ: dict[str, str]) -> None:
+    policy = catalog / "policies" / "amkoodari.yaml"
+    policy.write_text(
+        policy.read_text(encoding="utf-8").replace("action: delete", "action: archive"),
+        encoding="utf-8",
+    )
+    rules(catalog, "approvals:\n  archivist_for_archive: true\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, MATTI)
+        with pytest.raises(FourEyes, match="archivist"):
+            api.approve(ws, plan_id, identity=RIIKKA)
+        with pytest.raises(FourEyes, match="unauthenticated"):
+            api.approve(ws, plan_id, by="Aino Archivist")
+        done = api.approve(ws, plan_id, identity=AINO)
+    assert done.state == "approved" and done.review is not None
+    assert done.review.required.archivist and done.review.complete
+
+
+def test_rules_naming_an_unknown_register_are_refused(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    from retention.errors import CatalogError
+
+    rules(catalog, "approvals:\n  two_people_registers: [nosuch]\n")
+    with pytest.raises(CatalogError, match=r"approvals\.two_people_registers"):
+        Workspace.open(catalog, environ)
+    settings = catalog / "retention.yaml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace("[nosuch]", "[xamk-alumni]\n  two_people: 2"),
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match="two_people"):
+        Workspace.open(catalog, environ)
+
+
+# --- rejection and exclusion -------------------------------------------------------------------
+
+
+def test_a_rejected_plan_can_neither_be_approved_nor_run(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with pytest.raises(UsageError, match="comment"):
+            api.reject(ws, plan_id, identity=MATTI, comment=" ")
+        rejected = api.reject(ws, plan_id, identity=MATTI, comment="wrong register")
+        assert rejected.state == "rejected"
+        with pytest.raises(UsageError, match="rejected"):
+            api.approve(ws, plan_id, identity=AINO)
+        with pytest.raises(UsageError, match="rejected"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        assert api.plans(ws, state="rejected")[0].plan_id == plan_id
+
+
+def test_a_rejection_after_approval_stops_the_run(catalog: Path, environ: dict[str, str]) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        api.approve(ws, plan_id, identity=MATTI)
+        api.reject(ws, plan_id, identity=AINO, comment="not this month")
+        with pytest.raises(UsageError, match="rejected"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        assert plan_row(ws, plan_id)["executed_run"] is None
+
+
+def test_an_excluded_record_stays_through_the_run_as_a_hold(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with pytest.raises(UsageError, match="record 1 is not in plan"):
+            api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                        keys=[["999"]], reason="x")  # fmt: skip
+        done = api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                           keys=[["1"]], reason="complaint pending")  # fmt: skip
+        (hold,) = done.holds
+        assert hold.plan_id == plan_id and json.loads(hold.record_key or "") == ["1"]
+        assert hold.placer == MATTI.as_dict()
+        assert [h.hold_id for h in api.holds(ws)] == [hold.hold_id]
+        before = alumni(ws)[1]
+        api.approve(ws, plan_id, identity=AINO)
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+        after = alumni(ws)[1]
+    membership = next(p for p in outcome.policies if p.policy == "alumni-membership")
+    assert after == before and membership.counts.held == 1
+    assert membership.disposed == 1
+
+
+def test_hold_preview_says_a_hold_covers_nothing_before_it_is_saved(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        nothing = api.hold_preview(ws, policy="xamk-alumni/alumni-membership", record=["999"])
+        some = api.hold_preview(ws, policy="xamk-alumni/alumni-membership", record=["1"])
+        assert nothing.covers_nothing and nothing.total == 0
+        assert not some.covers_nothing and some.total == 1
+        assert ws.holds.all() == []  # a preview stores nothing
+        placed = api.place_hold(ws, reason="case 12", identity=RIIKKA,
+                                policy="xamk-alumni/alumni-membership", record=["1"])  # fmt: skip
+        with pytest.raises(NotPermitted):
+            api.release_hold(ws, placed.hold.hold_id, identity=VIEWER)
+        released = api.release_hold(ws, placed.hold.hold_id, identity=MATTI)
+        kinds = [(e.kind, e.actor["subject"]) for e in api.decision_journal(ws)]
+    assert released.releaser == MATTI.as_dict() and released.released_by == "Matti Manager"
+    assert kinds == [("hold-placed", "u-riikka"), ("hold-released", "u-matti")]
+
+
+# --- the decision journal ----------------------------------------------------------------------
+
+
+def _journal_with_decisions(ws: Workspace) -> str:
+    plan_id = make_plan(ws, RIIKKA)
+    api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                keys=[["1"]], reason="complaint pending")  # fmt: skip
+    api.approve(ws, plan_id, identity=AINO, comment="ok")
+    return plan_id
+
+
+def test_verify_checks_the_journal(catalog: Path, environ: dict[str, str]) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        _journal_with_decisions(ws)
+        report = api.verify_decisions(ws)
+    assert report.faults == [] and report.entries == 2
+    assert report.kinds == {"exclusion": 1, "approval": 1}
+
+
+def test_an_altered_journal_entry_fails_verification_by_name(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = _journal_with_decisions(ws)
+        with ws.state.begin() as conn:
+            text = conn.scalar(sa.select(decisions.c.entry).where(decisions.c.seq == 2))
+            forged = text.replace("Aino Archivist", "Someone Else")
+            conn.execute(sa.update(decisions).where(decisions.c.seq == 2).values(entry=forged))
+        report = api.verify_decisions(ws)
+        with pytest.raises(UsageError, match="do not verify"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+    assert any(
+        f.startswith(f"decision journal entry 2 (approval of plan {plan_id})") and "altered" in f
+        for f in report.faults
+    ), report.faults
+
+
+def test_a_removed_journal_entry_fails_verification_by_name(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        _journal_with_decisions(ws)
+        with ws.state.begin() as conn:
+            conn.execute(sa.delete(decisions).where(decisions.c.seq == 1))
+        middle = api.verify_decisions(ws)
+        with ws.state.begin() as conn:
+            conn.execute(sa.delete(decisions).where(decisions.c.seq == 2))
+        tail = api.verify_decisions(ws)
+    assert any("entry 1 missing before decision journal entry 2" in f for f in middle.faults)
+    assert any("head records entry 2 but the journal ends at entry 0" in f for f in tail.faults)
+
+
+def test_a_journal_row_resigned_with_another_key_fails(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Rewriting an entry with a fresh hash is not enough: the signature is the pinned key's."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from retention.evidence import signing
+    from retention.evidence.certificate import canonical
+
+    with Workspace.open(catalog, environ) as ws:
+        _journal_with_decisions(ws)
+        other = Ed25519PrivateKey.generate()
+        with ws.state.begin() as conn:
+            row = conn.execute(sa.select(decisions).where(decisions.c.seq == 2)).one()
+            body = json.loads(row.entry)
+            body["actor"]["name"] = "Someone Else"
+            message = canonical(body)
+            digest = hashlib.sha256(message).hexdigest()
+            forged = {"entry": message.decode(), "hash": digest,
+                      "signature": signing.sign(other, message)}  # fmt: skip
+            conn.execute(sa.update(decisions).where(decisions.c.seq == 2).values(**forged))
+            conn.execute(sa.update(decisions_head).values(last_hash=digest))
+        report = api.verify_decisions(ws)
+    assert any("entry 2" in f and "signature does not verify" in f for f in report.faults)
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_cli_reject_and_four_eyes_refusals(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path)
+    rules(catalog.root, "approvals:\n  two_people_registers: [amkoodari]\n")
+    made = on(catalog, "plan", "--as-of", PLAN_DAY.isoformat())
+    assert made.returncode == 0, made.stderr
+    plan_id = re.search(r"\bP\d{8}-[0-9a-f]{8}\b", made.stdout).group(0)  # type: ignore[union-attr]
+    mine = on(catalog, "approve", plan_id, "--by", os_user())
+    assert mine.returncode == EXIT_INVALID and "made plan" in mine.stderr
+    typed = on(catalog, "approve", plan_id, "--by", "Riikka Records")
+    assert typed.returncode == EXIT_INVALID and "unauthenticated" in typed.stderr
+    listed = on(catalog, "plans").stdout
+    assert "\treview=0/2\t" in listed
+    no_comment = on(catalog, "reject", plan_id, "--by", "Riikka Records")
+    assert no_comment.returncode != 0
+    rejected = on(catalog, "reject", plan_id, "--by", "Riikka Records", "--comment", "wrong")
+    assert rejected.returncode == 0, rejected.stderr
+    assert f"{plan_id}\trejected\t" in on(catalog, "plans").stdout
+    run = on(catalog, "run", "--plan", plan_id)
+    assert run.returncode == EXIT_INVALID and "rejected" in run.stderr
