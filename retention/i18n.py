@@ -498,6 +498,21 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
     "web_approve": {"en": "Approve the plan", "fi": "Hyväksy suunnitelma"},
     "web_reject": {"en": "Reject the plan", "fi": "Hylkää suunnitelma"},
     "web_approved": {"en": "Your approval was recorded.", "fi": "Hyväksyntäsi kirjattiin."},
+    "web_approved_more": {
+        "en": "Your approval was recorded; the plan needs more approvals before it may run.",
+        "fi": "Hyväksyntäsi kirjattiin; suunnitelma tarvitsee vielä muita hyväksyntöjä ennen "
+        "toimeenpanoa.",
+    },
+    "web_missing": {"en": "Still needed", "fi": "Vielä tarvitaan"},
+    "web_needs": {"en": "{count} approval(s)", "fi": "{count} hyväksyntä(ä)"},
+    "web_needs_more": {
+        "en": "{count} more approval(s) from another person",
+        "fi": "{count} hyväksyntä(ä) lisää toiselta henkilöltä",
+    },
+    "web_needs_archivist": {"en": "an archivist's approval", "fi": "arkistonhoitajan hyväksyntä"},
+    "web_needs_because": {"en": "(rules: {rules})", "fi": "(säännöt: {rules})"},
+    "web_made_by": {"en": "Made by", "fi": "Laatinut"},
+    "web_changed_by": {"en": "Last changed by", "fi": "Viimeksi muuttanut"},
     "web_rejected": {"en": "Your rejection was recorded.", "fi": "Hylkäyksesi kirjattiin."},
     "web_reject_needs_comment": {
         "en": "Say why in the comment to reject a plan.",

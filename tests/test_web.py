@@ -5,6 +5,7 @@ changes nothing."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from retention import api
+from retention.decide.identity import Identity
 from retention.web import accounts, create_app
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
@@ -68,9 +70,16 @@ def signed_in(site: Site, name: str) -> FlaskClient:
     return client
 
 
-def approved_by(site: Site) -> str | None:
+def approvers(site: Site) -> list[Identity]:
+    """Who approved the plan, as the engine recorded them."""
     with site.ws() as ws:
-        return next(p for p in api.plans(ws) if p.plan_id == site.plan_id).approved_by
+        review = api.approval_status(ws, site.plan_id).review
+    assert review is not None
+    return [verdict.by for verdict in review.approvals]
+
+
+def local(name: str) -> Identity:
+    return Identity(accounts.LOCAL_ISSUER, name, name, ROLES[name], True)  # type: ignore[arg-type]
 
 
 def test_pages_need_a_sign_in_and_say_where_to(site: Site) -> None:
@@ -111,7 +120,7 @@ def test_a_records_manager_approves_with_a_comment(site: Site) -> None:
         f"{path}/approve", data={"csrf_token": token(client, path), "comment": "checked"}
     )
     assert answer.status_code == 302
-    assert (approved_by(site) or "").startswith("rm1 [records-manager; local#rm1]")
+    assert approvers(site) == [local("rm1")]
     assert "checked" in client.get(path).text
 
 
@@ -122,7 +131,7 @@ def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) 
     assert 'id="approve"' not in page.text  # no button for the viewer ...
     answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
     assert answer.status_code == 403  # ... and the server refuses the request all the same
-    assert approved_by(site) is None
+    assert approvers(site) == []
     for action, data in (
         ("exclude", {"policy": "xamk-alumni/alumni-membership", "key": "1", "reason": "x"}),
         ("reject", {"comment": "no"}),
@@ -160,7 +169,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site
     other = signed_in(site, "rm2")  # another session's token is no token of this one
     answer = client.post(f"{path}/approve", data={"csrf_token": token(other, path)})
     assert answer.status_code == 400
-    assert approved_by(site) is None
+    assert approvers(site) == []
     answer = client.post("/holds", data={"reason": "x", "register": "xamk-alumni"})
     assert answer.status_code == 400
     with site.ws() as ws:
@@ -175,7 +184,7 @@ def test_an_ended_session_gets_a_clear_page_and_changes_nothing(site: Site) -> N
         session["since"] = 0  # signed in long ago: the session's lifetime is over
     answer = client.post(f"{path}/approve", data={"csrf_token": csrf})
     assert answer.status_code in (400, 401)
-    assert approved_by(site) is None
+    assert approvers(site) == []
     assert client.get(path).status_code == 302
     fresh = site.app.test_client()
     answer = fresh.post(f"{path}/approve", data={"csrf_token": csrf})
@@ -207,7 +216,7 @@ def test_unknown_plans_and_forged_fields_get_a_page_that_changes_nothing(site: S
         data={"csrf_token": token(client, "/evidence"), "format": "csv", "since": "yesterday"},
     )
     assert answer.status_code == 400
-    assert approved_by(site) is None
+    assert approvers(site) == []
 
 
 def test_a_hold_that_covers_nothing_says_so_before_it_is_saved(site: Site) -> None:
@@ -227,7 +236,8 @@ def test_a_hold_that_covers_nothing_says_so_before_it_is_saved(site: Site) -> No
     assert answer.status_code == 302
     with site.ws() as ws:
         [hold] = ws.holds.all()
-    assert hold.record_key == '["999"]' and hold.placed_by.startswith("rm1 [records-manager")
+    assert hold.record_key == '["999"]' and hold.placed_by == "rm1"
+    assert json.loads(hold.placed_identity or "{}")["issuer"] == accounts.LOCAL_ISSUER
     client.post(f"/holds/{hold.hold_id}/release", data={"csrf_token": token(client, "/holds")})
     with site.ws() as ws:
         assert ws.holds.all()[0].released_at is not None
@@ -267,7 +277,9 @@ def test_an_exclusion_is_a_hold_on_that_record(site: Site) -> None:
     with site.ws() as ws:
         [hold] = ws.holds.all()
     assert hold.policy == "customer-contracts" and hold.record_key is not None
-    assert "disputed" in hold.reason and site.plan_id in hold.reason
+    assert hold.reason == "disputed" and hold.plan_id == site.plan_id
+    page = client.get(path).text
+    assert "Excluded a record" in page and "disputed" in page
 
 
 def test_a_secret_persons_row_shows_key_and_decision_only(site: Site) -> None:
@@ -357,3 +369,38 @@ def test_a_zip_that_reaches_outside_is_refused(site: Site) -> None:
         content_type="multipart/form-data",
     )
     assert answer.status_code == 400
+
+
+def test_four_eyes_the_second_person_completes_and_the_first_cannot_twice(site: Site) -> None:
+    settings = site.cat.root / "retention.yaml"
+    settings.write_text(
+        settings.read_text("utf-8") + "approvals:\n  two_people_registers: [xamk-alumni]\n",
+        "utf-8",
+    )
+    path = f"/plans/{site.plan_id}"
+    first = signed_in(site, "rm1")
+    first.post(f"{path}/approve", data={"csrf_token": token(first, path)})
+    page = first.get(path).text
+    main = page[page.find("<main") :]
+    assert "needs more approvals" in main and "1 more approval(s) from another person" in main, (
+        main[:3000]
+    )
+    first.post(f"{path}/approve", data={"csrf_token": token(first, path)})
+    assert approvers(site) == [local("rm1")]  # the same person twice is one pair of eyes
+    second = signed_in(site, "dpo1")
+    second.post(f"{path}/approve", data={"csrf_token": token(second, path)})
+    assert approvers(site) == [local("rm1"), local("dpo1")]
+    page = second.get(path).text
+    assert "Your approval was recorded." in page and "Still needed" not in page
+
+
+def test_a_rejection_needs_a_comment_and_ends_the_plan(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    client.post(f"{path}/reject", data={"csrf_token": token(client, path), "comment": ""})
+    assert "Say why" in client.get(path).text
+    client.post(f"{path}/reject", data={"csrf_token": token(client, path), "comment": "wrong"})
+    page = client.get(path).text
+    assert 'id="plan-state">rejected' in page and "Rejected: rm1" in page
+    client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert approvers(site) == []

@@ -42,6 +42,7 @@ PASSWORD = "correct horse battery staple"
 PEOPLE = {
     "anna": {"name": "Anna Arkistolainen", "groups": ["retention-records-managers"]},
     "ben": {"name": "Ben Bergström", "groups": ["retention-records-managers", "staff"]},
+    "cara": {"name": "Cara Colliander", "groups": ["retention-records-managers"]},
     "vera": {"name": "Vera Viewer", "groups": ["staff"]},
     "olli": {"name": "Olli Outsider", "groups": ["somebody-else"]},
 }
@@ -73,6 +74,8 @@ web:
     roles:
       records-manager: [retention-records-managers]
       viewer: [staff]
+approvals:
+  two_people_registers: [xamk-alumni]  # four eyes on the register the plan disposes of
 """
 
 
@@ -163,7 +166,12 @@ def test_a_records_manager_signs_in_and_every_page_is_accessible(site: Site) -> 
     page.context.close()
 
 
-def test_an_exclusion_and_an_approval_are_recorded_with_the_identity(site: Site) -> None:
+def approvers(site: Site) -> list[tuple[str, str]]:
+    review = plan_state(site).review
+    return [(v.by.issuer, v.by.subject) for v in review.approvals]
+
+
+def test_an_exclusion_makes_its_author_the_plans_last_changer(site: Site) -> None:
     page = signed_in(site, "anna")
     page.goto(f"{site.url}/plans/{site.plan_id}")
     page.select_option("#exclude-policy", "xamk-alumni/customer-contracts")
@@ -171,18 +179,37 @@ def test_an_exclusion_and_an_approval_are_recorded_with_the_identity(site: Site)
     page.fill("#exclude-reason", "Disputed in case 17/2026")
     page.click("#exclude")
     assert "a hold keeps it" in page.inner_text("main")
-    page.fill("#approve-comment", "Checked against the records plan")
-    page.click("#approve")
-    assert "Your approval was recorded" in page.inner_text("main")
-    checked(site, page, "plan-approved")
+    assert "Excluded a record: Anna Arkistolainen" in page.inner_text("#decisions")
     status = plan_state(site)
-    assert status.approved_by is not None and "Anna Arkistolainen" in status.approved_by
-    assert f"{site.issuer}#anna" in status.approved_by
+    assert status.changed_by is not None and status.changed_by.subject == "anna"
     with site.ws() as ws:
-        [hold] = ws.holds.all()
-    assert hold.policy == "customer-contracts" and "Anna Arkistolainen" in hold.placed_by
+        [hold] = api.holds(ws)
+    assert hold.policy == "customer-contracts" and hold.placed_by == "Anna Arkistolainen"
     page.goto(f"{site.url}/holds")
     assert "Disputed in case 17/2026" in page.inner_text("#holds")
+    page.goto(f"{site.url}/plans/{site.plan_id}")
+    page.click("#approve")  # four eyes: who changed the plan cannot approve it
+    assert page.locator(".message.error").count() == 1
+    assert approvers(site) == []
+    page.context.close()
+
+
+def test_two_records_managers_complete_a_four_eyes_approval(site: Site) -> None:
+    page = signed_in(site, "ben")
+    page.goto(f"{site.url}/plans/{site.plan_id}")
+    page.fill("#approve-comment", "Checked against the records plan")
+    page.click("#approve")
+    assert "needs more approvals" in page.inner_text("main")
+    assert "from another person" in page.inner_text("#missing")
+    assert plan_state(site).state == "pending"
+    page.context.close()
+    page = signed_in(site, "cara")
+    page.goto(f"{site.url}/plans/{site.plan_id}")
+    page.click("#approve")
+    assert "Your approval was recorded." in page.inner_text("main")
+    assert page.inner_text("#plan-state") == "approved"
+    checked(site, page, "plan-approved")
+    assert approvers(site) == [(site.issuer, "ben"), (site.issuer, "cara")]
     page.context.close()
 
 
@@ -233,7 +260,7 @@ def test_a_local_account_signs_in_in_finnish(site: Site) -> None:
     context.close()
 
 
-def test_the_run_of_the_plan_keeps_the_excluded_record_and_names_the_approver(
+def test_the_run_of_the_plan_keeps_the_excluded_record_and_names_both_approvers(
     site: Site,
 ) -> None:
     with site.ws() as ws:
@@ -246,4 +273,8 @@ def test_the_run_of_the_plan_keeps_the_excluded_record_and_names_the_approver(
     engine.dispose()
     assert ("HQ", "C-1") in kept  # excluded: held through the run
     assert ("B", "C-1") not in kept  # the plan's other due contract is gone
-    assert all("Anna Arkistolainen" in str(c["approved_by"]) for c in certificates)
+    for certificate in certificates:
+        named = [(a["issuer"], a["subject"], a["name"], a["authenticated"])
+                 for a in certificate["approvals"]]  # fmt: skip
+        assert named == [(site.issuer, "ben", "Ben Bergström", True),
+                         (site.issuer, "cara", "Cara Colliander", True)]  # fmt: skip

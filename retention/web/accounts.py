@@ -20,7 +20,7 @@ from retention.errors import UsageError
 from retention.state.database import utcnow, web_accounts
 
 #: Issuer recorded for a person signed in with a local account.
-LOCAL_ISSUER = "local"
+LOCAL_ISSUER = "urn:retention:local-account"
 MIN_PASSWORD = 12
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("not the password of any account")

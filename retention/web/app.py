@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from retention.catalog.loading import Catalog, load_catalog
 from retention.catalog.model import Web
+from retention.decide.identity import NotPermitted
 from retention.i18n import LANGUAGES, Language, Messages
 from retention.logs import get_logger
 from retention.pseudonym import SECRET_VARIABLE
@@ -119,6 +120,10 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
             413: "web_error_413",
         }
         return error_page(code, known.get(code, "web_error_500"), getattr(exc, "retention", None))
+
+    @app.errorhandler(NotPermitted)
+    def _not_permitted(exc: NotPermitted) -> tuple[str, int]:
+        return error_page(403, "web_error_403", str(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[str, int]:

@@ -12,8 +12,8 @@ from typing import Any
 
 from retention import api
 from retention.decide.approval import PlanStatus
+from retention.decide.identity import Identity as EngineIdentity
 from retention.decide.plan import load_plan
-from retention.errors import UsageError
 from retention.i18n import Language, Messages
 from retention.reports.report import plan_effects, plan_rows, policy_summary
 from retention.reports.report_html import COUNTS, RegisterSummary, rule_text, summarise
@@ -76,46 +76,80 @@ def plan_page(ws: Workspace, status: PlanStatus, lang: Language, limit: int) -> 
     return page
 
 
-def attribution(me: Identity) -> str:
-    """Who acted, as the engine's ``by`` text records it: name, role, issuer and subject."""
-    return f"{me.name} [{me.role}; {me.issuer}#{me.subject}]"[:200]
-
-
 def decisions(ws: Workspace, status: PlanStatus) -> list[dict[str, Any]]:
-    """The approvals (and rejections) recorded on the plan, oldest first."""
-    if status.approved_by is None:
+    """The plan's approvals, rejection and exclusions, oldest first, with who made them."""
+    review = status.review
+    found: list[dict[str, Any]] = []
+    if review is not None and review.legacy_by is not None:  # approved before review existed
+        found.append(
+            {
+                "kind": "approval",
+                "by": review.legacy_by,
+                "role": None,
+                "seq": 0,
+                "at": status.approved_at,
+                "comment": status.comment,
+            }
+        )
+    verdicts = [("approval", v) for v in (review.approvals if review else ())]
+    if review is not None and review.rejection is not None:
+        verdicts.append(("rejection", review.rejection))
+    for kind, verdict in verdicts:
+        found.append(
+            {
+                "kind": kind,
+                "by": verdict.by.label,
+                "role": verdict.by.role,
+                "at": verdict.at,
+                "comment": verdict.comment,
+                "seq": verdict.seq,
+            }
+        )
+    for entry in api.decision_journal(ws, status.plan_id):
+        if entry.kind == "exclusion":
+            who = EngineIdentity.from_dict(entry.actor)
+            found.append(
+                {
+                    "kind": "exclusion",
+                    "by": who.label,
+                    "role": who.role,
+                    "at": entry.at,
+                    "comment": entry.body.get("reason"),
+                    "seq": entry.seq,
+                }
+            )
+    return sorted(found, key=lambda d: int(d["seq"]))
+
+
+def missing(status: PlanStatus, lang: Language) -> list[str]:
+    """What the plan still needs before it may run, in the page's language: the engine's
+    :attr:`Review.missing`, item by item."""
+    review = status.review
+    if review is None or not review.missing:
         return []
-    return [
-        {
-            "kind": "approval",
-            "by": status.approved_by,
-            "at": status.approved_at,
-            "comment": status.comment,
-        }
-    ]
+    t = Messages(lang)
+    out = []
+    more = review.required.people - len(review.approvals)
+    if more > 0:
+        out.append(t("web_needs_more" if review.approvals else "web_needs", count=more))
+    if any("archivist" in item for item in review.missing):
+        out.append(t("web_needs_archivist"))
+    if review.required.because:
+        out.append(t("web_needs_because", rules="; ".join(review.required.because)))
+    return out
 
 
-def approve(ws: Workspace, plan_id: str, me: Identity, comment: str) -> None:
-    api.approve(ws, plan_id, by=attribution(me), comment=comment or None)
+def approve(ws: Workspace, plan_id: str, me: Identity, comment: str) -> PlanStatus:
+    return api.approve(ws, plan_id, identity=me.engine(), comment=comment or None)
 
 
-def reject(ws: Workspace, plan_id: str, me: Identity, comment: str) -> None:
-    raise UsageError("rejecting a plan is not available in this version")
+def reject(ws: Workspace, plan_id: str, me: Identity, comment: str) -> PlanStatus:
+    return api.reject(ws, plan_id, identity=me.engine(), comment=comment)
 
 
 def exclude(
     ws: Workspace, plan_id: str, me: Identity, policy: str, key: list[str], reason: str
 ) -> None:
-    """Keep one record out of the plan's disposal: a hold on that record alone."""
-    from retention.decide.approval import plan_status
-
-    status = plan_status(ws, plan_id)
-    if policy not in status.policies:
-        raise UsageError(f"policy {policy} is not in plan {plan_id}")
-    api.place_hold(
-        ws,
-        reason=f"{reason} (excluded from plan {plan_id})",
-        placed_by=attribution(me),
-        policy=policy,
-        record=key,
-    )
+    """Keep one record out of the plan's disposal: a hold on that record alone, recorded in
+    the decision journal with who excluded it."""
+    api.exclude(ws, plan_id, policy=policy, keys=[key], reason=reason, identity=me.engine())

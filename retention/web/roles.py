@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from retention.catalog.model import ROLES, Role
+from retention.decide.identity import Identity as EngineIdentity
 
 Permission = Literal["read", "review", "hold", "export"]
 
@@ -32,7 +33,8 @@ class Identity:
     """The person signed in: who vouched for them (issuer) and as whom (subject)."""
 
     issuer: str
-    """The OpenID provider's issuer URL, or ``local`` for a local account."""
+    """The OpenID provider's issuer URL, or :data:`accounts.LOCAL_ISSUER` for a local
+    account."""
     subject: str
     name: str
     roles: tuple[Role, ...]
@@ -40,11 +42,17 @@ class Identity:
     @property
     def role(self) -> Role:
         """The role recorded with an action: the most powerful one the person holds."""
-        order: tuple[Role, ...] = ("records-manager", "archivist", "dpo", "operator", "viewer")
+        # An archivist's approval is what an archive transfer may need; every other reviewing
+        # role counts the same towards four eyes.
+        order: tuple[Role, ...] = ("archivist", "records-manager", "dpo", "operator", "viewer")
         for role in order:
             if role in self.roles:
                 return role
         return "viewer"
+
+    def engine(self) -> EngineIdentity:
+        """As the engine records it with each approval, rejection, exclusion and hold."""
+        return EngineIdentity(self.issuer, self.subject, self.name, self.role, True)
 
     def may(self, permission: Permission) -> bool:
         return any(role in GRANTS[permission] for role in self.roles)

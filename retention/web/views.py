@@ -31,7 +31,6 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from retention import api
-from retention.catalog import clock
 from retention.decide.approval import STATES
 from retention.errors import RetentionError, UsageError
 from retention.logs import get_logger
@@ -122,6 +121,7 @@ def plan(plan_id: str) -> str:
         page=page,
         can_review=me.may("review") and status.state == "pending",
         decisions=review.decisions(ws, status),
+        missing=review.missing(status, language()),
         zone=ws.catalog.settings.timezone,
     )
 
@@ -133,8 +133,9 @@ def approve(plan_id: str) -> Response:
     assert me is not None
     comment = _text("comment", 2000)
     try:
-        review.approve(workspace(), _plan_id(plan_id), me, comment)
-        flash(g.t("web_approved"), "ok")
+        status = review.approve(workspace(), _plan_id(plan_id), me, comment)
+        complete = status.review is None or status.review.complete
+        flash(g.t("web_approved" if complete else "web_approved_more"), "ok")
     except UsageError as exc:
         _problem(exc)
     return redirect(url_for("pages.plan", plan_id=plan_id))
@@ -209,9 +210,8 @@ def report(plan_id: str, fmt: str) -> Response:
 @require("read")
 def holds() -> str:
     ws = workspace()
-    today = clock.today(ws.catalog.settings.timezone)
     everything = request.args.get("all") == "1"
-    found = ws.holds.all() if everything else ws.holds.active(today)
+    found = api.holds(ws, include_released=everything)
     return render_template(
         "holds.html.j2",
         holds=list(reversed(found)),
@@ -246,22 +246,30 @@ def place_hold() -> Response | tuple[str, int]:
         problem = g.t("web_hold_needs_reason")
     if record and not form["policy"]:
         problem = g.t("web_hold_record_needs_policy")
+    register, policy = form["register"] or None, form["policy"] or None
+    subject = form["subject"] or None
+    if problem is None and not force:
+        try:  # said before anything is saved: a hold that covers nothing comes back to confirm
+            preview = api.hold_preview(
+                ws, register=register, policy=policy, subject=subject, record=record, until=until
+            )
+            if preview.covers_nothing:
+                return _holds_form(form, record, nothing=True), 409
+        except UsageError as exc:
+            problem = str(exc)
     if problem is None:
         try:
             placed = api.place_hold(
                 ws,
                 reason=form["reason"],
-                placed_by=review.attribution(me),
-                register=form["register"] or None,
-                policy=form["policy"] or None,
-                subject=form["subject"] or None,
+                identity=me.engine(),
+                register=register,
+                policy=policy,
+                subject=subject,
                 record=record,
                 until=until,
                 force=force,
             )
-        except api.HoldCoversNothing:
-            # Said before anything is saved: the form comes back, to confirm or correct.
-            return _holds_form(form, record, nothing=True), 409
         except UsageError as exc:
             problem = str(exc)
         else:
@@ -273,14 +281,13 @@ def place_hold() -> Response | tuple[str, int]:
 
 def _holds_form(form: dict[str, str], record: list[str], *, nothing: bool) -> str:
     ws = workspace()
-    today = clock.today(ws.catalog.settings.timezone)
     return render_template(
         "holds.html.j2",
-        holds=list(reversed(ws.holds.active(today))),
+        holds=list(reversed(api.holds(ws))),
         everything=False,
         registers=sorted(ws.catalog.registers),
         policies=[b.name for b in ws.catalog.policies],
-        form={**form, "record": " ".join(record)},
+        form={**form, "record": "\n".join(record)},
         record=record,
         nothing=nothing,
         zone=ws.catalog.settings.timezone,
@@ -296,7 +303,7 @@ def release_hold(hold_id: str) -> Response:
     if not _HOLD_ID.match(hold_id):
         abort(404)
     try:
-        workspace().holds.release(hold_id, review.attribution(me))
+        api.release_hold(workspace(), hold_id, identity=me.engine())
         flash(g.t("web_hold_released", hold=hold_id), "ok")
     except UsageError as exc:
         _problem(exc)
