@@ -404,3 +404,44 @@ def test_a_rejection_needs_a_comment_and_ends_the_plan(site: Site) -> None:
     assert 'id="plan-state">rejected' in page and "Rejected: rm1" in page
     client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
     assert approvers(site) == []
+
+
+def test_users_add_reads_the_password_from_stdin_and_stores_only_a_hash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cat = make_catalog(tmp_path / "sq")
+    command = [sys.executable, "-m", "retention", "users", "add", "mia", "--role", "archivist",
+               "--password-stdin", "--catalog", str(cat.root)]  # fmt: skip
+    done = subprocess.run(command, input="a long enough password\n", capture_output=True,
+                          text=True, env=env(), timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    short = subprocess.run(command, input="short\n", capture_output=True, text=True, env=env(),
+                           timeout=120, check=False)  # fmt: skip
+    assert short.returncode == 2 and "shorter than 12" in short.stderr
+    assert cat.state.read_bytes().count(b"a long enough password") == 0
+    with Workspace.open(cat.root, env()) as ws:
+        assert accounts.check(ws.state, "mia", "a long enough password") == accounts.Account(
+            "mia", "archivist"
+        )
+        assert accounts.check(ws.state, "mia", "a wrong password!") is None
+        accounts.disable(ws.state, "mia")
+        assert accounts.check(ws.state, "mia", "a long enough password") is None
+
+
+def test_web_settings_errors_name_the_key(tmp_path: Path) -> None:
+    from retention.errors import CatalogError, UsageError
+
+    cat = make_catalog(tmp_path / "sq")
+    settings = cat.root / "retention.yaml"
+    base = settings.read_text("utf-8")
+    settings.write_text(base + "web:\n  oidc:\n    issuer: http://idp.example\n"
+                        "    client_id: x\n    roles: {boss: [a]}\n", "utf-8")  # fmt: skip
+    with pytest.raises(CatalogError) as failed:
+        create_app(cat.root, env())
+    text = str(failed.value)
+    assert "retention.yaml" in text and "issuer" in text and "boss" in text
+    settings.write_text(base + "web:\n  oidc:\n    issuer: https://idp.example\n"
+                        "    client_id: x\n    client_secret_env: IDP_SECRET\n", "utf-8")  # fmt: skip
+    with pytest.raises(UsageError, match=r"web\.oidc\.client_secret_env: the variable IDP_SECRET"):
+        create_app(cat.root, env())
