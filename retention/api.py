@@ -780,12 +780,14 @@ def plan(
     lang: str | None = None,
     more_reports: Sequence[Path] = (),
     for_approval: bool = True,
+    made_by: Identity | None = None,
 ) -> tuple[Plan, Path | None]:
     """Dry run: check, decide, store the plan, write the report; no source is changed.
 
     ``more_reports`` are further reports of the same plan (an HTML page and the CSV that lists
     every record); ``lang`` is the HTML page's language. Without ``for_approval`` the plan is
-    a preview that cannot be approved (a scheduled dry run).
+    a preview that cannot be approved (a scheduled dry run). ``made_by``: who makes it (the
+    web's signed-in person; default: the OS account, unauthenticated), who cannot approve it.
     """
     _ = ws.secret
     paths = [*([report] if report is not None else []), *more_reports]
@@ -799,7 +801,8 @@ def plan(
         report_language(ws, lang)
     check_sources(ws)
     day = as_of_or_today(ws, as_of, job)
-    result = make_plan(ws, chosen_policies(ws, job, policies), day, job, for_approval=for_approval)
+    result = make_plan(ws, chosen_policies(ws, job, policies), day, job,
+                       for_approval=for_approval, made_by=made_by)  # fmt: skip
     for path in paths:
         others = [p for p in paths if p != path and p.suffix.lower() != ".html"]
         write_report(ws, result.plan_id, path, lang=lang, companions=others)
@@ -909,7 +912,10 @@ def verify_ledger(ws: Workspace, public_key: Path | None = None) -> LedgerReport
         key = own[0]
     given = signing.key_id(key)
     also = [k for k in own if signing.key_id(k) != given]
-    return ws.ledger.verify(key, also=also)
+    report = ws.ledger.verify(key, also=also)
+    report.decisions = verify_decisions(ws)  # who decided: checked with what was done
+    report.faults.extend(report.decisions.faults)
+    return report
 
 
 def rotate_key(ws: Workspace) -> dict[str, object]:

@@ -785,11 +785,19 @@ def hold_list(catalog: Path, show_all: bool) -> None:
             (h.subject_ref or "")[:12],
             h.record_key or "",
             h.until.isoformat() if h.until else "",
-            h.reason,
-            f"{h.placed_by}\n{_local(h.placed_at, zone)}",
-            f"{h.released_by}\n{_local(h.released_at, zone)}" if h.released_at else "",
+            h.reason + (f"\n(excluded from plan {h.plan_id})" if h.plan_id else ""),
+            _who_when(h.placed_by, h.placer, _local(h.placed_at, zone)),
+            _who_when(h.released_by, h.releaser, _local(h.released_at, zone))
+            if h.released_at
+            else "",
         )
     _console().print(table)
+
+
+def _who_when(name: str | None, identity: dict[str, Any] | None, when: str) -> str:
+    """A hold list cell: who, when, and "(unauthenticated)" where a name was only typed."""
+    typed = identity is None or not identity.get("authenticated")
+    return f"{name}\n{when}" + ("\n(unauthenticated)" if typed else "")
 
 
 @hold.command("report")
@@ -812,8 +820,10 @@ def hold_report(catalog: Path, as_of: date | None) -> None:
             ) if value
         )  # fmt: skip
         total = sum(len(keys) for keys in entry.records.values())
-        out.print(f"{h.hold_id}  {scope}  reason: {h.reason}  by {h.placed_by}"
-                  + (f"  until {h.until}" if h.until else ""))  # fmt: skip
+        out.print(f"{h.hold_id}  {scope}  reason: {h.reason}  by {h.placed_label}"
+                  + (f"  until {h.until}" if h.until else "")
+                  + (f"  (excluded from plan {h.plan_id})" if h.plan_id else ""),
+                  markup=False)  # fmt: skip
         out.print(f"  keeps {total} due record{'s' if total != 1 else ''} from disposal")
         for policy, keys in entry.records.items():
             shown = ", ".join(k if isinstance(k, str) else "/".join(k) for k in keys[:20])
@@ -934,6 +944,11 @@ def verify(catalog: Path, file: Path | None, public_key: Path | None) -> None:
             )
         else:
             what += f", key {ledger.key_id} (not pinned: verify with the private key to pin it)"
+        journal = ledger.decisions
+        if journal is not None:
+            what += f"; decision journal: {journal.entries} entries" + (
+                f" ({journal.unauthenticated} unauthenticated)" if journal.unauthenticated else ""
+            )
         if ledger.last_signed is not None:
             out.print(f"last checkpoint: seq {ledger.last_signed[0]}, hash {ledger.last_signed[1]}")
         for run_id, count in sorted(ledger.interrupted.items()):

@@ -431,6 +431,12 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "Records are counted, never named: no personal data appears in this document.",
         "fi": "Tietueet vain lasketaan, niitä ei nimetä: asiakirjassa ei ole henkilötietoja.",
     },
+    # Review and attribution: who made a plan, identities not authenticated
+    "made_by": {"en": "Made by", "fi": "Laatija"},
+    "unauthenticated": {
+        "en": "unauthenticated: a name typed at the command line",
+        "fi": "tunnistamaton: komentorivillä annettu nimi",
+    },
     # --- the web workspace (`retention serve`) -----------------------------------------------
     "web_app": {"en": "Retention workspace", "fi": "Säilytyksen työtila"},
     "web_skip": {"en": "Skip to content", "fi": "Siirry sisältöön"},

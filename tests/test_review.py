@@ -14,7 +14,8 @@ from retention import api
 from retention.decide.approval import FourEyes
 from retention.decide.identity import CLI_ISSUER, Identity, NotPermitted, os_user
 from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
-from retention.state.database import decisions, decisions_head
+from retention.state.database import decisions, decisions_head, metadata
+from retention.testing import ScratchDatabase
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_approval import PLAN_DAY, alumni, plan_row
@@ -362,3 +363,238 @@ def test_cli_reject_and_four_eyes_refusals(tmp_path: Path) -> None:
     assert f"{plan_id}\trejected\t" in on(catalog, "plans").stdout
     run = on(catalog, "run", "--plan", plan_id)
     assert run.returncode == EXIT_INVALID and "rejected" in run.stderr
+
+
+# --- exports and verification ------------------------------------------------------------------
+
+
+def test_an_export_names_both_approvers_and_carries_their_signed_decisions(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """JSONL, CSV and a certificate of destruction: each certificate's ``approvals`` name both
+    people, the manifest carries the journal entries that prove it, and verify checks them."""
+    rules(catalog, "approvals:\n  two_people_registers: [xamk-alumni, amkoodari]\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        api.approve(ws, plan_id, identity=RIIKKA)
+        api.approve(ws, plan_id, identity=MATTI)
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        manifests = {
+            suffix: api.export(ws, tmp_path / f"out{suffix}") for suffix in (".jsonl", ".csv")
+        }
+        html = tmp_path / "destruction.html"
+        api.export(ws, html)
+        public = ws.public_key_path
+        ledger_report = api.verify_ledger(ws)
+    assert ledger_report.ok and ledger_report.decisions is not None
+    assert ledger_report.decisions.entries == 2
+    for suffix, manifest in manifests.items():
+        kinds = [(e["kind"], e["actor"]["subject"]) for e in manifest["decisions"]]  # type: ignore[index, union-attr]
+        assert kinds == [("approval", "u-riikka"), ("approval", "u-matti")]
+        report = api.verify_file(tmp_path / f"out{suffix}", public)
+        assert report.ok, report.faults
+        assert report.decisions == 2
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    names = {tuple(a["name"] for a in json.loads(line)["approvals"]) for line in lines}
+    assert names == {("Riikka Records", "Matti Manager")}
+    document = html.read_text(encoding="utf-8")
+    assert "Riikka Records, Matti Manager" in document
+    assert api.verify_file(html, public).ok
+
+
+def test_an_export_marks_an_unauthenticated_approval(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        api.approve(ws, plan_id, by="Riikka Records")
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        html = tmp_path / "destruction.html"
+        api.export(ws, html)
+        certs = ledger(ws)
+        verified = api.verify_file(html, ws.public_key_path)
+    assert verified.ok, verified.faults
+    (approval,) = certs[0]["approvals"]
+    assert approval["authenticated"] is False and approval["issuer"] == CLI_ISSUER
+    assert approval["name"] == "Riikka Records" and approval["subject"] == os_user()
+    assert "Riikka Records (unauthenticated)" in html.read_text(encoding="utf-8")
+
+
+def test_cli_verify_reports_the_journal_and_fails_on_an_altered_entry(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path)
+    made = on(catalog, "plan", "--as-of", PLAN_DAY.isoformat())
+    plan_id = re.search(r"\bP\d{8}-[0-9a-f]{8}\b", made.stdout).group(0)  # type: ignore[union-attr]
+    assert on(catalog, "approve", plan_id, "--by", "Riikka Records").returncode == 0
+    verified = on(catalog, "verify")
+    assert verified.returncode == 0, verified.stderr
+    assert "decision journal: 1 entries (1 unauthenticated)" in verified.stdout
+    engine = sa.create_engine(catalog.state_url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(decisions).values(entry=sa.func.replace(
+            decisions.c.entry, "Riikka Records", "Mallory")))  # fmt: skip
+    engine.dispose()
+    failed = on(catalog, "verify")
+    assert failed.returncode != 0
+    assert f"FAIL decision journal entry 1 (approval of plan {plan_id})" in failed.stdout
+
+
+# --- migration 0010 ----------------------------------------------------------------------------
+
+
+def test_migration_0010_keeps_a_populated_state_database(state_db: ScratchDatabase) -> None:
+    """Rows written at 0008 stay as they were; the journal starts empty and verifies, and the
+    first decision appended after the upgrade verifies too."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from retention.evidence import decisions as journal
+    from retention.evidence import keyring
+    from retention.state import migrations
+    from tests.test_migrations import (
+        added_columns_are_empty,
+        differences,
+        populate,
+        snapshot,
+        upgrade,
+    )
+
+    key = Ed25519PrivateKey.generate()
+    engine = state_db.engine()
+    try:
+        upgrade(engine, migrations.BASELINE)
+        upgrade(engine, "0008")
+        populate(engine, key)
+        before = snapshot(engine)
+        upgrade(engine, "0010")
+        assert snapshot(engine) == before and added_columns_are_empty(engine)
+        assert differences(engine, metadata) == []
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(decisions_head)).one() == (1, 0, "0" * 64)
+        assert journal.verify(engine).faults == []
+        keyring.pin(engine, key)
+        with engine.begin() as conn:
+            journal.append(conn, key, "approval", Identity.cli("Riikka").as_dict(),
+                           plan_id="P20261121-00000001", details={"comment": None})  # fmt: skip
+        checked = journal.verify(engine)
+        assert checked.faults == [] and checked.entries == 1
+    finally:
+        engine.dispose()
+
+
+# --- review jobs and the command line ----------------------------------------------------------
+
+
+def test_a_review_job_runs_a_plan_only_once_its_approvals_are_complete(
+    catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler's review job skips a plan with one of two approvals, runs it with both."""
+    from datetime import UTC, datetime, timedelta
+
+    from freezegun import freeze_time
+
+    from retention.scheduler import run_job
+
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    rules(catalog, "approvals:\n  two_people_registers: [amkoodari]\n")
+    (catalog / "jobs" / "weekly.yaml").write_text(
+        'id: weekly\nschedule: "0 7 * * 1"\npolicies: ["amkoodari/*"]\nmode: review\n'
+    )
+    with freeze_time(datetime(2026, 11, 22, 8, 0, tzinfo=UTC)) as clock:
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            (first,) = api.plans(ws, job="weekly")
+            assert first.made_by is not None and not first.made_by.authenticated
+            api.approve(ws, first.plan_id, identity=RIIKKA)
+        clock.tick(timedelta(seconds=1))
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            assert ledger(ws) == []
+            assert api.approval_status(ws, first.plan_id).state == "pending"
+            api.approve(ws, first.plan_id, identity=MATTI)
+        clock.tick(timedelta(seconds=1))
+        assert run_job(str(catalog), "weekly") == EXIT_SUCCESS
+        with Workspace.open(catalog, environ) as ws:
+            certs = ledger(ws)
+    assert certs and {c["plan_id"] for c in certs} == {first.plan_id}
+    assert {tuple(a["name"] for a in c["approvals"]) for c in certs} == {
+        ("Riikka Records", "Matti Manager")
+    }
+
+
+def test_cli_exclude_places_a_hold_listed_with_its_plan(tmp_path: Path) -> None:
+    catalog = make_catalog(tmp_path)
+    made = on(catalog, "plan", "--as-of", PLAN_DAY.isoformat())
+    plan_id = re.search(r"\bP\d{8}-[0-9a-f]{8}\b", made.stdout).group(0)  # type: ignore[union-attr]
+    excluded = on(catalog, "exclude", plan_id, "--policy", "xamk-alumni/customer-contracts",
+                  "--record", "B,C-1", "--reason", "audit", "--by", "Eeva Excluder")  # fmt: skip
+    assert excluded.returncode == 0, excluded.stderr
+    assert "excluded 1 record(s)" in excluded.stdout
+    mine = on(catalog, "approve", plan_id, "--by", "eeva  excluder")
+    assert mine.returncode == EXIT_INVALID and "last changed plan" in mine.stderr
+    listed = on(catalog, "hold", "list", environ={"COLUMNS": "250"})
+    assert f"(excluded from plan {plan_id})" in listed.stdout
+    assert "(unauthenticated)" in listed.stdout
+    unknown = on(catalog, "exclude", plan_id, "--policy", "xamk-alumni/customer-contracts",
+                 "--record", "HQ,C-9", "--reason", "audit", "--by", "Eeva")  # fmt: skip
+    assert unknown.returncode == EXIT_INVALID and "record 1 is not in plan" in unknown.stderr
+
+
+def test_an_approval_written_into_the_plans_table_by_hand_is_no_approval(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    from retention.state.database import plans
+
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with ws.state.begin() as conn:
+            conn.execute(sa.update(plans).where(plans.c.plan_id == plan_id).values(
+                approved_by="Mallory", approved_at=sa.func.current_timestamp()))  # fmt: skip
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+
+
+def test_a_plan_approved_before_attribution_still_runs_with_its_typed_name(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A plan made and approved before revision 0010 (no maker, no journal) keeps its
+    single approval; its certificates name the typed approver, unauthenticated."""
+    from retention.state.database import plans
+
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        with ws.state.begin() as conn:
+            conn.execute(sa.update(plans).where(plans.c.plan_id == plan_id).values(
+                made_by=None, approved_by="Old Approver",
+                approved_at=sa.func.current_timestamp()))  # fmt: skip
+        assert api.approval_status(ws, plan_id).state == "approved"
+        api.run_plan(ws, plan_id, as_of=AS_OF)
+        certs = ledger(ws)
+    assert {c["approved_by"] for c in certs} == {"Old Approver"}
+    given = {(a["name"], a["authenticated"], a["issuer"]) for c in certs for a in c["approvals"]}
+    assert given == {("Old Approver", False, None)}
+
+
+def test_a_rule_added_after_a_typed_approval_demands_signed_in_approvals(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A plan approved at the command line, then placed under a four-eyes rule, is pending
+    again: it runs only once two signed-in people have approved it."""
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, AINO)
+        assert api.approve(ws, plan_id, by="Riikka Records").state == "approved"
+    rules(catalog, "approvals:\n  two_people_registers: [amkoodari]\n")
+    with Workspace.open(catalog, environ) as ws:
+        status = api.approval_status(ws, plan_id)
+        assert status.state == "pending" and status.review is not None
+        assert status.review.missing == ("2 more approvals",)
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        with pytest.raises(FourEyes, match="already"):  # the name typed before is hers
+            api.approve(ws, plan_id, identity=RIIKKA)
+        api.approve(ws, plan_id, identity=MATTI)
+        done = api.approve(ws, plan_id, identity=person("u-kaisa", "Kaisa Keeper"))
+        assert done.state == "approved"
+        with pytest.raises(UsageError, match="already approved"):
+            api.approve(ws, plan_id, identity=person("u-olli", "Olli"))
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+    assert outcome.exit_code == EXIT_SUCCESS

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -140,10 +140,13 @@ class Review:
         if self.rejection is not None or self.legacy_by is not None:
             return ()
         needs = []
-        more = self.required.people - len(self.approvals)
+        # Under a rule only signed-in approvals count (one typed before the rule was added
+        # included): a typed name cannot prove a second person.
+        counted = [a for a in self.approvals if a.by.authenticated or not self.required.four_eyes]
+        more = self.required.people - len(counted)
         if more > 0:
             needs.append(f"{more} more approval{'s' if more > 1 else ''}"
-                         + (" from another person" if self.approvals else ""))  # fmt: skip
+                         + (" from another person" if counted else ""))  # fmt: skip
         if self.required.archivist and not any(
             a.by.authenticated and a.by.role == "archivist" for a in self.approvals
         ):
@@ -196,7 +199,9 @@ def _verdicts(entries: Sequence[Entry]) -> tuple[tuple[Verdict, ...], Verdict | 
     for e in entries:
         if e.kind not in ("approval", "rejection"):
             continue
-        verdict = Verdict(Identity.from_dict(e.actor), e.at, e.body.get("comment"), e.seq)
+        # The moment as signed: the database may hand the column back in another zone.
+        at = datetime.fromisoformat(str(e.body.get("at"))) if e.body.get("at") else e.at
+        verdict = Verdict(Identity.from_dict(e.actor), at, e.body.get("comment"), e.seq)
         if e.kind == "approval":
             approvals.append(verdict)
         elif rejection is None:
@@ -239,7 +244,8 @@ def _status(
     )  # fmt: skip
     before_rotation = rotated_at is not None and created < rotated_at
     approvals, rejection = _verdicts(entries)
-    legacy = header["approved_by"] if header["made_by"] is None else None
+    # Approved before approvals were journalled: the name typed then stands, as it did.
+    legacy = header["approved_by"] if header["made_by"] is None and not approvals else None
     review = Review(requirement(catalog, rows), approvals, rejection, legacy)
     state: PlanState
     if header["executed_run"]:
@@ -250,7 +256,7 @@ def _status(
         state = "expired"
     elif stale or before_rotation:
         state = "stale"
-    elif approved_at is None:
+    elif approved_at is None or not review.complete:  # a rule added since demands more
         state = "pending"
     elif runnable_after is not None and now < runnable_after:
         state = "cooling-off"
@@ -350,19 +356,22 @@ def approve(
         earlier = decisions.for_plans(conn, [plan_id])[plan_id]
         review = _review_with(ws, conn, header, earlier)
         _refuse_four_eyes(status, header, review, identity, entry.seq)
+        before = replace(review, approvals=tuple(a for a in review.approvals
+                                                 if a.seq != entry.seq))  # fmt: skip
+        if header["approved_by"] is not None and before.complete:
+            raise UsageError(f"plan {plan_id} was approved by someone else meanwhile")
         if review.complete:
             names = ", ".join(dict.fromkeys(a.by.name for a in review.approvals))
             comments = " / ".join(a.comment for a in review.approvals if a.comment) or None
             changed = conn.execute(
                 sa.update(plans)
-                .where(plans.c.plan_id == plan_id, plans.c.approved_by.is_(None),
-                       plans.c.executed_run.is_(None), plans.c.rejected_at.is_(None))
+                .where(plans.c.plan_id == plan_id, plans.c.executed_run.is_(None),
+                       plans.c.rejected_at.is_(None))
                 .values(approved_by=names[:200], approved_at=now, comment=comments,
                         runnable_after=runnable_after)
             ).rowcount  # fmt: skip
-            if changed != 1:  # approved or rejected by someone else meanwhile
-                raise UsageError(f"plan {plan_id} was approved or rejected by someone else "
-                                 "meanwhile")  # fmt: skip
+            if changed != 1:  # executed or rejected meanwhile (approvals queue on the journal)
+                raise UsageError(f"plan {plan_id} was executed or rejected meanwhile")
     _log.info("PlanApproved", plan_id=plan_id, approved_by=identity.name,
               authenticated=identity.authenticated, complete=review.complete,
               runnable_after=runnable_after.isoformat() if runnable_after and review.complete
@@ -520,7 +529,7 @@ def _refuse_unapprovable(ws: Workspace, status: PlanStatus) -> None:
             + (f" by {by.by.label} at {_local(ws, by.at)}" if by else "")
             + ": a rejected plan can be neither approved nor executed; make a new plan"
         )
-    if status.approved_by is not None:
+    if status.approved_by is not None and status.review is not None and status.review.complete:
         raise UsageError(
             f"plan {plan_id} was already approved by {status.approved_by} at "
             f"{_local(ws, status.approved_at)}"
@@ -644,8 +653,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
             + (" or, where a rule demands more, in the workspace" if review and
                review.required.four_eyes else "")
         )  # fmt: skip
-    if status.made_by is not None:
-        _refuse_unverified(ws, plan_id)
+    _refuse_unverified(ws, plan_id)
     today, _ = ws.catalog.today(status.job)
     if isinstance(status.as_of, date) and status.as_of > today:
         raise UsageError(

@@ -58,6 +58,15 @@ class Hold:
     def releaser(self) -> dict[str, Any] | None:
         return json.loads(self.released_identity) if self.released_identity else None
 
+    @property
+    def placed_label(self) -> str:
+        """Who placed it as lists print it; a name only typed is marked unauthenticated."""
+        return _label(self.placer, self.placed_by)
+
+    @property
+    def released_label(self) -> str | None:
+        return None if self.released_by is None else _label(self.releaser, self.released_by)
+
     def active(self, on: date) -> bool:
         return self.released_at is None and (self.until is None or on <= self.until)
 
@@ -81,6 +90,14 @@ class Hold:
             "released_by": self.released_by, "placed_identity": self.placer,
             "released_identity": self.releaser, "plan_id": self.plan_id,
         }  # fmt: skip
+
+
+def _label(identity: dict[str, Any] | None, name: str) -> str:
+    from retention.decide.identity import UNAUTHENTICATED, Identity
+
+    if identity is None:  # placed before identities were recorded: a name typed
+        return f"{name} ({UNAUTHENTICATED})"
+    return Identity.from_dict(identity).label
 
 
 def _subject_ref(secret: Secret | None, subject: str | None) -> str | None:

@@ -24,6 +24,9 @@ REVIEWERS: frozenset[str] = frozenset({"records-manager", "archivist", "dpo"})
 HOLDERS: frozenset[str] = frozenset({"records-manager", "archivist", "dpo"})
 #: The issuer of identities the engine did not authenticate: a command line's account.
 CLI_ISSUER = "urn:retention:cli"
+#: The issuer of the workspace's own local accounts (``retention users add``): authenticated
+#: by their password there, for an installation without an identity provider.
+LOCAL_ISSUER = "urn:retention:local"
 #: The label reports and exports print beside an unauthenticated identity.
 UNAUTHENTICATED = "unauthenticated"
 

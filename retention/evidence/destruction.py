@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,6 +22,8 @@ import sqlalchemy as sa
 
 from retention.catalog.model import Register
 from retention.decide.approval import APPROVABLE
+from retention.decide.identity import UNAUTHENTICATED, Identity
+from retention.evidence import decisions
 from retention.evidence.effects import Effect
 from retention.i18n import Language, Messages
 from retention.state.database import as_utc, plans, runs, start_of_utc_day
@@ -73,6 +75,15 @@ class PolicyTally:
         }
 
 
+def approver_label(given: Any) -> str:
+    """An approver of a certificate's ``approvals`` as documents print it: the name, and
+    "(unauthenticated)" where nobody signed in (a name typed at a command line)."""
+    if not isinstance(given, dict):
+        return str(given)
+    name = str(given.get("name"))
+    return name if given.get("authenticated") else f"{name} ({UNAUTHENTICATED})"
+
+
 class Tally:
     """Counts certificates as they stream past; holds one entry per policy, run and approver."""
 
@@ -81,6 +92,8 @@ class Tally:
         self.per_run: Counter[str] = Counter()
         self.plan_ids: set[str] = set()
         self.approvers: Counter[str] = Counter()
+        self.approvals: dict[str, list[Any]] = {}
+        """Plan id → the ``approvals`` its certificates name (the first seen)."""
         self.total = 0
 
     def feed(self, cert: Mapping[str, Any]) -> None:
@@ -103,7 +116,13 @@ class Tally:
         self.per_run[str(cert.get("run_id"))] += 1
         if cert.get("plan_id"):
             self.plan_ids.add(str(cert["plan_id"]))
-        if cert.get("approved_by"):
+        approvals = cert.get("approvals")
+        if isinstance(approvals, list) and approvals:
+            # Each approver by name, marked where the name was only typed (four eyes: two).
+            for given in approvals:
+                self.approvers[approver_label(given)] += 1
+            self.approvals.setdefault(str(cert.get("plan_id")), approvals)
+        elif cert.get("approved_by"):
             self.approvers[str(cert["approved_by"])] += 1
 
     def rows(self) -> list[PolicyTally]:
@@ -274,6 +293,11 @@ def history(
                     as_utc(plan.approved_at) if plan.approved_at else None, plan.comment,
                     plan.executed_run,
                 )  # fmt: skip
+        journal = decisions.for_plans(conn, sorted(approved))
+    for plan_id, signed in journal.items():  # who approved, as the journal attributes it
+        names = [Identity.from_dict(e.actor).label for e in signed if e.kind == "approval"]
+        if names:
+            approved[plan_id] = replace(approved[plan_id], approved_by=", ".join(names))
     executed = {a.executed_run: a for a in approved.values() if a.executed_run}
     entries = []
     for row in found.values():

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from retention.errors import LedgerError, UsageError
-from retention.evidence import keyring, signing
+from retention.evidence import decisions, keyring, signing
 from retention.evidence.certificate import (
     FIELDS,
     OPTIONAL,
@@ -53,7 +53,7 @@ FORMAT = "retention-certificates/1"
 DOCUMENT_FORMAT = "retention-destruction-certificate/1"
 DATA_SUFFIXES = (".jsonl", ".csv")
 DOCUMENT_SUFFIXES = (".html", ".pdf")
-_JSON_FIELDS = {"fields", "archive", "verified", "seq"}
+_JSON_FIELDS = {"fields", "archive", "verified", "seq", "approvals"}
 
 
 def manifest_path(export: Path) -> Path:
@@ -84,6 +84,8 @@ class ExportReport:
     """The id of the key that signed the manifest (the key given, or one of its chain)."""
     pinned_key_id: str | None = None
     """The key the manifest says was pinned (None: an export made before key pinning)."""
+    decisions: int = 0
+    """Decision journal entries the manifest carries (who approved what)."""
 
     @property
     def ok(self) -> bool:
@@ -108,6 +110,10 @@ def export_certificates(
     if not ledger.ok:  # never sign what the ledger itself does not vouch for
         raise LedgerError("the ledger does not verify, so it cannot be exported and signed:\n  "
                           + "\n  ".join(ledger.faults))  # fmt: skip
+    checked = decisions.verify(ws.state, keys)
+    if checked.faults:  # nor who decided, when that does not verify
+        raise LedgerError("the decision journal does not verify, so it cannot be exported:\n  "
+                          + "\n  ".join(checked.faults))  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     exported_at = utcnow()
     chain = ChainVerifier(None, gaps=register is not None)
@@ -125,6 +131,7 @@ def export_certificates(
             writer.writerow((*FIELDS, *OPTIONAL))
             for cert in certs:
                 chain.feed(cert)
+                tally.feed(cert)
                 writer.writerow([
                     *(_cell(name, cert.get(name)) for name in FIELDS),
                     *(_cell(name, cert[name]) if name in cert else "" for name in OPTIONAL),
@@ -175,6 +182,11 @@ def export_certificates(
         "pinned_key_id": keys.pinned,
         "keys": keys.exported(),
     })  # fmt: skip
+    # Who decided: the journal entries (approvals, rejections, exclusions) of every plan
+    # the exported certificates name, each with its own hash and signature.
+    with ws.state.connect() as conn:
+        journal = decisions.for_plans(conn, sorted(tally.plan_ids))
+    manifest["decisions"] = [e.exported() for entries in journal.values() for e in entries]
     manifest["signature"] = signing.sign(key, canonical(manifest))
     manifest_path(out).write_text(
         json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -223,7 +235,8 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
         )
         return report
     if not document:
-        _verify_certificates(path, manifest, public_key, chain, report)
+        tallied = _verify_certificates(path, manifest, public_key, chain, report)
+        _verify_decisions(manifest, public_key, chain, report, tallied)
         return report
     listed = manifest.get("certificates")
     if not isinstance(listed, dict) or not isinstance(listed.get("file"), str):
@@ -238,6 +251,7 @@ def verify_export(path: Path, public_key: Ed25519PublicKey) -> ExportReport:
     if listed.get("sha256") != _sha256(data):
         report.faults.append(f"{data.name}: content differs from the signed manifest (sha256)")
     tally = _verify_certificates(data, manifest, public_key, chain, report)
+    _verify_decisions(manifest, public_key, chain, report, tally)
     counts = tally.counts()
     if manifest.get("counts") != counts:
         report.faults.append(f"{mpath.name}: its counts are not those of {data.name}")
@@ -340,6 +354,41 @@ def _verify_certificates(
     return tally
 
 
+def _verify_decisions(
+    manifest: dict[str, Any],
+    public_key: Ed25519PublicKey,
+    keys: keyring.KeyChain | None,
+    report: ExportReport,
+    tally: Tally,
+) -> None:
+    """The decision journal entries the manifest carries must each verify, and every
+    approver a certificate names must be an approval the journal signed for its plan. An
+    export made before the journal carries none, and its certificates no ``approvals``."""
+    exported = manifest.get("decisions")
+    if exported is None:
+        return
+    if not isinstance(exported, list):
+        report.faults.append("manifest: its decisions are not a list")
+        return
+    report.faults.extend(decisions.verify_exported(exported, keys, public_key))
+    report.decisions = len(exported)
+    signed = {
+        (e.get("plan_id"), json.dumps(e.get("actor"), sort_keys=True), e.get("at"))
+        for e in exported if isinstance(e, dict) and e.get("kind") == "approval"
+    }  # fmt: skip
+    for plan_id, approvals in sorted(tally.approvals.items()):
+        for given in approvals:
+            if not isinstance(given, dict) or given.get("issuer") is None:
+                continue  # a plan approved before the journal: only its typed name
+            actor = {k: given.get(k) for k in ("issuer", "subject", "name", "role",
+                                                "authenticated")}  # fmt: skip
+            if (plan_id, json.dumps(actor, sort_keys=True), given.get("at")) not in signed:
+                report.faults.append(
+                    f"plan {plan_id}: its certificates name approver {given.get('name')!r}, "
+                    "but no signed approval of the decision journal in the manifest says so"
+                )
+
+
 def _read_pdf_counts(path: Path) -> tuple[int | None, Counts]:
     from retention.evidence.pdf import read_pdf_counts
 
@@ -360,7 +409,7 @@ def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 cert = {name: _uncell(name, row[name]) for name in FIELDS}
                 # An optional field is never empty when present: an empty cell, or no such
                 # column (an export made before the field existed), means the field is absent.
-                cert.update({name: row[name] for name in OPTIONAL if row.get(name)})
+                cert.update({name: _uncell(name, row[name]) for name in OPTIONAL if row.get(name)})
             except (ValueError, KeyError, TypeError):
                 yield reader.line_num, None
             else:

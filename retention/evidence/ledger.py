@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
@@ -26,6 +26,9 @@ from retention.errors import LedgerError
 from retention.evidence import keyring, signing
 from retention.evidence.certificate import ChainVerifier, canonical, disposed_early, seal
 from retention.logs import get_logger
+
+if TYPE_CHECKING:
+    from retention.evidence.decisions import JournalReport
 from retention.state.database import (
     GENESIS_HASH,
     as_utc,
@@ -75,6 +78,9 @@ class LedgerReport:
     interrupted: dict[str, int] = field(default_factory=dict)
     """Runs that never finished (crashed, or still running), and how many certificates each
     wrote: signed into a later run's checkpoint, or waiting for one."""
+    decisions: JournalReport | None = None
+    """The decision journal's :class:`retention.evidence.decisions.JournalReport`, where
+    verified with the ledger (its faults are among ``faults``)."""
 
     @property
     def ok(self) -> bool:

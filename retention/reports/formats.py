@@ -7,6 +7,7 @@ module, above the two, is the only one that knows all three formats.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from datetime import UTC
@@ -62,6 +63,8 @@ def write_report(
         "as_of": header.as_of.isoformat(),
         "catalog": header.catalog,
         "kind": header.kind,
+        # Who made the plan (issuer, subject, name, role, authenticated): they cannot approve it.
+        "made_by": json.loads(header.made_by) if header.made_by else None,
     }
     if suffix == ".json":
         registers = {
