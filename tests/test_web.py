@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,15 +44,29 @@ class Site:
         return Workspace.open(self.cat.root, env())
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    cat = make_catalog(tmp_path / "sq")
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One catalog with a stored plan and the accounts, made once: each test works on a copy."""
+    base = tmp_path_factory.mktemp("web-template")
+    cat = make_catalog(base / "sq")
     with Workspace.open(cat.root, env()) as ws:
         made, _ = api.plan(ws, as_of=AS_OF)
         for name, role in ROLES.items():
             accounts.add(ws.state, name, role, PASSWORD)
+    return base / "sq", made.plan_id
+
+
+@pytest.fixture
+def site(tmp_path: Path, prepared: tuple[Path, str]) -> Iterator[Site]:
+    template, plan_id = prepared
+    shutil.copytree(template, tmp_path / "sq")
+    cat = SqliteCatalog(tmp_path / "sq" / "catalog", tmp_path / "sq" / "source.db",
+                        tmp_path / "sq" / "state.db")  # fmt: skip
+    for settings in [cat.root / "retention.yaml", *(cat.root / "connectors").glob("*.yaml")]:
+        text = settings.read_text("utf-8").replace(str(template), str(tmp_path / "sq"))
+        settings.write_text(text, "utf-8")
     app = create_app(cat.root, env(), SESSION_COOKIE_SECURE=False)
-    yield Site(cat, app, made.plan_id)
+    yield Site(cat, app, plan_id)
 
 
 def token(client: FlaskClient, path: str = "/signin") -> str:
@@ -411,13 +426,38 @@ def test_users_add_reads_the_password_from_stdin_and_stores_only_a_hash(tmp_path
     import sys
 
     cat = make_catalog(tmp_path / "sq")
-    command = [sys.executable, "-m", "retention", "users", "add", "mia", "--role", "archivist",
-               "--password-stdin", "--catalog", str(cat.root)]  # fmt: skip
-    done = subprocess.run(command, input="a long enough password\n", capture_output=True,
-                          text=True, env=env(), timeout=120, check=False)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "retention",
+        "users",
+        "add",
+        "mia",
+        "--role",
+        "archivist",
+        "--password-stdin",
+        "--catalog",
+        str(cat.root),
+    ]
+    done = subprocess.run(
+        command,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
-    short = subprocess.run(command, input="short\n", capture_output=True, text=True, env=env(),
-                           timeout=120, check=False)  # fmt: skip
+    short = subprocess.run(
+        command,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=False,
+    )
     assert short.returncode == 2 and "shorter than 12" in short.stderr
     assert cat.state.read_bytes().count(b"a long enough password") == 0
     with Workspace.open(cat.root, env()) as ws:
@@ -435,13 +475,19 @@ def test_web_settings_errors_name_the_key(tmp_path: Path) -> None:
     cat = make_catalog(tmp_path / "sq")
     settings = cat.root / "retention.yaml"
     base = settings.read_text("utf-8")
-    settings.write_text(base + "web:\n  oidc:\n    issuer: http://idp.example\n"
-                        "    client_id: x\n    roles: {boss: [a]}\n", "utf-8")  # fmt: skip
+    settings.write_text(
+        base + "web:\n  oidc:\n    issuer: http://idp.example\n"
+        "    client_id: x\n    roles: {boss: [a]}\n",
+        "utf-8",
+    )
     with pytest.raises(CatalogError) as failed:
         create_app(cat.root, env())
     text = str(failed.value)
     assert "retention.yaml" in text and "issuer" in text and "boss" in text
-    settings.write_text(base + "web:\n  oidc:\n    issuer: https://idp.example\n"
-                        "    client_id: x\n    client_secret_env: IDP_SECRET\n", "utf-8")  # fmt: skip
+    settings.write_text(
+        base + "web:\n  oidc:\n    issuer: https://idp.example\n"
+        "    client_id: x\n    client_secret_env: IDP_SECRET\n",
+        "utf-8",
+    )
     with pytest.raises(UsageError, match=r"web\.oidc\.client_secret_env: the variable IDP_SECRET"):
         create_app(cat.root, env())
