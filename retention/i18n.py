@@ -510,6 +510,11 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "toimeenpanoa.",
     },
     "web_missing": {"en": "Still needed", "fi": "Vielä tarvitaan"},
+    "web_approvals_of": {
+        "en": "{given} of {needed} approvals",
+        "fi": "{given}/{needed} hyväksyntää",
+    },
+    "web_unauthenticated": {"en": "unauthenticated", "fi": "tunnistamaton"},
     "web_needs": {"en": "{count} approval(s)", "fi": "{count} hyväksyntä(ä)"},
     "web_needs_more": {
         "en": "{count} more approval(s) from another person",

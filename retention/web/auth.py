@@ -95,7 +95,9 @@ def require(permission: Permission) -> Callable[[F], F]:
             if identity is None:
                 if request.method != "GET":
                     abort(401)
-                return redirect(url_for("auth.signin", next=_local_path(request.full_path)))
+                ended = 1 if g.get("session_ended") else None
+                target = _local_path(request.full_path)
+                return redirect(url_for("auth.signin", next=target, ended=ended))
             if not identity.may(permission):
                 _log.warning(
                     "WebForbidden", path=request.path, role=identity.role, permission=permission
@@ -143,7 +145,7 @@ def signin() -> str:
         oidc=web.oidc is not None,
         local=web.local_accounts,
         failed=False,
-        ended=bool(g.get("session_ended")),
+        ended=request.args.get("ended") == "1",
     )
 
 
