@@ -497,3 +497,37 @@ def test_web_settings_errors_name_the_key(tmp_path: Path) -> None:
     )
     with pytest.raises(UsageError, match=r"web\.oidc\.client_secret_env: the variable IDP_SECRET"):
         create_app(cat.root, env())
+
+
+def _post_routes(app: Flask, plan_id: str) -> list[str]:
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if "POST" in (rule.methods or set()):
+            values = {"plan_id": plan_id, "hold_id": "H-00000000"}
+            paths.append(rule.build({k: values[k] for k in rule.arguments})[1])
+    return paths
+
+
+def test_every_form_is_refused_without_its_csrf_token(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    paths = _post_routes(site.app, site.plan_id)
+    assert len(paths) >= 10
+    for path in paths:
+        answer = client.post(path, data={"comment": "x", "reason": "x", "lang": "fi"})
+        assert answer.status_code == 400, path
+    assert approvers(site) == [] and client.get("/plans").status_code == 200
+
+
+def test_every_action_checks_the_role_on_the_server(site: Site) -> None:
+    """A viewer may read and verify; every other POST of a signed-in page is refused."""
+    client = signed_in(site, "view1")
+    open_to_all = {"/signin/local", "/signout", "/language", "/evidence/verify"}
+    refused = [p for p in _post_routes(site.app, site.plan_id) if p not in open_to_all]
+    assert len(refused) >= 6
+    for path in refused:
+        answer = client.post(path, data={"csrf_token": token(client, "/plans"), "format": "csv",
+                                         "reason": "x", "comment": "x"})  # fmt: skip
+        assert answer.status_code == 403, path
+    assert approvers(site) == []
+    with site.ws() as ws:
+        assert ws.holds.all() == []
