@@ -162,16 +162,21 @@ def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) 
         assert ws.holds.all() == []
 
 
-def test_an_operator_may_export_but_not_approve_or_hold(site: Site) -> None:
+def test_an_operator_may_export_in_every_format_but_not_approve_or_hold(site: Site) -> None:
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
     client = signed_in(site, "op1")
     path = f"/plans/{site.plan_id}"
-    assert (
-        client.post(f"{path}/approve", data={"csrf_token": token(client, path)}).status_code == 403
-    )
-    answer = client.post(
-        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "jsonl"}
-    )
-    assert answer.status_code == 200 and answer.mimetype == "application/zip"
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert answer.status_code == 403
+    for fmt, files in (("jsonl", 2), ("csv", 2), ("html", 3), ("pdf", 3)):
+        answer = client.post(
+            "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": fmt}
+        )
+        assert answer.status_code == 200 and answer.mimetype == "application/zip", fmt
+        with zipfile.ZipFile(io.BytesIO(answer.data)) as archive:
+            names = archive.namelist()
+        assert len(names) == files and f"certificates.{fmt}.manifest.json" in names, names
 
 
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
