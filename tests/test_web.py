@@ -536,3 +536,14 @@ def test_every_action_checks_the_role_on_the_server(site: Site) -> None:
     assert approvers(site) == []
     with site.ws() as ws:
         assert ws.holds.all() == []
+
+
+def test_a_plans_reports_download_in_the_pages_language(site: Site) -> None:
+    client = signed_in(site, "view1")
+    for fmt, marker in (("json", b'"plan_id"'), ("csv", b"register,policy"), ("html", b"<html")):
+        answer = client.get(f"/plans/{site.plan_id}/report.{fmt}")
+        assert answer.status_code == 200 and marker in answer.data, fmt
+        assert answer.headers["Content-Disposition"].startswith("attachment"), fmt
+    finnish = client.get(f"/plans/{site.plan_id}/report.html", headers={"Accept-Language": "fi"})
+    assert b"Toimeenpanosuunnitelma" in finnish.data
+    assert client.get("/plans/P20990101-00000000/report.csv").status_code == 404

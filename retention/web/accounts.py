@@ -7,7 +7,6 @@ tell which names exist.
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
 
 from retention.catalog.model import ROLES, Role
+from retention.decide.identity import os_user
 from retention.errors import UsageError
 from retention.state.database import utcnow, web_accounts
 
@@ -46,7 +46,7 @@ def add(engine: Engine, name: str, role: str, password: str, *, replace: bool = 
         "role": role,
         "password_hash": _HASHER.hash(password),
         "created_at": utcnow(),
-        "created_by": getpass.getuser()[:200],
+        "created_by": os_user()[:200],
         "disabled_at": None,
     }
     with engine.begin() as conn:

@@ -119,7 +119,7 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
             405: "web_error_405",
             413: "web_error_413",
         }
-        return error_page(code, known.get(code, "web_error_500"), getattr(exc, "retention", None))
+        return error_page(code, known.get(code, "web_error_500"))
 
     @app.errorhandler(NotPermitted)
     def _not_permitted(exc: NotPermitted) -> tuple[str, int]:

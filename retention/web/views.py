@@ -187,7 +187,6 @@ def report(plan_id: str, fmt: str) -> Response:
         abort(404)
     ws = workspace()
     try:
-        api.plans(ws)  # the state database is opened (and migrated) before the plan is read
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"plan-{plan_id}.{fmt}"
             write_report(ws, _plan_id(plan_id), path, lang=language())
