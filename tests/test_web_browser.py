@@ -24,7 +24,7 @@ from retention import api
 from retention.web import accounts, create_app
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
-from tests.test_cli import SqliteCatalog, env, make_catalog
+from tests.test_cli import SqliteCatalog, env, make_catalog, retention
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -263,10 +263,12 @@ def test_a_local_account_signs_in_in_finnish(site: Site) -> None:
 def test_the_run_of_the_plan_keeps_the_excluded_record_and_names_both_approvers(
     site: Site,
 ) -> None:
+    done = retention("run", "--plan", site.plan_id, "--json", cwd=site.cat.root)
+    assert done.returncode == 0, done.stdout + done.stderr
     with site.ws() as ws:
-        outcome = api.run_plan(ws, site.plan_id)
-        certificates = [c for c in ws.ledger.iter_certificates() if c["run_id"] == outcome.run_id]
-    assert outcome.disposed > 0 and certificates
+        [run] = api.status(ws, 1).runs
+        certificates = [c for c in ws.ledger.iter_certificates() if c["run_id"] == run["run_id"]]
+    assert run["executed_plan"] == site.plan_id and certificates
     engine = sa.create_engine(site.cat.source_url)
     with engine.connect() as conn:
         kept = conn.execute(sa.text("SELECT site, case_no FROM contracts")).all()
