@@ -13,9 +13,23 @@ from retention.cli import _console, _workspace, catalog_option, cli
 @cli.command()
 @catalog_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
-def serve(catalog: Path, host: str, port: int, threads: int) -> None:
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="Port."
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Requests served at once.",
+)
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDR",
+    help="The HTTPS reverse proxy's address ('*': any): its X-Forwarded-Proto, -Host and -For "
+    "are believed, so the sign-in redirect and links use the address people reach.",
+)
+def serve(catalog: Path, host: str, port: int, threads: int, trusted_proxy: str | None) -> None:
     """The web workspace: review, approve and hold in a browser, signed in as yourself
     (README, "The web workspace"). Put it behind an HTTPS reverse proxy."""
     import waitress
@@ -25,6 +39,7 @@ def serve(catalog: Path, host: str, port: int, threads: int) -> None:
 
     logs.configure(level="info")
     app = create_app(catalog)
+    forwarded = {"x-forwarded-proto", "x-forwarded-host", "x-forwarded-for"}
     _console().print(f"serving the web workspace on http://{host}:{port}/", markup=False)
     waitress.serve(
         app,
@@ -32,7 +47,8 @@ def serve(catalog: Path, host: str, port: int, threads: int) -> None:
         port=port,
         threads=threads,
         ident="retention",
-        trusted_proxy_headers=set(),
+        trusted_proxy=trusted_proxy,
+        trusted_proxy_headers=forwarded if trusted_proxy else set(),
         clear_untrusted_proxy_headers=True,
     )
 
