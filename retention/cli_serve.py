@@ -66,6 +66,8 @@ def users() -> None:
     "--role",
     required=True,
     type=click.Choice(["viewer", "records-manager", "archivist", "dpo", "operator"]),
+    help="What the account may do: read (viewer); also approve, reject, exclude and hold "
+    "(records-manager, archivist, dpo); read and export (operator).",
 )
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--replace", is_flag=True, help="Reset an existing account's role and password.")
