@@ -1,5 +1,6 @@
 # retention: the engine with the shipped catalog. By default it runs the scheduler, firing
-# the jobs of /catalog/jobs on their schedules. Mount your own catalog on /catalog and keep
+# the jobs of /catalog/jobs on their schedules; the web workspace is the same image with the
+# command `serve --host 0.0.0.0` (port 8080, behind an HTTPS proxy), run as a second container. Mount your own catalog on /catalog and keep
 # /state (state database, signing key, archive, reports) on a persistent volume: the catalog
 # may be mounted read-only, since nothing is ever written under /catalog.
 FROM python:3.11-slim
@@ -39,6 +40,8 @@ ENV RETENTION_CATALOG=/catalog \
 USER 10001
 WORKDIR /state
 VOLUME ["/catalog", "/state"]
+# The web workspace (`retention serve --host 0.0.0.0`) listens here.
+EXPOSE 8080
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["retention"]
 CMD ["scheduler"]

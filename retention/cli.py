@@ -1305,3 +1305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise
         sys.exit(EXIT_UNEXPECTED)
     sys.exit(0)
+
+
+# Commands kept in modules of their own, attached to the group above.
+from retention import cli_serve  # noqa: E402, F401

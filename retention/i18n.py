@@ -533,6 +533,273 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "unauthenticated: a name typed at the command line",
         "fi": "tunnistamaton: komentorivillä annettu nimi",
     },
+    # --- the web workspace (`retention serve`) -----------------------------------------------
+    "web_app": {"en": "Retention workspace", "fi": "Säilytyksen työtila"},
+    "web_skip": {"en": "Skip to content", "fi": "Siirry sisältöön"},
+    "web_nav": {"en": "Main", "fi": "Päävalikko"},
+    "web_plans": {"en": "Plans", "fi": "Toimeenpanosuunnitelmat"},
+    "web_holds": {"en": "Holds", "fi": "Pidätykset"},
+    "web_evidence": {"en": "Evidence", "fi": "Todisteet"},
+    "web_signed_in_as": {"en": "{name} ({role})", "fi": "{name} ({role})"},
+    "role_viewer": {"en": "viewer", "fi": "lukija"},
+    "role_records-manager": {"en": "records manager", "fi": "tiedonhallinnan asiantuntija"},
+    "role_archivist": {"en": "archivist", "fi": "arkistonhoitaja"},
+    "role_dpo": {"en": "data protection officer", "fi": "tietosuojavastaava"},
+    "role_operator": {"en": "operator", "fi": "ylläpitäjä"},
+    "web_sign_in": {"en": "Sign in", "fi": "Kirjaudu sisään"},
+    "web_sign_out": {"en": "Sign out", "fi": "Kirjaudu ulos"},
+    "web_footer": {
+        "en": "Records are named by key only; a secret person's records show key and decision "
+        "only.",
+        "fi": "Tietueet nimetään vain tunnisteella; salassa pidettävän henkilön tietueista "
+        "näytetään vain tunniste ja päätös.",
+    },
+    "web_nothing_changed": {"en": "Nothing was changed.", "fi": "Mitään ei muutettu."},
+    "web_back": {"en": "Back to the workspace", "fi": "Takaisin työtilaan"},
+    "web_signin_failed": {
+        "en": "The name or the password is wrong, or the account is disabled.",
+        "fi": "Käyttäjänimi tai salasana on väärin, tai tili on poistettu käytöstä.",
+    },
+    "web_signin_oidc": {"en": "Organisation account", "fi": "Organisaation tunnus"},
+    "web_signin_oidc_button": {
+        "en": "Sign in with your organisation's account",
+        "fi": "Kirjaudu organisaation tunnuksella",
+    },
+    "web_signin_local": {"en": "Local account", "fi": "Paikallinen tunnus"},
+    "web_account_name": {"en": "Name", "fi": "Käyttäjänimi"},
+    "web_password": {"en": "Password", "fi": "Salasana"},
+    "web_plans_intro": {
+        "en": "Plans made for approval, newest first. A plan is executed only once its "
+        "approvals are complete.",
+        "fi": "Hyväksyttäviksi laaditut toimeenpanosuunnitelmat, uusin ensin. Suunnitelma "
+        "pannaan toimeen vasta, kun sen hyväksynnät ovat valmiit.",
+    },
+    "web_plan_states": {"en": "Plans by state", "fi": "Suunnitelmat tiloittain"},
+    "web_all": {"en": "all", "fi": "kaikki"},
+    "plan_state_pending": {"en": "pending", "fi": "odottaa hyväksyntää"},
+    "plan_state_cooling-off": {"en": "cooling off", "fi": "odotusajalla"},
+    "plan_state_approved": {"en": "approved", "fi": "hyväksytty"},
+    "plan_state_executed": {"en": "executed", "fi": "toimeenpantu"},
+    "plan_state_expired": {"en": "expired", "fi": "vanhentunut"},
+    "plan_state_stale": {"en": "stale", "fi": "sääntö muuttunut"},
+    "plan_state_rejected": {"en": "rejected", "fi": "hylätty"},
+    "web_plans_caption": {"en": "Stored plans", "fi": "Tallennetut suunnitelmat"},
+    "web_no_plans": {"en": "No plans.", "fi": "Ei suunnitelmia."},
+    "web_expires": {"en": "Expires", "fi": "Vanhenee"},
+    "web_executed_by_run": {"en": "Executed by run", "fi": "Toimeenpannut ajo"},
+    "web_downloads": {"en": "Reports", "fi": "Raportit"},
+    "web_decisions": {"en": "Review", "fi": "Käsittely"},
+    "web_decision_approval": {"en": "Approved", "fi": "Hyväksynyt"},
+    "web_decision_rejection": {"en": "Rejected", "fi": "Hylännyt"},
+    "web_decision_exclusion": {"en": "Excluded a record", "fi": "Rajannut tietueen pois"},
+    "web_no_decisions": {
+        "en": "Nobody has approved this plan yet.",
+        "fi": "Kukaan ei ole vielä hyväksynyt suunnitelmaa.",
+    },
+    "web_comment": {"en": "Comment", "fi": "Kommentti"},
+    "web_approve": {"en": "Approve the plan", "fi": "Hyväksy suunnitelma"},
+    "web_reject": {"en": "Reject the plan", "fi": "Hylkää suunnitelma"},
+    "web_approved": {"en": "Your approval was recorded.", "fi": "Hyväksyntäsi kirjattiin."},
+    "web_approved_more": {
+        "en": "Your approval was recorded; the plan needs more approvals before it may run.",
+        "fi": "Hyväksyntäsi kirjattiin; suunnitelma tarvitsee vielä muita hyväksyntöjä ennen "
+        "toimeenpanoa.",
+    },
+    "web_missing": {"en": "Still needed", "fi": "Vielä tarvitaan"},
+    "web_approvals_of": {
+        "en": "{given} of {needed} approvals",
+        "fi": "{given}/{needed} hyväksyntää",
+    },
+    "web_unauthenticated": {"en": "unauthenticated", "fi": "tunnistamaton"},
+    "web_needs": {"en": "{count} approval(s)", "fi": "{count} hyväksyntä(ä)"},
+    "web_needs_more": {
+        "en": "{count} more approval(s) from another person",
+        "fi": "{count} hyväksyntä(ä) lisää toiselta henkilöltä",
+    },
+    "web_needs_archivist": {"en": "an archivist's approval", "fi": "arkistonhoitajan hyväksyntä"},
+    "web_needs_because": {"en": "(rules: {rules})", "fi": "(säännöt: {rules})"},
+    "web_made_by": {"en": "Made by", "fi": "Laatinut"},
+    "web_changed_by": {"en": "Last changed by", "fi": "Viimeksi muuttanut"},
+    "web_rejected": {"en": "Your rejection was recorded.", "fi": "Hylkäyksesi kirjattiin."},
+    "web_reject_needs_comment": {
+        "en": "Say why in the comment to reject a plan.",
+        "fi": "Kerro hylkäyksen syy kommentissa.",
+    },
+    "web_counts_of": {"en": "Records of {policy}", "fi": "Säilytyssäännön {policy} tietueet"},
+    "web_what_changes": {"en": "What the action changes", "fi": "Mitä toimenpide muuttaa"},
+    "web_rule_gone": {
+        "en": "Unknown: the catalog no longer holds the rule of this plan.",
+        "fi": "Ei tiedossa: säilytyssäännöstössä ei enää ole tämän suunnitelman sääntöä.",
+    },
+    "web_none": {"en": "None.", "fi": "Ei yhtään."},
+    "web_shown_first": {"en": "the first {count} shown", "fi": "näytetään {count} ensimmäistä"},
+    "web_trigger": {"en": "Trigger date", "fi": "Säilytysajan laskentaperusteen päivä"},
+    "web_reason": {"en": "Reason", "fi": "Peruste"},
+    "web_exclude": {"en": "Exclude a record", "fi": "Rajaa tietue pois"},
+    "web_exclude_intro": {
+        "en": "An excluded record is kept: it becomes a hold on that record alone, shown "
+        "with the other holds, until someone releases it.",
+        "fi": "Pois rajattu tietue säilytetään: siitä tulee vain tätä tietuetta koskeva "
+        "pidätys, joka näkyy muiden pidätysten joukossa, kunnes joku purkaa sen.",
+    },
+    "web_key_help": {
+        "en": "For a key of several columns, give each value on its own line, in the key's order.",
+        "fi": "Jos tunniste on useassa sarakkeessa, kirjoita kukin arvo omalle rivilleen "
+        "tunnisteen järjestyksessä.",
+    },
+    "web_exclude_button": {"en": "Exclude the record", "fi": "Rajaa tietue pois"},
+    "web_exclude_incomplete": {
+        "en": "Give the policy, the key and a reason.",
+        "fi": "Anna säilytyssääntö, tunniste ja peruste.",
+    },
+    "web_excluded": {
+        "en": "The record was excluded: a hold keeps it.",
+        "fi": "Tietue rajattiin pois: pidätys säilyttää sen.",
+    },
+    "web_holds_intro": {
+        "en": "A hold keeps due records from disposal: a register, a policy, a person's "
+        "records or one record, with a reason and an optional last day.",
+        "fi": "Pidätys estää säilytysajaltaan päättyneiden tietueiden hävittämisen: "
+        "rekisterin, säilytyssäännön, henkilön tai yksittäisen tietueen osalta, perusteineen "
+        "ja halutessa viimeisine voimassaolopäivineen.",
+    },
+    "web_place_hold": {"en": "Place a hold", "fi": "Aseta pidätys"},
+    "web_hold_covers_nothing": {
+        "en": "This hold covers no record today: no record has that subject or key (check "
+        "it for a typo). Nothing was saved. Place it anyway for records yet to come, or "
+        "correct the form.",
+        "fi": "Pidätys ei koske tänään yhtään tietuetta: millään tietueella ei ole tätä "
+        "rekisteröityä tai tunnistetta (tarkista kirjoitusasu). Mitään ei tallennettu. Aseta "
+        "se silti tulevia tietueita varten, tai korjaa lomake.",
+    },
+    "web_any": {"en": "(any)", "fi": "(kaikki)"},
+    "web_subject": {"en": "Data subject", "fi": "Rekisteröity"},
+    "web_subject_help": {
+        "en": "The person's identifier as the register stores it; kept only as a keyed reference.",
+        "fi": "Henkilön tunniste rekisterin muodossa; tallennetaan vain avaimella "
+        "muodostettuna viitteenä.",
+    },
+    "web_until": {"en": "Last day", "fi": "Viimeinen voimassaolopäivä"},
+    "web_until_help": {
+        "en": "Empty: in force until released.",
+        "fi": "Tyhjä: voimassa, kunnes pidätys puretaan.",
+    },
+    "web_place": {"en": "Place the hold", "fi": "Aseta pidätys"},
+    "web_place_anyway": {"en": "Place it anyway", "fi": "Aseta silti"},
+    "web_holds_in_force": {"en": "Holds in force", "fi": "Voimassa olevat pidätykset"},
+    "web_holds_all": {"en": "All holds", "fi": "Kaikki pidätykset"},
+    "web_show_all": {
+        "en": "Show released and lapsed holds too",
+        "fi": "Näytä myös puretut ja päättyneet pidätykset",
+    },
+    "web_show_in_force": {
+        "en": "Show holds in force only",
+        "fi": "Näytä vain voimassa olevat pidätykset",
+    },
+    "web_scope": {"en": "Covers", "fi": "Koskee"},
+    "web_placed": {"en": "Placed by", "fi": "Asettanut"},
+    "web_released": {"en": "Released by", "fi": "Purkanut"},
+    "web_release": {"en": "Release", "fi": "Pura"},
+    "web_release_hold": {"en": "Release hold {hold}", "fi": "Pura pidätys {hold}"},
+    "web_subject_ref": {"en": "subject reference", "fi": "rekisteröidyn viite"},
+    "web_everything": {"en": "every record", "fi": "kaikki tietueet"},
+    "web_no_holds": {"en": "No holds.", "fi": "Ei pidätyksiä."},
+    "web_hold_placed": {
+        "en": "Hold {hold} placed: it covers {count} record(s) today.",
+        "fi": "Pidätys {hold} asetettiin: se koskee tänään {count} tietuetta.",
+    },
+    "web_hold_released": {"en": "Hold {hold} released.", "fi": "Pidätys {hold} purettiin."},
+    "web_hold_needs_reason": {
+        "en": "Give a reason for the hold.",
+        "fi": "Anna pidätykselle peruste.",
+    },
+    "web_hold_record_needs_policy": {
+        "en": "A hold on a record names its policy.",
+        "fi": "Tietuetta koskeva pidätys nimeää säilytyssäännön.",
+    },
+    "web_bad_date": {
+        "en": "The last day is not a date like 2026-12-31.",
+        "fi": "Viimeinen päivä ei ole päivämäärä muotoa 2026-12-31.",
+    },
+    "web_runs": {"en": "Runs", "fi": "Ajot"},
+    "web_run": {"en": "Run", "fi": "Ajo"},
+    "web_started": {"en": "Started (UTC)", "fi": "Alkanut (UTC)"},
+    "web_plan_executed": {"en": "Plan executed", "fi": "Toimeenpantu suunnitelma"},
+    "web_disposed": {"en": "Disposed of", "fi": "Hävitetty"},
+    "web_no_runs": {"en": "No runs yet.", "fi": "Ei vielä ajoja."},
+    "web_ledger": {
+        "en": "The ledger holds {count} certificates.",
+        "fi": "Todistusketjussa on {count} hävittämistodistusta.",
+    },
+    "web_forecast_failed": {
+        "en": "The forecast could not be counted now.",
+        "fi": "Ennustetta ei voitu nyt laskea.",
+    },
+    "web_show_forecast": {"en": "Show the forecast", "fi": "Näytä ennuste"},
+    "web_export": {"en": "Export certificates", "fi": "Vie hävittämistodistukset"},
+    "web_export_intro": {
+        "en": "A signed export in a zip: the file, its signed manifest and, for a "
+        "certificate of destruction (HTML, PDF), its certificates.",
+        "fi": "Allekirjoitettu vienti zip-tiedostona: tiedosto, sen allekirjoitettu luettelo "
+        "ja hävittämispöytäkirjan (HTML, PDF) hävittämistodistukset.",
+    },
+    "web_format": {"en": "Format", "fi": "Muoto"},
+    "web_since": {"en": "First day (UTC)", "fi": "Ensimmäinen päivä (UTC)"},
+    "web_until_day": {"en": "Last day (UTC)", "fi": "Viimeinen päivä (UTC)"},
+    "web_download": {"en": "Download", "fi": "Lataa"},
+    "web_verify": {"en": "Verify an export", "fi": "Tarkista vienti"},
+    "web_verify_intro": {
+        "en": "Upload the zip this page gives, or an export with its manifest: every "
+        "certificate is hashed again and every signature checked with this installation's "
+        "public key.",
+        "fi": "Lataa tämän sivun antama zip-tiedosto tai vienti allekirjoitettuine "
+        "luetteloineen: jokaisen hävittämistodistuksen tiiviste lasketaan uudelleen ja "
+        "jokainen allekirjoitus tarkistetaan tämän asennuksen julkisella avaimella.",
+    },
+    "web_files": {"en": "Files", "fi": "Tiedostot"},
+    "web_verify_button": {"en": "Verify", "fi": "Tarkista"},
+    "web_verify_one_file": {
+        "en": "Upload exactly one export (with its manifest).",
+        "fi": "Lataa täsmälleen yksi vienti (allekirjoitettuine luetteloineen).",
+    },
+    "web_verified_ok": {"en": "Verified", "fi": "Tarkistettu"},
+    "web_verified_failed": {"en": "Verification failed", "fi": "Tarkistus epäonnistui"},
+    "web_verified_text": {
+        "en": "{file}: {certificates} certificates, {checkpoints} checkpoints, signed by key "
+        "{key}.",
+        "fi": "{file}: {certificates} hävittämistodistusta, {checkpoints} tarkistuspistettä, "
+        "allekirjoittanut avain {key}.",
+    },
+    "web_proofs": {"en": "Single-record proofs", "fi": "Yksittäisen tietueen todisteet"},
+    "web_proofs_gap": {
+        "en": "Proofs of one record's certificate are not offered here yet: export the "
+        "certificates and verify the export.",
+        "fi": "Yksittäisen tietueen todisteita ei vielä tarjota täällä: vie "
+        "hävittämistodistukset ja tarkista vienti.",
+    },
+    "web_error_400": {"en": "The form was not valid", "fi": "Lomake ei ollut kelvollinen"},
+    "web_error_401": {"en": "Sign in first", "fi": "Kirjaudu ensin sisään"},
+    "web_error_403": {
+        "en": "Your role does not allow this",
+        "fi": "Roolisi ei salli tätä toimintoa",
+    },
+    "web_error_404": {"en": "No such page or plan", "fi": "Sivua tai suunnitelmaa ei ole"},
+    "web_error_405": {"en": "That is not how this page is used", "fi": "Sivua ei käytetä näin"},
+    "web_error_413": {"en": "The upload is too large", "fi": "Ladattu tiedosto on liian suuri"},
+    "web_error_500": {"en": "Something went wrong", "fi": "Jokin meni vikaan"},
+    "web_error_csrf": {
+        "en": "The form could not be trusted (it was changed, or sent from elsewhere)",
+        "fi": "Lomakkeeseen ei voitu luottaa (sitä oli muutettu, tai se lähetettiin muualta)",
+    },
+    "web_error_session": {
+        "en": "Your session has ended: sign in again",
+        "fi": "Istuntosi on päättynyt: kirjaudu uudelleen",
+    },
+    "web_error_signin": {"en": "Sign-in failed", "fi": "Kirjautuminen epäonnistui"},
+    "web_error_no_role": {
+        "en": "Your account has no role in this workspace: ask its administrator",
+        "fi": "Tunnuksellasi ei ole roolia tässä työtilassa: ota yhteys ylläpitäjään",
+    },
 }
 
 

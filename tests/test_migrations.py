@@ -68,7 +68,7 @@ FILLED_BY_UPGRADE = {"certificates": {"action"}, "ledger_head": {"tree"}}
 #: Tables that revisions after 0001 created.
 TABLES_AFTER_BASELINE = {
     "intent_batches", "secret_fingerprint", "ref_aliases", "signing_keys", "batch_headers",
-    "ledger_nodes", "decisions", "decisions_head",
+    "ledger_nodes", "decisions", "decisions_head", "web_accounts",
 }  # fmt: skip
 #: Unique constraints (their columns, by table) that revisions after 0001 dropped.
 UNIQUE_DROPPED_AFTER_BASELINE = {"certificates": [("hash",)]}

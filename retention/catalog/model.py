@@ -117,6 +117,8 @@ class Settings(Frozen):
 
     approvals: ApprovalRules = ApprovalRules()
     """Four-eyes rules: what approvals a plan needs before it may run."""
+    web: Web = Field(default_factory=lambda: Web())
+    """``retention serve``: sign-in and sessions of the web workspace."""
 
     @field_validator("timezone")
     @classmethod
@@ -537,6 +539,68 @@ class Job(Frozen):
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a valid cron expression: {exc}") from exc
         return value
+
+
+# --------------------------------------------------------------------------------------------
+# the web workspace (``retention serve``): ``web:`` in retention.yaml
+
+#: What a person may do in the web workspace, from reading to approving and operating.
+Role = Literal["viewer", "records-manager", "archivist", "dpo", "operator"]
+ROLES: tuple[Role, ...] = ("viewer", "records-manager", "archivist", "dpo", "operator")
+
+
+class Oidc(Frozen):
+    """``web.oidc``: sign-in through the organisation's OpenID Connect provider
+    (Authorization Code with PKCE). The client secret is never written here: ``client_secret_env``
+    names the environment variable that holds it."""
+
+    issuer: str = Field(min_length=1, max_length=2000)
+    client_id: str = Field(min_length=1, max_length=500)
+    client_secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The variable holding the client secret; none for a public client (PKCE only)."""
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    roles_claim: str = Field(default="groups", min_length=1, max_length=200)
+    """The claim of the ID token (or userinfo) whose values are mapped to roles."""
+    roles: dict[Role, tuple[str, ...]] = Field(default_factory=dict)
+    """Role -> the claim values (group names) that give it; a person with none is refused."""
+    name_claim: str = "name"
+    """The claim shown as the person's name (``preferred_username`` if it is missing)."""
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        local = value.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+        if not value.startswith("https://") and not local:
+            raise ValueError(f"issuer {value!r} is not an https:// URL (http only on localhost)")
+        return value.rstrip("/")
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "openid" not in value:
+            raise ValueError("scopes must include openid")
+        return value
+
+
+class Web(Frozen):
+    """``web:`` — the web workspace: who signs in and how sessions are kept."""
+
+    oidc: Oidc | None = None
+    """Sign-in through an OpenID Connect provider; without it only local accounts
+    (``retention users add``) sign in."""
+    local_accounts: StrictBool = True
+    """Local accounts may sign in (an installation with an identity provider may turn them off)."""
+    secure_cookies: StrictBool = True
+    """Session cookies are sent over HTTPS only; false only for plain-http development on
+    localhost."""
+    session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    """A session ends this long after sign-in."""
+    session_key_env: str = Field(default="RETENTION_WEB_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The variable holding the key that signs session cookies (default: derived from
+    RETENTION_SECRET, so every worker of an installation shares it)."""
+
+
+Settings.model_rebuild()  # ``web: Web`` is defined after Settings
 
 
 def _check_zone(value: str) -> str:

@@ -310,6 +310,19 @@ decisions_head = sa.Table(
     sa.Column("last_hash", sa.String(64), nullable=False),
 )
 
+# The web workspace's local accounts (revision 0011), for an installation without an identity
+# provider: a name, a role and an argon2 hash of the password, never the password.
+web_accounts = sa.Table(
+    "web_accounts",
+    metadata,
+    sa.Column("name", Name, primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("created_by", Name, nullable=False),  # the operating-system user who added it
+    sa.Column("disabled_at", Timestamp),  # a disabled account signs in no more
+)
+
 ledger_head = sa.Table(
     "ledger_head",
     metadata,

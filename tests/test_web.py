@@ -1,0 +1,549 @@
+"""The web workspace at the HTTP level (Flask's test client): sign-in, CSRF on every form,
+role checks on the server, bad input and ended sessions, headers, language; each refusal
+changes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from retention import api
+from retention.decide.identity import Identity
+from retention.web import accounts, create_app
+from retention.workspace import Workspace
+from tests.conftest import AS_OF
+from tests.test_cli import SqliteCatalog, env, make_catalog
+
+PASSWORD = "correct horse battery staple"
+ROLES = {
+    "rm1": "records-manager",
+    "rm2": "records-manager",
+    "view1": "viewer",
+    "op1": "operator",
+    "dpo1": "dpo",
+}
+
+
+@dataclass
+class Site:
+    cat: SqliteCatalog
+    app: Flask
+    plan_id: str
+
+    def ws(self) -> Workspace:
+        return Workspace.open(self.cat.root, env())
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One catalog with a stored plan and the accounts, made once: each test works on a copy."""
+    base = tmp_path_factory.mktemp("web-template")
+    cat = make_catalog(base / "sq")
+    with Workspace.open(cat.root, env()) as ws:
+        made, _ = api.plan(ws, as_of=AS_OF)
+        for name, role in ROLES.items():
+            accounts.add(ws.state, name, role, PASSWORD)
+    return base / "sq", made.plan_id
+
+
+@pytest.fixture
+def site(tmp_path: Path, prepared: tuple[Path, str]) -> Iterator[Site]:
+    template, plan_id = prepared
+    shutil.copytree(template, tmp_path / "sq")
+    cat = SqliteCatalog(tmp_path / "sq" / "catalog", tmp_path / "sq" / "source.db",
+                        tmp_path / "sq" / "state.db")  # fmt: skip
+    for settings in [cat.root / "retention.yaml", *(cat.root / "connectors").glob("*.yaml")]:
+        text = settings.read_text("utf-8").replace(str(template), str(tmp_path / "sq"))
+        settings.write_text(text, "utf-8")
+    app = create_app(cat.root, env(), SESSION_COOKIE_SECURE=False)
+    yield Site(cat, app, plan_id)
+
+
+def token(client: FlaskClient, path: str = "/signin") -> str:
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+def signed_in(site: Site, name: str) -> FlaskClient:
+    client = site.app.test_client()
+    answer = client.post(
+        "/signin/local", data={"csrf_token": token(client), "name": name, "password": PASSWORD}
+    )
+    assert answer.status_code == 302, answer.text
+    return client
+
+
+def approvers(site: Site) -> list[Identity]:
+    """Who approved the plan, as the engine recorded them."""
+    with site.ws() as ws:
+        review = api.approval_status(ws, site.plan_id).review
+    assert review is not None
+    return [verdict.by for verdict in review.approvals]
+
+
+def local(name: str) -> Identity:
+    return Identity(accounts.LOCAL_ISSUER, name, name, ROLES[name], True)  # type: ignore[arg-type]
+
+
+def test_pages_need_a_sign_in_and_say_where_to(site: Site) -> None:
+    client = site.app.test_client()
+    for path in ("/plans", f"/plans/{site.plan_id}", "/holds", "/evidence"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and answer.location.startswith("/signin?next=")
+
+
+def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) -> None:
+    client = site.app.test_client()
+    for name, password in (("rm1", "wrong password!!"), ("nobody", PASSWORD)):
+        answer = client.post(
+            "/signin/local", data={"csrf_token": token(client), "name": name, "password": password}
+        )
+        assert answer.status_code == 401
+        assert "wrong" in answer.text
+    assert client.get("/plans").status_code == 302
+
+
+def test_every_page_reads_for_every_role(site: Site) -> None:
+    for name in ROLES:
+        client = signed_in(site, name)
+        for path in (
+            "/plans",
+            f"/plans/{site.plan_id}",
+            "/holds",
+            "/evidence",
+            "/plans?state=pending",
+        ):
+            assert client.get(path).status_code == 200, (name, path)
+
+
+def test_a_records_manager_approves_with_a_comment(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    answer = client.post(
+        f"{path}/approve", data={"csrf_token": token(client, path), "comment": "checked"}
+    )
+    assert answer.status_code == 302
+    assert approvers(site) == [local("rm1")]
+    assert "checked" in client.get(path).text
+
+
+def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "view1")
+    path = f"/plans/{site.plan_id}"
+    page = client.get(path)
+    assert 'id="approve"' not in page.text  # no button for the viewer ...
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert answer.status_code == 403  # ... and the server refuses the request all the same
+    assert approvers(site) == []
+    for action, data in (
+        ("exclude", {"policy": "xamk-alumni/alumni-membership", "key": "1", "reason": "x"}),
+        ("reject", {"comment": "no"}),
+    ):
+        answer = client.post(f"{path}/{action}", data={"csrf_token": token(client, path), **data})
+        assert answer.status_code == 403
+    answer = client.post(
+        "/holds",
+        data={"csrf_token": token(client, "/holds"), "reason": "x", "register": "xamk-alumni"},
+    )
+    assert answer.status_code == 403
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+
+
+def test_an_operator_may_export_in_every_format_but_not_approve_or_hold(site: Site) -> None:
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
+    client = signed_in(site, "op1")
+    path = f"/plans/{site.plan_id}"
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert answer.status_code == 403
+    for fmt, files in (("jsonl", 2), ("csv", 2), ("html", 3), ("pdf", 3)):
+        answer = client.post(
+            "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": fmt}
+        )
+        assert answer.status_code == 200 and answer.mimetype == "application/zip", fmt
+        with zipfile.ZipFile(io.BytesIO(answer.data)) as archive:
+            names = archive.namelist()
+        assert len(names) == files and f"certificates.{fmt}.manifest.json" in names, names
+
+
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    for data in ({}, {"csrf_token": "forged"}):
+        answer = client.post(f"{path}/approve", data={"comment": "x", **data})
+        assert answer.status_code == 400
+        assert "could not be trusted" in answer.text and "Nothing was changed" in answer.text
+    other = signed_in(site, "rm2")  # another session's token is no token of this one
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(other, path)})
+    assert answer.status_code == 400
+    assert approvers(site) == []
+    answer = client.post("/holds", data={"reason": "x", "register": "xamk-alumni"})
+    assert answer.status_code == 400
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+
+
+def test_an_ended_session_gets_a_clear_page_and_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    csrf = token(client, path)
+    with client.session_transaction() as session:
+        session["since"] = 0  # signed in long ago: the session's lifetime is over
+    answer = client.get(path)
+    assert answer.status_code == 302 and "ended=1" in answer.location
+    assert "session has ended" in client.get(answer.location).text
+    with client.session_transaction() as session:
+        session["since"] = 0
+        session["user"] = {"iss": accounts.LOCAL_ISSUER, "sub": "rm1", "name": "rm1",
+                           "roles": ["records-manager"]}  # fmt: skip
+    answer = client.post(f"{path}/approve", data={"csrf_token": token(client, "/signin")})
+    assert answer.status_code == 401 and "Sign in first" in answer.text
+    assert approvers(site) == []
+    fresh = site.app.test_client()
+    answer = fresh.post(f"{path}/approve", data={"csrf_token": csrf})
+    assert answer.status_code == 400 and "session has ended" in answer.text
+
+
+def test_unknown_plans_and_forged_fields_get_a_page_that_changes_nothing(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    for path in ("/plans/no-such-plan", "/plans/..%2F..%2Fetc", "/plans/P1/report.exe"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and "Nothing was changed" in answer.text
+    assert client.get("/plans?state=bogus").status_code == 400
+    answer = client.post(
+        "/plans/no-such-plan/approve", data={"csrf_token": token(client, "/plans")}
+    )
+    assert answer.status_code == 302
+    assert "no plan" in client.get("/plans").text
+    answer = client.post(
+        f"/plans/{site.plan_id}/approve",
+        data={"csrf_token": token(client, "/plans"), "comment": "x" * 5000},
+    )
+    assert answer.status_code == 400
+    answer = client.post(
+        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "exe"}
+    )
+    assert answer.status_code == 400
+    answer = client.post(
+        "/evidence/export",
+        data={"csrf_token": token(client, "/evidence"), "format": "csv", "since": "yesterday"},
+    )
+    assert answer.status_code == 400
+    assert approvers(site) == []
+
+
+def test_a_hold_that_covers_nothing_says_so_before_it_is_saved(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    form = {
+        "csrf_token": token(client, "/holds"),
+        "policy": "xamk-alumni/alumni-membership",
+        "record": "999",
+        "reason": "case 17/2026",
+    }
+    answer = client.post("/holds", data=form)
+    assert answer.status_code == 409 and "covers no record today" in answer.text
+    assert 'name="confirm" value="1"' in answer.text
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+    answer = client.post("/holds", data={**form, "confirm": "1"})
+    assert answer.status_code == 302
+    with site.ws() as ws:
+        [hold] = ws.holds.all()
+    assert hold.record_key == '["999"]' and hold.placed_by == "rm1"
+    assert json.loads(hold.placed_identity or "{}")["issuer"] == accounts.LOCAL_ISSUER
+    client.post(f"/holds/{hold.hold_id}/release", data={"csrf_token": token(client, "/holds")})
+    with site.ws() as ws:
+        assert ws.holds.all()[0].released_at is not None
+
+
+def test_a_subject_hold_keeps_the_subject_out_of_urls_pages_and_logs(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = signed_in(site, "dpo1")
+    answer = client.post(
+        "/holds",
+        data={
+            "csrf_token": token(client, "/holds"),
+            "subject": "020291-901B",
+            "reason": "request 5",
+        },
+    )
+    assert answer.status_code == 302 and "020291" not in answer.location
+    page = client.get("/holds?all=1").text
+    assert "020291-901B" not in page and "request 5" in page
+    assert "020291-901B" not in capsys.readouterr().out
+
+
+def test_an_exclusion_is_a_hold_on_that_record(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    answer = client.post(
+        f"{path}/exclude",
+        data={
+            "csrf_token": token(client, path),
+            "policy": "xamk-alumni/customer-contracts",
+            "key": "HQ\nC-1",
+            "reason": "disputed",
+        },
+    )
+    assert answer.status_code == 302
+    with site.ws() as ws:
+        [hold] = ws.holds.all()
+    assert hold.policy == "customer-contracts" and hold.record_key is not None
+    assert hold.reason == "disputed" and hold.plan_id == site.plan_id
+    page = client.get(path).text
+    assert "Excluded a record" in page and "disputed" in page
+
+
+def test_a_secret_persons_row_shows_key_and_decision_only(site: Site) -> None:
+    page = signed_in(site, "rm1").get(f"/plans/{site.plan_id}").text
+    row = re.search(r'<tr class="secret"><td class="mono">6</td>(.*?)</tr>', page, re.S)
+    assert row is not None
+    assert "2016-02-29" not in page  # the secret person's trigger date is nowhere
+
+
+def test_headers_forbid_anything_external(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    answer = client.get("/plans")
+    csp = answer.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'none'" in csp
+    assert "http" not in csp
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert "no-store" in answer.headers["Cache-Control"]
+    assert "<script" not in answer.text
+    assert re.findall(r'(?:href|src)="(https?:)', answer.text) == []
+
+
+def test_the_session_cookie_is_secure_httponly_and_samesite(site: Site) -> None:
+    app = create_app(site.cat.root, env())  # secure_cookies defaults to true
+    client = app.test_client()
+    answer = client.get("/signin", base_url="https://localhost")
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_language_follows_the_browser_and_the_switch(site: Site) -> None:
+    client = site.app.test_client()
+    assert "Kirjaudu sisään" in client.get("/signin", headers={"Accept-Language": "fi"}).text
+    assert "Sign in" in client.get("/signin", headers={"Accept-Language": "en"}).text
+    client.post("/language", data={"csrf_token": token(client), "lang": "fi", "next": "/signin"})
+    page = client.get("/signin", headers={"Accept-Language": "en"}).text
+    assert 'lang="fi"' in page and "Kirjaudu sisään" in page
+
+
+def test_an_export_downloaded_here_verifies_here_and_a_changed_one_fails(site: Site) -> None:
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
+    client = signed_in(site, "rm1")
+    answer = client.post(
+        "/evidence/export", data={"csrf_token": token(client, "/evidence"), "format": "jsonl"}
+    )
+    data = answer.data
+    page = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(data), "certificates-jsonl.zip"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert page.status_code == 200 and 'id="verified"' in page.text and "Verified" in page.text
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    name = "certificates.jsonl"
+    assert b"interviewees" in files[name]
+    files[name] = files[name].replace(b"interviewees", b"interviewers", 1)
+    changed = io.BytesIO()
+    with zipfile.ZipFile(changed, "w") as archive:
+        for member, body in files.items():
+            archive.writestr(member, body)
+    page = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(changed.getvalue()), "changed.zip"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert "Verification failed" in page.text
+
+
+def test_a_zip_that_reaches_outside_is_refused(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as archive:
+        archive.writestr("../evil.jsonl", b"{}")
+    answer = client.post(
+        "/evidence/verify",
+        data={
+            "csrf_token": token(client, "/evidence"),
+            "files": (io.BytesIO(bad.getvalue()), "x.zip"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 400
+
+
+def test_four_eyes_the_second_person_completes_and_the_first_cannot_twice(site: Site) -> None:
+    settings = site.cat.root / "retention.yaml"
+    settings.write_text(
+        settings.read_text("utf-8") + "approvals:\n  two_people_registers: [xamk-alumni]\n",
+        "utf-8",
+    )
+    path = f"/plans/{site.plan_id}"
+    first = signed_in(site, "rm1")
+    first.post(f"{path}/approve", data={"csrf_token": token(first, path)})
+    page = first.get(path).text
+    main = page[page.find("<main") :]
+    assert "needs more approvals" in main and "1 more approval(s) from another person" in main, (
+        main[:3000]
+    )
+    first.post(f"{path}/approve", data={"csrf_token": token(first, path)})
+    assert approvers(site) == [local("rm1")]  # the same person twice is one pair of eyes
+    second = signed_in(site, "dpo1")
+    second.post(f"{path}/approve", data={"csrf_token": token(second, path)})
+    assert approvers(site) == [local("rm1"), local("dpo1")]
+    page = second.get(path).text
+    assert "Your approval was recorded." in page and "Still needed" not in page
+
+
+def test_a_rejection_needs_a_comment_and_ends_the_plan(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    path = f"/plans/{site.plan_id}"
+    client.post(f"{path}/reject", data={"csrf_token": token(client, path), "comment": ""})
+    assert "Say why" in client.get(path).text
+    client.post(f"{path}/reject", data={"csrf_token": token(client, path), "comment": "wrong"})
+    page = client.get(path).text
+    assert 'id="plan-state">rejected' in page and "Rejected: rm1" in page
+    client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    assert approvers(site) == []
+
+
+def test_users_add_reads_the_password_from_stdin_and_stores_only_a_hash(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cat = make_catalog(tmp_path / "sq")
+    command = [
+        sys.executable,
+        "-m",
+        "retention",
+        "users",
+        "add",
+        "mia",
+        "--role",
+        "archivist",
+        "--password-stdin",
+        "--catalog",
+        str(cat.root),
+    ]
+    done = subprocess.run(
+        command,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    short = subprocess.run(
+        command,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+        check=False,
+    )
+    assert short.returncode == 2 and "shorter than 12" in short.stderr
+    assert cat.state.read_bytes().count(b"a long enough password") == 0
+    with Workspace.open(cat.root, env()) as ws:
+        assert accounts.check(ws.state, "mia", "a long enough password") == accounts.Account(
+            "mia", "archivist"
+        )
+        assert accounts.check(ws.state, "mia", "a wrong password!") is None
+        accounts.disable(ws.state, "mia")
+        assert accounts.check(ws.state, "mia", "a long enough password") is None
+
+
+def test_web_settings_errors_name_the_key(tmp_path: Path) -> None:
+    from retention.errors import CatalogError, UsageError
+
+    cat = make_catalog(tmp_path / "sq")
+    settings = cat.root / "retention.yaml"
+    base = settings.read_text("utf-8")
+    settings.write_text(
+        base + "web:\n  oidc:\n    issuer: http://idp.example\n"
+        "    client_id: x\n    roles: {boss: [a]}\n",
+        "utf-8",
+    )
+    with pytest.raises(CatalogError) as failed:
+        create_app(cat.root, env())
+    text = str(failed.value)
+    assert "retention.yaml" in text and "issuer" in text and "boss" in text
+    settings.write_text(
+        base + "web:\n  oidc:\n    issuer: https://idp.example\n"
+        "    client_id: x\n    client_secret_env: IDP_SECRET\n",
+        "utf-8",
+    )
+    with pytest.raises(UsageError, match=r"web\.oidc\.client_secret_env: the variable IDP_SECRET"):
+        create_app(cat.root, env())
+
+
+def _post_routes(app: Flask, plan_id: str) -> list[str]:
+    paths = []
+    for rule in app.url_map.iter_rules():
+        if "POST" in (rule.methods or set()):
+            values = {"plan_id": plan_id, "hold_id": "H-00000000"}
+            paths.append(rule.build({k: values[k] for k in rule.arguments})[1])
+    return paths
+
+
+def test_every_form_is_refused_without_its_csrf_token(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    paths = _post_routes(site.app, site.plan_id)
+    assert len(paths) >= 10
+    for path in paths:
+        answer = client.post(path, data={"comment": "x", "reason": "x", "lang": "fi"})
+        assert answer.status_code == 400, path
+    assert approvers(site) == [] and client.get("/plans").status_code == 200
+
+
+def test_every_action_checks_the_role_on_the_server(site: Site) -> None:
+    """A viewer may read and verify; every other POST of a signed-in page is refused."""
+    client = signed_in(site, "view1")
+    open_to_all = {"/signin/local", "/signout", "/language", "/evidence/verify"}
+    refused = [p for p in _post_routes(site.app, site.plan_id) if p not in open_to_all]
+    assert len(refused) >= 6
+    for path in refused:
+        answer = client.post(path, data={"csrf_token": token(client, "/plans"), "format": "csv",
+                                         "reason": "x", "comment": "x"})  # fmt: skip
+        assert answer.status_code == 403, path
+    assert approvers(site) == []
+    with site.ws() as ws:
+        assert ws.holds.all() == []
+
+
+def test_a_plans_reports_download_in_the_pages_language(site: Site) -> None:
+    client = signed_in(site, "view1")
+    for fmt, marker in (("json", b'"plan_id"'), ("csv", b"register,policy"), ("html", b"<html")):
+        answer = client.get(f"/plans/{site.plan_id}/report.{fmt}")
+        assert answer.status_code == 200 and marker in answer.data, fmt
+        assert answer.headers["Content-Disposition"].startswith("attachment"), fmt
+    finnish = client.get(f"/plans/{site.plan_id}/report.html", headers={"Accept-Language": "fi"})
+    assert b"Toimeenpanosuunnitelma" in finnish.data
+    assert client.get("/plans/P20990101-00000000/report.csv").status_code == 404
