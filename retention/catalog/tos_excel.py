@@ -18,8 +18,10 @@ process's, as the standard says.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 from retention.catalog.records_plan import (
     PERMANENT,
@@ -82,8 +84,10 @@ def read_tos_excel(path: Path, display: str) -> RecordsPlan:
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        with warnings.catch_warnings():  # "Data Validation extension is not supported"
+            warnings.simplefilter("ignore", UserWarning)
+            workbook = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
         raise RecordsPlanError(Problem(display, f"not an Excel workbook: {exc}")) from exc
     problems: list[Problem] = []
     classes: list[PlanClass] = []
