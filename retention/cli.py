@@ -1170,6 +1170,11 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
     )
 
 
+from retention.cli_records_plan import plan_import  # noqa: E402 - records-management plan
+
+cli.add_command(plan_import)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: one place turns errors into messages and exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)

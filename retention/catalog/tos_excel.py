@@ -92,19 +92,21 @@ def read_tos_excel(path: Path, display: str) -> RecordsPlan:
     problems: list[Problem] = []
     classes: list[PlanClass] = []
     version = ""
-    try:
-        for sheet in workbook.worksheets:
-            rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
-            first = rows[0][0] if rows and rows[0] else None
-            if not version:
-                version = _version(rows)
-            if _clean(first) != "Tehtäväluokka" or len(rows) <= 2:
-                continue
-            found = _sheet(sheet.title, rows, display, problems)
-            if found is not None:
-                classes.append(found)
-    finally:
-        workbook.close()
+    with warnings.catch_warnings():  # read-only sheets are parsed while iterating
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            for sheet in workbook.worksheets:
+                rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+                first = rows[0][0] if rows and rows[0] else None
+                if not version:
+                    version = _version(rows)
+                if _clean(first) != "Tehtäväluokka" or len(rows) <= 2:
+                    continue
+                found = _sheet(sheet.title, rows, display, problems)
+                if found is not None:
+                    classes.append(found)
+        finally:
+            workbook.close()
     if not classes and not problems:
         problems.append(Problem(display, "no sheet of helerm's TOS template (cell A1 "
                                 "'Tehtäväluokka') in the workbook"))  # fmt: skip
