@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from retention import cli_output as output
 from retention.cli_output import output_options
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from retention.catalog.loading import Catalog
 
 
 @click.command("plan-import")
@@ -79,3 +85,29 @@ def plan_import(plan_file: Path, catalog: Path, out: Path | None, dry_run: bool)
             "written": result.written, "dry_run": dry_run,
         },
     )  # fmt: skip
+
+
+def show_drift(catalog: Catalog, console: Console) -> dict[str, Any] | None:
+    """``retention check``'s "records plan" section: printed, and returned for ``--json``."""
+    from retention import api
+    from retention.i18n import Messages
+
+    drift = api.records_plan_drift(catalog)
+    if drift is None:
+        return None
+    t = Messages("en")
+    console.print("records plan:", markup=False)
+    for plan in drift.plans:
+        state = " — NO LONGER VALID" if plan["expired"] else ""
+        console.print(f"  {plan['tos']} version {plan['version']} ({plan['file']}, "
+                      f"{plan['profile']}){state}", markup=False)  # fmt: skip
+    console.print(f"  coverage: {drift.covered} of {drift.personal_record_types} record types "
+                  "holding personal data have an enabled policy", markup=False)  # fmt: skip
+    for item in drift.uncovered:
+        console.print(f"  not enforced: {item.tos} {item.class_code} {item.record_type} "
+                      f"({item.title})", markup=False)  # fmt: skip
+    for finding in drift.findings:
+        where = finding.policy or finding.file or ""
+        why = f" — deviation: {finding.deviation}" if finding.deviation else ""
+        console.print(f"  {finding.severity}: {where}: {finding.text(t)}{why}", markup=False)
+    return drift.as_dict()

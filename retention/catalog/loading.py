@@ -364,10 +364,9 @@ def _records_plans(
             try:
                 loaded[name] = load_records_plan(path, name)
             except RecordsPlanError as exc:
-                named_by = register_files[register_id] if register.records_plan else SETTINGS_FILE
-                problems.append(
-                    Problem(named_by, "records_plan: cannot be read", key="records_plan")
-                )
+                by = register_files[register_id] if register.records_plan else SETTINGS_FILE
+                message = f"the records-management plan {name} cannot be read (see below)"
+                problems.append(Problem(by, message, key="records_plan"))
                 problems.extend(exc.problems)
                 loaded[name] = None
         plan = loaded[name]
