@@ -524,6 +524,11 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "class {code} of the plan {plan} ceased to be valid on {date}",
         "fi": "suunnitelman {plan} luokka {code} lakkasi olemasta voimassa {date}",
     },
+    "cert_plan_class": {"en": "Records-management plan class", "fi": "Tehtäväluokka (TOS)"},
+    "cert_no_plan_class": {
+        "en": "policies citing no records-management plan",
+        "fi": "säilytyssäännöt ilman viittausta tiedonohjaussuunnitelmaan",
+    },
     # end of records-management plan
 }
 

@@ -100,3 +100,58 @@ def test_the_shipped_catalog_states_one_deviation(tmp_path: Path) -> None:
     assert deviation.severity == "deviation" and "P6Y" in deviation.message
     assert (drift.personal_record_types, drift.covered) == (16, 15)
     assert [u.record_type for u in drift.uncovered] == ["xamk-marketing-ban"]
+
+
+def test_certificates_cite_the_plan_decision(demo: tuple[Path, str]) -> None:
+    """Each certificate carries one records_plan key: class code, record type, TOS id,
+    version and the plan's retention; the CSV export keeps it and still verifies."""
+    workdir, _ = demo
+    reports = workdir / "reports"
+    certificates = [
+        json.loads(line)
+        for line in (reports / "certificates.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    mobility = [c for c in certificates if c["policy"] == "mobility-records"]
+    assert mobility
+    expected = {
+        "class_code": "05.04",
+        "record_type": "jamk-mobility-case",
+        "tos": "jamk-tos",
+        "version": "2019.1",
+        "retention": "P10Y",
+    }
+    assert all(c["records_plan"] == expected for c in mobility)
+    assert all("records_plan" in c for c in certificates)  # every shipped policy cites
+    secret = (workdir / ".demo-secret").read_text(encoding="utf-8").strip()
+    for name in ("certificates.csv", "certificates.jsonl"):
+        proc = _retention("verify", reports / name, "--catalog", workdir, cwd=workdir,
+                          secret=secret)  # fmt: skip
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_certificate_of_destruction_groups_by_plan_class(demo: tuple[Path, str]) -> None:
+    """The certificate of destruction lists disposals under their TOS class, in class order,
+    each policy under the class its certificates cite (a hävitysluettelo)."""
+    import re
+
+    workdir, _ = demo
+    page = (workdir / "reports" / "certificates.html").read_text(encoding="utf-8")
+    rows = re.findall(r'data-plan-class="([^"]*)"|data-policy="([^"]*)"', page)
+    order = [("class", a) if a else ("policy", b) for a, b in rows]
+    classes = [name for kind, name in order if kind == "class"]
+    assert classes[0].endswith("· 02.05") and "TOS jamk-tos 2019.1 · 05.04" in classes
+    codes = [c.rsplit("· ", 1)[1] for c in classes]
+    assert codes == sorted(codes)
+    at = order.index(("class", "TOS jamk-tos 2019.1 · 05.04"))
+    assert order[at + 1] == ("policy", "jamk-mobility/mobility-records")
+    assert "Records-management plan class" in page
+
+
+def test_a_certificate_citing_nothing_is_a_fault() -> None:
+    """A records_plan key that names no class and record type is a verification fault."""
+    from retention.evidence.certificate import optional_faults
+
+    assert optional_faults({"records_plan": {"class_code": "05.04", "record_type": "x"}}) == []
+    assert optional_faults({"records_plan": "05.04"}) == [
+        "records_plan does not name a class code and record type"
+    ]

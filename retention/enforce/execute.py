@@ -655,6 +655,9 @@ class _PolicyRun:
                 "fields": self.anonymiser.fields if self.anonymiser else [],
                 "legal_basis": self.policy.legal_basis,
             }
+            cited = records_plan_citation(self.policy)
+            if cited is not None:  # the plan decision that allowed the disposal
+                self._common["records_plan"] = cited
         return self._common
 
     def _own(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
@@ -668,6 +671,18 @@ class _PolicyRun:
             "expires_on": _iso(decided.shown_expires_on),
             **(self.override.certificate_fields(decided) if self.override else {}),
         }
+
+
+def records_plan_citation(policy: Policy) -> dict[str, Any] | None:
+    """The ``records_plan`` key of a certificate: the records-management plan decision
+    (class code, record type, TOS id and version) its disposal is traceable to."""
+    cited = policy.records_plan
+    if cited is None:
+        return None
+    return {
+        "class_code": cited.class_code, "record_type": cited.record_type, "tos": cited.tos,
+        "version": cited.version, "retention": cited.retention,
+    }  # fmt: skip
 
 
 #: Every file of a share: attachments are named by path, whatever their policy's glob.

@@ -53,7 +53,7 @@ FORMAT = "retention-certificates/1"
 DOCUMENT_FORMAT = "retention-destruction-certificate/1"
 DATA_SUFFIXES = (".jsonl", ".csv")
 DOCUMENT_SUFFIXES = (".html", ".pdf")
-_JSON_FIELDS = {"fields", "archive", "verified", "seq"}
+_JSON_FIELDS = {"fields", "archive", "verified", "seq", "records_plan"}
 
 
 def manifest_path(export: Path) -> Path:
@@ -360,7 +360,7 @@ def _read(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 cert = {name: _uncell(name, row[name]) for name in FIELDS}
                 # An optional field is never empty when present: an empty cell, or no such
                 # column (an export made before the field existed), means the field is absent.
-                cert.update({name: row[name] for name in OPTIONAL if row.get(name)})
+                cert.update({name: _uncell(name, row[name]) for name in OPTIONAL if row.get(name)})
             except (ValueError, KeyError, TypeError):
                 yield reader.line_num, None
             else:
