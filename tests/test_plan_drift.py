@@ -3,13 +3,19 @@ floor the plan puts under every destroying decision."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from retention.catalog.loading import load_catalog, read_catalog
+from retention.catalog.clock import Duration
+from retention.catalog.loading import BoundPolicy, load_catalog, read_catalog
+from retention.catalog.model import Retain
 from retention.catalog.plan_drift import plan_drift
+from retention.catalog.records_plan import Retention
 from retention.decide.plan import plan_floor, record_expires_on, selection_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -257,3 +263,37 @@ def test_a_permanent_plan_stops_a_destroying_rule(tmp_path: Path) -> None:
     archives = _bound(_catalog(tmp_path / "b"), "transcripts")
     assert plan_floor(archives) is None
     assert record_expires_on(archives, date(2000, 1, 1)) == date(2000, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def floor_bound(tmp_path_factory: pytest.TempPathFactory) -> BoundPolicy:
+    root = _catalog(tmp_path_factory.mktemp("floor"))
+    return next(b for b in load_catalog(root).policies if b.policy.id == "mobility")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    trigger=st.dates(min_value=date(1990, 1, 1), max_value=date(2060, 12, 31)),
+    rule_months=st.integers(min_value=0, max_value=400),
+    plan_years=st.integers(min_value=0, max_value=30),
+    year_end=st.booleans(),
+)
+def test_floor_property(
+    floor_bound: BoundPolicy, trigger: date, rule_months: int,
+    plan_years: int, year_end: bool,
+) -> None:  # fmt: skip
+    """For any trigger, rule and plan: a record falls due on the later of the rule's day and
+    the plan's, counted the same way — never before the plan's."""
+    from retention.catalog import clock
+
+    bound = floor_bound
+    policy = bound.policy.model_copy(update={
+        "retain": Retain(duration=Duration(months=rule_months)),
+        "count_from": "year_end" if year_end else "event",
+    })  # fmt: skip
+    record = replace(bound.plan_record, retention=Retention(plan_years, "x"))
+    case = replace(bound, policy=policy, plan_record=record)
+    count_from = policy.count_from
+    own = clock.expires_on(trigger, Duration(months=rule_months), count_from)
+    planned = clock.expires_on(trigger, Duration(years=plan_years), count_from)
+    assert record_expires_on(case, trigger) == max(own, planned)

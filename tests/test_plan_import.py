@@ -188,3 +188,38 @@ def test_bad_plan_writes_nothing(tmp_path: Path, old: str, new: str, named: str)
     assert proc.returncode == 2
     assert "records-plans/jamk.xml:" in proc.stderr and named in proc.stderr
     assert list((root / "policies").glob("*")) == []
+
+
+def test_import_from_helerms_excel_and_xml(tmp_path: Path) -> None:
+    """The Excel template and a helerm-style XML export import like a JHS 191 file; the
+    Excel import is stable: run again, nothing changes."""
+    data = Path(__file__).resolve().parent / "data" / "records_plan"
+    root = _catalog(tmp_path)
+    shutil.copy(data / "helerm_00_00_01_02.xlsx", root / "records-plans" / "helerm.xlsx")
+    proc = _cli("plan-import", "records-plans/helerm.xlsx", "--out", "imported", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "(helerm Excel): 1 classes, 39 record types, 39 with personal data" in proc.stdout
+    (written,) = (root / "imported").glob("*.yaml")
+    doc = yaml.safe_load(written.read_text(encoding="utf-8"))
+    assert len(doc["policies"]) == 39 and doc["register"]["records_plan"] == (
+        "records-plans/helerm.xlsx"
+    )
+    again = _cli("plan-import", "records-plans/helerm.xlsx", "--out", "imported", cwd=root)
+    assert "the policies already follow this plan" in again.stdout
+    shutil.copy(data / "helerm_export.xml", root / "records-plans" / "helerm.xml")
+    proc = _cli("plan-import", "records-plans/helerm.xml", "--out", "xml", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert "(JHS 191 (helerm profile))" in proc.stdout
+    (written,) = (root / "xml").glob("*.yaml")
+    assert written.name.startswith("00.00.01.02-")
+    policies = yaml.safe_load(written.read_text(encoding="utf-8"))["policies"]
+    assert [p["retain"] for p in policies] == ["P10Y", "permanent"]  # the first inherited
+    assert policies[1]["records_plan"]["personal_data"] == 5
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    """--dry-run says what it would create and writes no file."""
+    root = _catalog(tmp_path)
+    proc = _cli("plan-import", "records-plans/jamk.xml", "--dry-run", cwd=root)
+    assert proc.returncode == 0 and "new policy" in proc.stdout
+    assert list((root / "policies").glob("*")) == []
