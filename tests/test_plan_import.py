@@ -223,3 +223,13 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     proc = _cli("plan-import", "records-plans/jamk.xml", "--dry-run", cwd=root)
     assert proc.returncode == 0 and "new policy" in proc.stdout
     assert list((root / "policies").glob("*")) == []
+
+
+def test_unreadable_policy_file_stops_the_import(tmp_path: Path) -> None:
+    """A policy file the import cannot read is named with its line; nothing is written."""
+    root = _catalog(tmp_path)
+    (root / "policies" / "broken.yaml").write_text("register:\n  id: [unclosed\n", "utf-8")
+    proc = _cli("plan-import", "records-plans/jamk.xml", cwd=root)
+    assert proc.returncode == 2
+    assert "policies/broken.yaml:" in proc.stderr and "cannot be read as YAML" in proc.stderr
+    assert [p.name for p in (root / "policies").iterdir()] == ["broken.yaml"]

@@ -68,7 +68,9 @@ def slug(text: str, limit: int = 60) -> str:
     ``liikkuvuusasian-tiedot``)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     value = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return (value[:limit].rstrip("-") or "record") if value else "record"
+    if len(value) > limit:  # cut at a word's end, not inside one
+        value = value[: limit + 1].rsplit("-", 1)[0] if "-" in value[:limit] else value[:limit]
+    return value or "record"
 
 
 def citation(plan: RecordsPlan, plan_class: PlanClass, record: RecordType) -> CommentedMap:
@@ -132,9 +134,17 @@ class _Existing:
 
 
 def _existing(out_dir: Path) -> Iterator[_Existing]:
+    from ruamel.yaml.error import YAMLError
+
     rt = _yaml()
     for path in sorted([*out_dir.glob("*.yaml"), *out_dir.glob("*.yml")]):
-        doc = rt.load(path.read_text(encoding="utf-8"))
+        try:
+            doc = rt.load(path.read_text(encoding="utf-8"))
+        except (YAMLError, UnicodeDecodeError) as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            shown = f"{path.parent.name}/{path.name}"
+            raise CatalogError(Problem(shown, f"cannot be read as YAML: {exc}", line)) from exc
         if isinstance(doc, CommentedMap):
             yield _Existing(path, doc)
 
