@@ -18,7 +18,13 @@ from sqlalchemy.engine import Engine
 
 from retention.catalog import clock
 from retention.catalog.clock import Duration
-from retention.catalog.loading import SETTINGS_FILE, BoundPolicy, load_catalog, read_catalog
+from retention.catalog.loading import (
+    SETTINGS_FILE,
+    BoundPolicy,
+    Catalog,
+    load_catalog,
+    read_catalog,
+)
 from retention.decide import approval
 from retention.decide.approval import PlanState, PlanStatus
 from retention.decide.exclusion import Exclusion
@@ -46,6 +52,7 @@ from retention.state.installation import check_secret
 from retention.workspace import Workspace
 
 if TYPE_CHECKING:
+    from retention.catalog.plan_drift import PlanDrift
     from retention.connectors.base import Connector, Key, Selection
 
 __all__ = [
@@ -77,6 +84,7 @@ __all__ = [
     "place_hold",
     "plan",
     "plans",
+    "records_plan_drift",
     "reject",
     "release_hold",
     "replay",
@@ -746,10 +754,21 @@ def check(ws: Workspace) -> list[str]:
 def check_catalog(
     root: Path, environ: Mapping[str, str] | None = None
 ) -> tuple[Workspace, list[str]]:
-    """``retention check``: static and live problems of a catalog, all in one CatalogError."""
+    """``retention check``: static and live problems of a catalog, all in one CatalogError
+    (a policy contradicting its records-management plan without a stated deviation too)."""
     catalog, static = read_catalog(root, environ)
+    drift = records_plan_drift(catalog) if not static else None
+    static = [*static, *(drift.errors if drift is not None else [])]
     with Workspace(catalog, environ) as ws:
         return ws, check_sources(ws, static, records=True)
+
+
+def records_plan_drift(catalog: Catalog, as_of: date | None = None) -> PlanDrift | None:
+    """The "records plan" section: how the catalog differs from the plans it cites, on
+    ``as_of`` (default: today in the catalog's zone); None when it follows no plan."""
+    from retention.catalog.plan_drift import plan_drift
+
+    return plan_drift(catalog, as_of or catalog.today()[0])
 
 
 def as_of_or_today(ws: Workspace, as_of: date | None, job: str | None = None) -> date:

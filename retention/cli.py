@@ -204,6 +204,7 @@ def check(catalog: Path) -> None:
     out = _console()
     for note in notes:
         out.print(f"ok  {note}", markup=False)
+    records_plan = show_drift(ws.catalog, out)
     out.print(
         f"catalog {ws.catalog.root} is valid: {len(ws.catalog.policies)} policies, "
         f"{len(ws.catalog.sources)} connectors, {len(ws.catalog.jobs)} jobs",
@@ -212,7 +213,7 @@ def check(catalog: Path) -> None:
     output.emit("check", {
         "valid": True, "catalog": str(ws.catalog.root), "notes": notes,
         "policies": len(ws.catalog.policies), "connectors": len(ws.catalog.sources),
-        "jobs": len(ws.catalog.jobs),
+        "jobs": len(ws.catalog.jobs), "records_plan": records_plan,
     })  # fmt: skip
 
 
@@ -1268,6 +1269,9 @@ del cli_notify
 from retention import cli_review  # noqa: E402
 
 cli_review.attach(cli)
+from retention.cli_records_plan import plan_import, show_drift  # noqa: E402 - records plan
+
+cli.add_command(plan_import)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -800,6 +800,105 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "Your account has no role in this workspace: ask its administrator",
         "fi": "Tunnuksellasi ei ole roolia tässä työtilassa: ota yhteys ylläpitäjään",
     },
+    # Records-management plan (TOS, JHS 191): the drift section of check and plan reports
+    "rp_section": {"en": "Records-management plan", "fi": "Tiedonohjaussuunnitelma"},
+    "rp_plan": {
+        "en": "{title}, TOS {tos} version {version} ({profile}), approved {approved}",
+        "fi": "{title}, TOS {tos} versio {version} ({profile}), hyväksytty {approved}",
+    },
+    "rp_none_approved": {"en": "(no date)", "fi": "(ei päivämäärää)"},
+    "rp_coverage": {
+        "en": "{covered} of {total} record types holding personal data are enforced by an "
+        "enabled policy.",
+        "fi": "{covered}/{total} henkilötietoja sisältävästä asiakirjatyypistä on käytössä "
+        "olevan säilytyssäännön piirissä.",
+    },
+    "rp_uncovered": {
+        "en": "Record types holding personal data without an enabled policy",
+        "fi": "Henkilötietoja sisältävät asiakirjatyypit ilman käytössä olevaa sääntöä",
+    },
+    "rp_findings": {"en": "Differences from the plan", "fi": "Poikkeamat suunnitelmasta"},
+    "rp_no_findings": {
+        "en": "Every policy follows the plan decision it cites.",
+        "fi": "Jokainen säilytyssääntö noudattaa tiedonohjaussuunnitelman päätöstä, johon se "
+        "viittaa.",
+    },
+    "rp_class": {"en": "Class", "fi": "Luokka"},
+    "rp_record_type": {"en": "Record type", "fi": "Asiakirjatyyppi"},
+    "rp_finding": {"en": "Finding", "fi": "Havainto"},
+    "rp_deviation": {"en": "Stated deviation", "fi": "Perusteltu poikkeama"},
+    "rp_severity_error": {"en": "error", "fi": "virhe"},
+    "rp_severity_warning": {"en": "warning", "fi": "huomautus"},
+    "rp_severity_deviation": {"en": "deviation", "fi": "poikkeama"},
+    "drift_other_plan": {
+        "en": "cites plan {cited}, but its register follows {plan} ({file})",
+        "fi": "viittaa suunnitelmaan {cited}, mutta rekisteri noudattaa suunnitelmaa {plan} "
+        "({file})",
+    },
+    "drift_not_in_plan_record": {
+        "en": "cites record type {record} of class {code}, which the plan {plan} version "
+        "{version} no longer has",
+        "fi": "viittaa luokan {code} asiakirjatyyppiin {record}, jota suunnitelman {plan} "
+        "versiossa {version} ei enää ole",
+    },
+    "drift_not_in_plan_class": {
+        "en": "cites class {code}, which the plan {plan} version {version} no longer has",
+        "fi": "viittaa luokkaan {code}, jota suunnitelman {plan} versiossa {version} ei enää ole",
+    },
+    "drift_permanence_destroys": {
+        "en": "the plan keeps these records permanently; the policy would dispose of them "
+        "({action}) — the engine will not",
+        "fi": "suunnitelman mukaan tiedot säilytetään pysyvästi; sääntö hävittäisi ne "
+        "({action}) — ohjelma ei hävitä niitä",
+    },
+    "drift_permanence_keeps": {
+        "en": "the policy keeps permanently; the plan says {period}",
+        "fi": "sääntö säilyttää pysyvästi; suunnitelman mukaan {period}",
+    },
+    "drift_period_shorter": {
+        "en": "retain {retain} is shorter than the plan's {period}: the engine keeps the "
+        "records until the plan's period has passed",
+        "fi": "säilytysaika {retain} on lyhyempi kuin suunnitelman {period}: ohjelma säilyttää "
+        "tiedot suunnitelman säilytysajan loppuun",
+    },
+    "drift_period_longer": {
+        "en": "retain {retain} is longer than the plan's {period}",
+        "fi": "säilytysaika {retain} on pidempi kuin suunnitelman {period}",
+    },
+    "drift_start": {
+        "en": "the plan now counts the period from “{start}”; the policy was bound for "
+        "“{cited}”: check its trigger, then re-import the plan",
+        "fi": "suunnitelma laskee säilytysajan nyt tapahtumasta ”{start}”; sääntö on sidottu "
+        "tapahtumaan ”{cited}”: tarkista laukaisin ja tuo suunnitelma uudelleen",
+    },
+    "drift_legal_basis": {
+        "en": "the plan now gives the retention reason “{reason}”; the policy cites "
+        "“{cited}”: re-import the plan",
+        "fi": "suunnitelman säilytysajan peruste on nyt ”{reason}”; sääntö viittaa "
+        "perusteeseen ”{cited}”: tuo suunnitelma uudelleen",
+    },
+    "drift_unbound": {
+        "en": "imported from the plan and not bound yet: lacks {lacks}; disabled until a "
+        "person binds it",
+        "fi": "tuotu suunnitelmasta mutta sitomatta: puuttuu {lacks}; ei käytössä ennen kuin "
+        "se sidotaan",
+    },
+    "drift_expired": {
+        "en": "the plan {plan} version {version} ({file}) ceased to be valid on {date} "
+        "(VoimassaoloPaattyyPvm): import the plan now in force",
+        "fi": "suunnitelman {plan} versio {version} ({file}) lakkasi olemasta voimassa {date} "
+        "(VoimassaoloPaattyyPvm): tuo voimassa oleva suunnitelma",
+    },
+    "drift_class_expired": {
+        "en": "class {code} of the plan {plan} ceased to be valid on {date}",
+        "fi": "suunnitelman {plan} luokka {code} lakkasi olemasta voimassa {date}",
+    },
+    "cert_plan_class": {"en": "Records-management plan class", "fi": "Tehtäväluokka (TOS)"},
+    "cert_no_plan_class": {
+        "en": "policies citing no records-management plan",
+        "fi": "säilytyssäännöt ilman viittausta tiedonohjaussuunnitelmaan",
+    },
+    # end of records-management plan
 }
 
 

@@ -674,6 +674,8 @@ def test_demo_runs_the_whole_cycle_twice(tmp_path: Path, installed: Path) -> Non
         assert "verify: ledger verified" in proc.stdout
         doc = json.loads((reports / "plan.json").read_text(encoding="utf-8"))
         assert doc["as_of"] == DAY and PLAN_ID.fullmatch(doc["plan_id"])
+        assert "records plan: 5 plans" in proc.stdout  # the TOS files and schemas travel too
+        assert doc["records_plan"]["coverage"]["covered"] == 15
         assert "Toimeenpanosuunnitelma" in (reports / "plan.fi.html").read_text(encoding="utf-8")
         certificates = [
             json.loads(line)

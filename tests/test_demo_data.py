@@ -32,8 +32,9 @@ CENTURY = {"+": 1800, "-": 1900, "A": 2000}
 
 
 def copy_catalog(target: Path) -> Path:
-    """Copy the shipped catalog (policies, connectors, jobs, settings) into ``target``."""
-    for folder in ("policies", "connectors", "jobs"):
+    """Copy the shipped catalog (policies, connectors, jobs, records plans, settings) into
+    ``target``."""
+    for folder in ("policies", "connectors", "jobs", "records-plans"):
         shutil.copytree(REPO / folder, target / folder)
     shutil.copy2(REPO / SETTINGS_FILE, target / SETTINGS_FILE)
     return target

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,13 +23,16 @@ from retention.catalog.globs import globs_may_overlap
 from retention.catalog.model import (
     FilesSource,
     Job,
+    PlannedPolicy,
     Policy,
     PolicyFile,
     Register,
     Settings,
     SourceSpec,
     SqlSource,
+    unbound_keys,
 )
+from retention.catalog.records_plan import RecordsPlan, RecordType
 from retention.catalog.yamlfile import Located, YamlProblem
 from retention.connectors import KINDS
 from retention.errors import CatalogError, Problem, UsageError, did_you_mean
@@ -47,6 +50,23 @@ class BoundPolicy:
     file: str
     line: int | None = None
     """The line of the policy's ``match:`` key in ``file`` (of its ``id`` without one)."""
+    plan_record: RecordType | None = None
+    """The record type the policy cites, as the register's records-management plan has it
+    now (None: no citation, or the plan no longer has it)."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.register.id}/{self.policy.id}"
+
+
+@dataclass(frozen=True)
+class UnboundPolicy:
+    """A policy imported from the records-management plan, not yet bound to its source."""
+
+    register: Register
+    policy: PlannedPolicy
+    file: str
+    line: int | None = None
 
     @property
     def name(self) -> str:
@@ -62,6 +82,10 @@ class Catalog:
     policies: tuple[BoundPolicy, ...]
     jobs: Mapping[str, Job]
     files: Mapping[str, str] = field(default_factory=dict)  # source/job id -> file
+    unbound: tuple[UnboundPolicy, ...] = ()
+    """Policies imported from a records-management plan that still lack their bindings."""
+    records_plans: Mapping[str, RecordsPlan] = field(default_factory=dict)
+    """Register id -> the records-management plan it follows (``records_plan:``)."""
 
     def resolve(self, path: str) -> Path:
         """A settings path, relative to the catalog directory unless absolute."""
@@ -212,7 +236,17 @@ def read_catalog(
     before = len(problems)
     policy_docs = list(_documents(root, "policies", environ, problems))
     policies_complete = len(problems) == before
-    for display, doc in policy_docs:
+    unbound: list[UnboundPolicy] = []
+    for display, whole in policy_docs:
+        doc, planned = _split_unbound(whole, display, problems)
+        if planned is not None and not doc.get("policies"):  # only policies still unbound
+            register_only = _validate(Register, doc.get("register") or Located(), display,
+                                      problems)  # fmt: skip
+            if register_only is not None and register_only.id not in registers:
+                registers[register_only.id], register_files[register_only.id] = (
+                    register_only, display)  # fmt: skip
+                unbound.extend(UnboundPolicy(register_only, p, display, n) for p, n in planned)
+            continue
         parsed = _validate(PolicyFile, doc, display, problems)
         if parsed is None:
             policies_complete = False
@@ -233,6 +267,7 @@ def read_catalog(
             policies_complete = False
             continue
         registers[register.id], register_files[register.id] = register, display
+        unbound.extend(UnboundPolicy(register, p, display, n) for p, n in planned or ())
         seen: set[str] = set()
         for index, policy in enumerate(parsed.policies):
             line = _policy_line(doc, index, "id")
@@ -258,6 +293,9 @@ def read_catalog(
             continue
         jobs[job.id], files["job:" + job.id] = job, display
 
+    plans = _records_plans(root, settings or Settings(), registers, register_files, problems)
+    policies = [_with_plan_record(p, plans) for p in policies]
+    problems.extend(_uncited_plan_problems(settings or Settings(), policies, unbound))
     catalog = Catalog(
         root=root,
         settings=settings or Settings(),
@@ -266,6 +304,8 @@ def read_catalog(
         policies=tuple(policies),
         jobs=jobs,
         files=files,
+        unbound=tuple(unbound),
+        records_plans=plans,
     )
     if policies_complete:  # else a job may name a policy of a file that failed to load
         problems.extend(_job_problems(catalog))
@@ -286,6 +326,95 @@ def _notify_problems(catalog: Catalog) -> list[Problem]:
                 key=f"notify.email.records_managers.{register}")
         for register in named if register != "*" and register not in catalog.registers
     ]  # fmt: skip
+
+
+def _split_unbound(
+    doc: Located, display: str, problems: list[Problem]
+) -> tuple[Located, list[tuple[PlannedPolicy, int | None]] | None]:
+    """The file without its policies that are imported from the plan and not yet bound, and
+    those policies. They are valid as they are: disabled, and named by ``retention check``."""
+    items = doc.get("policies")
+    if not isinstance(items, list) or not any(unbound_keys(i) for i in items):
+        return doc, None
+    kept: list[Any] = []
+    planned: list[tuple[PlannedPolicy, int | None]] = []
+    for item in items:
+        if not unbound_keys(item):
+            kept.append(item)
+            continue
+        line = item.line if isinstance(item, Located) else None
+        try:
+            planned.append((PlannedPolicy.model_validate(item), line))
+        except ValidationError as exc:
+            for error in exc.errors():
+                message = str(error["msg"]).removeprefix("Value error, ")
+                where = ".".join(str(part) for part in error["loc"]) or None
+                problems.append(Problem(display, message, line, item.get("id"), where))
+    rest = Located(doc)
+    rest.line, rest.lines = doc.line, doc.lines
+    rest["policies"] = kept
+    return rest, planned
+
+
+def _records_plans(
+    root: Path,
+    settings: Settings,
+    registers: Mapping[str, Register],
+    register_files: Mapping[str, str],
+    problems: list[Problem],
+) -> dict[str, RecordsPlan]:
+    """Each register's records-management plan, read once per file; a plan that cannot be
+    read is a problem of the file that names it."""
+    from retention.catalog.records_plan import RecordsPlanError, load_records_plan
+
+    loaded: dict[str, RecordsPlan | None] = {}
+    out: dict[str, RecordsPlan] = {}
+    default = settings.records_plan.file if settings.records_plan is not None else None
+    for register_id, register in registers.items():
+        name = register.records_plan or default
+        if name is None:
+            continue
+        if name not in loaded:
+            path = Path(name) if Path(name).is_absolute() else root / name
+            try:
+                loaded[name] = load_records_plan(path, name)
+            except RecordsPlanError as exc:
+                by = register_files[register_id] if register.records_plan else SETTINGS_FILE
+                message = f"the records-management plan {name} cannot be read (see below)"
+                problems.append(Problem(by, message, key="records_plan"))
+                problems.extend(exc.problems)
+                loaded[name] = None
+        plan = loaded[name]
+        if plan is not None:
+            out[register_id] = plan
+    return out
+
+
+def _uncited_plan_problems(
+    settings: Settings, policies: Sequence[BoundPolicy], unbound: Sequence[UnboundPolicy]
+) -> list[Problem]:
+    """A policy citing a plan decision where no plan file is named cannot be checked."""
+    out: list[Problem] = []
+    if settings.records_plan is not None:
+        return out
+    message = (
+        "cites a records-management plan, but neither its register nor retention.yaml "
+        "names the plan's file (records_plan:)"
+    )
+    cited: list[BoundPolicy | UnboundPolicy] = [*policies, *unbound]
+    for bound in cited:
+        if bound.policy.records_plan is not None and not bound.register.records_plan:
+            out.append(Problem(bound.file, message, bound.line, bound.policy.id, "records_plan"))
+    return out
+
+
+def _with_plan_record(bound: BoundPolicy, plans: Mapping[str, RecordsPlan]) -> BoundPolicy:
+    citation = bound.policy.records_plan
+    plan = plans.get(bound.register.id)
+    if citation is None or plan is None:
+        return bound
+    _, record_type = plan.find(citation.class_code, citation.record_type)
+    return bound if record_type is None else replace(bound, plan_record=record_type)
 
 
 def _salvaged(doc: Located) -> PolicyFile | None:

@@ -75,6 +75,102 @@ class ApprovalRules(Frozen):
     """A plan with records to archive needs one of its approvals from an archivist."""
 
 
+# --- records-management plan (JHS 191 TOS) ------------------------------------------------
+
+
+class RecordsPlanSettings(Frozen):
+    """``records_plan:`` in ``retention.yaml``: the TOS every register follows unless it
+    names its own (``register.records_plan``)."""
+
+    file: str
+    """A JHS 191 XML file or helerm's Excel template, relative to the catalog directory."""
+
+
+class RecordsPlanCitation(Frozen):
+    """``records_plan:`` of a policy: the plan decision the rule enforces, as imported.
+
+    ``class_code`` and ``record_type`` locate it in the plan; the rest is what the plan said
+    when the policy was imported or last re-imported (``retention plan-import``), kept so a
+    reader sees the decision beside the rule and a later plan's changes can be named.
+    """
+
+    class_code: str
+    """``Luokitustunnus``, e.g. ``05.04``."""
+    record_type: str
+    """The record type's id (``Asiakirjatieto``'s ``tos:id``)."""
+    tos: str | None = None
+    """The plan's id (``TosTiedot``'s ``tos:id``)."""
+    version: str | None = None
+    """``TosVersio``."""
+    approved_on: date | None = None
+    """``HyvaksyttyPvm``."""
+    retention: str | None = None
+    """The plan's period as ``retain:`` writes it (``SailytysajanPituusArvo``)."""
+    start_event: str | None = None
+    """``SailytysajanLaskentaperusteTeksti``: what the period counts from."""
+    retention_reason: str | None = None
+    """``SailytysajanPerusteTeksti``."""
+    personal_data: int | None = Field(default=None, ge=1, le=5)
+    """``HenkilotietoluonneKoodi``."""
+    publicity: int | None = Field(default=None, ge=1, le=4)
+    """``JulkisuusluokkaKoodi``."""
+    secrecy_years: int | None = None
+    secrecy_reason: str | None = None
+
+
+#: What only a person can bind: where the records are and which date starts the clock.
+BINDINGS = ("connector", "table", "key", "trigger")
+
+
+def unbound_keys(item: Any) -> list[str]:
+    """The bindings a disabled policy imported from the plan still lacks ([] when bound)."""
+    if not isinstance(item, dict) or item.get("enabled") is not False:
+        return []
+    if "records_plan" not in item:
+        return []
+    missing = [] if item.get("connector") else ["connector"]
+    if not item.get("table") and not item.get("path"):
+        missing.append("table")
+    if item.get("table") and not item.get("key"):
+        missing.append("key")
+    if not item.get("trigger") and not item.get("until"):
+        missing.append("trigger")
+    if item.get("action") == "anonymise" and not item.get("anonymise"):
+        missing.append("anonymise")
+    return missing
+
+
+class PlannedPolicy(Frozen):
+    """A policy imported from the plan that a person has not yet bound to its source.
+
+    It is written ``enabled: false``; it never runs, and ``retention check`` names exactly
+    what it still lacks. Every other key is one a :class:`Policy` has.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=True)
+    id: Identifier
+    enabled: Literal[False]
+    records_plan: RecordsPlanCitation
+    description: str | None = None
+    retain: str | None = None
+    action: Action | None = None
+    deviation: str | None = None
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> PlannedPolicy:
+        unknown = sorted(set(self.model_extra or {}) - set(Policy.model_fields))
+        if unknown:
+            allowed = ", ".join(f.alias or n for n, f in Policy.model_fields.items())
+            raise ValueError(f"{unknown[0]}: unknown key (allowed here: {allowed})")
+        return self
+
+    def missing(self) -> list[str]:
+        return unbound_keys(self.model_dump(by_alias=True))
+
+
+# --- end of records-management plan -------------------------------------------------------
+
+
 class Settings(Frozen):
     """``retention.yaml``: where the state, the archive and the signing key live."""
 
@@ -98,6 +194,8 @@ class Settings(Frozen):
     moved on since the records manager looked at it."""
     approval_cooling_off: Duration | None = None
     """How long after its approval a plan must wait before it may run (None: at once)."""
+    records_plan: RecordsPlanSettings | None = None
+    """The records-management plan (TOS) policies cite; a register may name its own."""
     lock_lease_seconds: int = Field(default=300, ge=5, le=86_400)
     """A run's locks outlive its last renewal by this long (renewed five times per lease):
     a killed run's locks are taken over that long after it died."""
@@ -108,6 +206,10 @@ class Settings(Frozen):
     """Where ``retention scheduler`` serves ``/metrics`` (None: not served)."""
     metrics_address: str = "127.0.0.1"
     notify: Notify | None = None
+    approvals: ApprovalRules = ApprovalRules()
+    """Four-eyes rules: what approvals a plan needs before it may run."""
+    web: Web = Field(default_factory=lambda: Web())
+    """``retention serve``: sign-in and sessions of the web workspace."""
 
     @property
     def largest_batch(self) -> int:
@@ -115,15 +217,15 @@ class Settings(Frozen):
         A plan, which holds no rows locked, reads its pages at this size."""
         return self.batches.max_size or max(10_000, self.batch_size)
 
-    approvals: ApprovalRules = ApprovalRules()
-    """Four-eyes rules: what approvals a plan needs before it may run."""
-    web: Web = Field(default_factory=lambda: Web())
-    """``retention serve``: sign-in and sessions of the web workspace."""
-
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return _check_zone(value)
+
+    @field_validator("records_plan", mode="before")
+    @classmethod
+    def _plan_file(cls, value: Any) -> Any:
+        return {"file": value} if isinstance(value, str) else value
 
     @field_validator("plan_expires_after", "approval_cooling_off", mode="before")
     @classmethod
@@ -264,6 +366,8 @@ class Register(Frozen):
     erasure_exemption: str | None = None
     """Why erasure requests are refused although the register is not statutory, e.g.
     archiving or research in the public interest (GDPR 17(3)(d))."""
+    records_plan: str | None = None
+    """This register's records-management plan (TOS) file, when not ``retention.yaml``'s."""
 
     @property
     def erasure_refusal(self) -> str | None:
@@ -358,6 +462,10 @@ class Policy(Frozen):
     enabled: StrictBool = True
     attachments: Attachments | None = None
     """Files a row points at: archived with it and deleted when it is disposed of."""
+    records_plan: RecordsPlanCitation | None = None
+    """The records-management plan decision this rule enforces."""
+    deviation: str | None = None
+    """Why the rule departs from the retention its plan decision sets (shown in reports)."""
 
     @field_validator("key", mode="before")
     @classmethod
@@ -451,6 +559,10 @@ class Policy(Frozen):
             )
         if self.legal_basis is not None and not self.legal_basis.strip():
             raise ValueError("legal_basis: is empty; name the basis or leave the key out")
+        if self.deviation is not None and self.records_plan is None:
+            raise ValueError("deviation: departs from nothing; cite the plan with records_plan:")
+        if self.deviation is not None and not self.deviation.strip():
+            raise ValueError("deviation: is empty; say why the rule departs from the plan")
         return self
 
     @property
@@ -470,6 +582,9 @@ class Policy(Frozen):
         if self._fingerprint is None:
             body = self.model_dump(mode="json", by_alias=True)
             body["retain"] = None if self.retain is None else str(self.retain)
+            for added in ("records_plan", "deviation"):  # rules without them keep their hash
+                if body[added] is None:
+                    del body[added]
             # The standard encoder, not certificate.canonical: a rule may hold fractions
             # (max_due_share, match values), which orjson writes in another form.
             text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

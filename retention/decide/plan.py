@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from retention.catalog import clock
 from retention.catalog.loading import BoundPolicy
 from retention.catalog.model import Policy
+from retention.catalog.records_plan import Retention
 from retention.connectors.base import BatchSize, Condition, Connector, Record, Selection
 from retention.decide import problems
 from retention.decide.done import certified_action, fingerprint, identity_columns, judge
@@ -119,6 +120,9 @@ def selection_for(
         assert policy.subject is not None
         return replace(base, subject=(policy.subject, subject), triggers=policy.trigger,
                        trigger_rule=policy.trigger_rule)  # fmt: skip
+    floor = plan_floor(bound)
+    if floor is not None and floor.permanent:
+        return None  # the plan keeps these for ever: nothing is due to a destroying rule
     if policy.until is not None:
         return None if clock.expires_on_until(policy.until) > as_of else base
     assert policy.retain is not None
@@ -127,13 +131,34 @@ def selection_for(
     else:
         assert policy.retain.duration is not None
         cutoff = clock.due_bound(as_of, policy.retain.duration, policy.count_from)
+        if floor is not None and cutoff is not None:
+            planned = clock.due_bound(as_of, clock.Duration(years=floor.years), policy.count_from)
+            cutoff = None if planned is None else min(cutoff, planned)
     if cutoff is None:
         return None
     return replace(base, triggers=policy.trigger, trigger_rule=policy.trigger_rule, bound=cutoff)
 
 
+def plan_floor(bound: BoundPolicy) -> Retention | None:
+    """The retention the records-management plan sets for what a destroying policy disposes
+    of: the engine never destroys earlier than the plan allows, whatever the rule says
+    (a ``deviation:`` explains a difference, it does not lift this floor). An archiving
+    rule hands records to the archive that keeps them, so a permanent plan does not stop it.
+    """
+    record = bound.plan_record
+    policy = bound.policy
+    if record is None or not policy.destroys:
+        return None
+    if record.retention.permanent and policy.action == "archive":
+        return None
+    return record.retention
+
+
 def record_expires_on(bound: BoundPolicy, trigger: date | None) -> date | None:
     policy = bound.policy
+    floor = plan_floor(bound)
+    if floor is not None and floor.permanent:
+        return None  # kept for ever by the plan
     if policy.until is not None:
         return clock.expires_on_until(policy.until)
     if trigger is None or policy.retain is None:
@@ -141,7 +166,11 @@ def record_expires_on(bound: BoundPolicy, trigger: date | None) -> date | None:
     if policy.retain.permanent:
         return trigger
     assert policy.retain.duration is not None
-    return clock.expires_on(trigger, policy.retain.duration, policy.count_from)
+    expires = clock.expires_on(trigger, policy.retain.duration, policy.count_from)
+    if floor is not None:
+        planned = clock.expires_on(trigger, clock.Duration(years=floor.years), policy.count_from)
+        expires = max(expires, planned)
+    return expires
 
 
 class Decider:

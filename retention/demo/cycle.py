@@ -63,6 +63,7 @@ def run_demo(
     with Workspace(load_catalog(workdir, environ), environ) as ws:
         notes = api.check(ws)
         echo(f"check: catalog valid, {len(notes)} policies fit their sources")
+        _records_plan(ws, day, echo)
         plan, _ = api.plan(ws, as_of=day, report=reports / "plan.json",
                            more_reports=[reports / "plan.html", reports / "plan.csv"])  # fmt: skip
         write_report(ws, plan.plan_id, reports / "plan.fi.html", lang="fi",
@@ -122,9 +123,28 @@ def run_demo(
     return result
 
 
+def _records_plan(ws: Workspace, day: date, echo: Callable[[str], None]) -> None:
+    """The drift section: the shipped catalog states one deviation from its plans (Xamk's
+    customer contracts: 10 years as the privacy notice promises, the plan's 6 years being
+    the legal minimum) and leaves one record type unenforced (the marketing ban, which is
+    marked and kept, never disposed of)."""
+    drift = api.records_plan_drift(ws.catalog, day)
+    if drift is None:
+        return
+    echo(f"records plan: {len(drift.plans)} plans (JHS 191); {drift.covered} of "
+         f"{drift.personal_record_types} record types holding personal data have an enabled "
+         "policy")  # fmt: skip
+    for item in drift.uncovered:
+        echo(f"  not enforced: {item.tos} {item.class_code} {item.title}")
+    for finding in drift.findings:
+        why = f"; stated deviation: {finding.deviation}" if finding.deviation else ""
+        echo(f"  {finding.severity}: {finding.policy or finding.file}: {finding.message}{why}")
+
+
 def shipped_catalog() -> AbstractContextManager[Path]:
     """The five-register catalog installed with the package (``retention/demo/shipped``: the
-    project's ``policies/``, ``connectors/``, ``jobs/`` and ``retention.yaml``), as a folder."""
+    project's ``policies/``, ``connectors/``, ``jobs/``, ``records-plans/`` and
+    ``retention.yaml``), as a folder."""
     return resources.as_file(resources.files("retention.demo") / "shipped")
 
 
@@ -148,5 +168,7 @@ def _prepare(source: Path, workdir: Path) -> None:
     )
     for folder in ("policies", "connectors", "jobs"):
         shutil.copytree(source / folder, workdir / folder)
+    if (source / "records-plans").is_dir():  # the records-management plans policies cite
+        shutil.copytree(source / "records-plans", workdir / "records-plans")
     if (source / SETTINGS_FILE).exists():
         shutil.copy2(source / SETTINGS_FILE, workdir / SETTINGS_FILE)

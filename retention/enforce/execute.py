@@ -747,6 +747,9 @@ class _PolicyRun:
                 "legal_basis": self.policy.legal_basis,
                 **({"subject_ref": self.subject_ref} if self.subject_ref else {}),
             }
+            cited = records_plan_citation(self.policy)
+            if cited is not None:  # the plan decision that allowed the disposal
+                self._common["records_plan"] = cited
         return self._common
 
     def _own(self, decided: Decided, package: Package | None = None) -> dict[str, Any]:
@@ -788,6 +791,18 @@ class _Changed:
     remaining: set[str]
     """Attached files still present after their rows went."""
     executed_at: str
+
+
+def records_plan_citation(policy: Policy) -> dict[str, Any] | None:
+    """The ``records_plan`` key of a certificate: the records-management plan decision
+    (class code, record type, TOS id and version) its disposal is traceable to."""
+    cited = policy.records_plan
+    if cited is None:
+        return None
+    return {
+        "class_code": cited.class_code, "record_type": cited.record_type, "tos": cited.tos,
+        "version": cited.version, "retention": cited.retention,
+    }  # fmt: skip
 
 
 #: Every file of a share: attachments are named by path, whatever their policy's glob.

@@ -34,7 +34,9 @@ FIELDS = (
 #: ``replaces``: the certificate a replay after a restore from a backup disposed of again, or
 #: that of a record disposed of by another action before its policy's rule changed.
 #: ``fingerprint``: a keyed fingerprint of the record as it was disposed of (retention/done.py).
-OPTIONAL = ("replaces", "fingerprint", "approvals")
+#: ``records_plan``: the records-management plan decision the policy cites (class code, record
+#: type, TOS id and version, the plan's retention).
+OPTIONAL = ("replaces", "fingerprint", "approvals", "records_plan")
 
 #: Reasons whose records may be disposed of before their ``expires_on``: an erasure request
 #: disposes of a person's records due or not, and a replay disposes again of a record that was
@@ -154,6 +156,14 @@ def optional_faults(cert: Mapping[str, Any]) -> list[str]:
             faults.append("replaces does not name a certificate")
         if cert.get("reason") != "replay":
             faults.append("replaces another certificate, but its reason is not replay")
+    if "records_plan" in cert:
+        cited = cert["records_plan"]
+        if (
+            not isinstance(cited, dict)
+            or not cited.get("class_code")
+            or not cited.get("record_type")
+        ):
+            faults.append("records_plan does not name a class code and record type")
     return faults
 
 

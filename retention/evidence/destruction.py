@@ -55,6 +55,8 @@ class PolicyTally:
     """The archive packages the certificates name."""
     fingerprints: set[str] = field(default_factory=set)
     """The fingerprints of the rules the certificates were made under."""
+    plan_classes: set[tuple[str, str, str]] = field(default_factory=set)
+    """The records-management plan classes the certificates cite: (TOS, version, class)."""
     total: int = 0
 
     @property
@@ -108,6 +110,10 @@ class Tally:
         entry.fields.update(str(f) for f in cert.get("fields") or ())
         if cert.get("policy_sha256"):
             entry.fingerprints.add(str(cert["policy_sha256"]))
+        cited = cert.get("records_plan")
+        if isinstance(cited, dict) and cited.get("class_code"):
+            entry.plan_classes.add((str(cited.get("tos") or ""), str(cited.get("version") or ""),
+                                    str(cited["class_code"])))  # fmt: skip
         archive = cert.get("archive")
         if isinstance(archive, dict) and archive.get("package"):
             entry.packages.add(str(archive["package"]))
@@ -130,6 +136,12 @@ class Tally:
 
     def counts(self) -> Counts:
         return {row.name: row.counts() for row in self.rows()}
+
+
+def _class_order(label: str) -> tuple[str, str]:
+    """Classes sort by their code (``05.01`` before ``07.03``), then by plan."""
+    code = label.rsplit("· ", 1)[-1]
+    return code, label
 
 
 @dataclass(frozen=True)
@@ -230,6 +242,19 @@ class Document:
     def approver_list(self) -> str:
         """The approvers the certificates name, with how many each: "A (3), B (1)"."""
         return ", ".join(f"{name} ({self.t.number(n)})" for name, n in self.approvers)
+
+    def by_plan_class(self) -> list[tuple[str | None, list[PolicyTally]]]:
+        """The policies grouped by the records-management plan class their certificates
+        cite, as a Finnish destruction list (hävitysluettelo) is: "TOS jamk-tos 2019.1 ·
+        05.04", in class order; policies citing no class last (None)."""
+        groups: dict[str | None, list[PolicyTally]] = {}
+        for p in self.policies:
+            label = "; ".join(
+                f"TOS {tos} {version} · {code}".replace("  ", " ")
+                for tos, version, code in sorted(p.plan_classes, key=lambda c: (c[2], c[0]))
+            )
+            groups.setdefault(label or None, []).append(p)
+        return sorted(groups.items(), key=lambda g: (g[0] is None, _class_order(g[0] or "")))
 
     def by_register(self) -> list[tuple[str, Register | None, list[PolicyTally]]]:
         """The policies grouped by register, with the register's catalog entry (None: gone)."""

@@ -56,7 +56,7 @@ _LEAF_COLUMNS = (leaf.HEADER, "header_extra")
 _KNOWN = frozenset(FIELDS) | frozenset(OPTIONAL)
 DATA_SUFFIXES = (".jsonl", ".csv")
 DOCUMENT_SUFFIXES = (".html", ".pdf")
-_JSON_FIELDS = {"fields", "archive", "verified", "seq", "approvals"}
+_JSON_FIELDS = {"fields", "archive", "verified", "seq", "approvals", "records_plan"}
 
 
 def manifest_path(export: Path) -> Path:

@@ -16,7 +16,14 @@ from typing import Any
 
 from fpdf import FPDF
 
-from retention.evidence.destruction import COLUMNS, HEADINGS, Counts, Document, stamp
+from retention.evidence.destruction import (
+    COLUMNS,
+    HEADINGS,
+    Counts,
+    Document,
+    PolicyTally,
+    stamp,
+)
 from retention.i18n import LANGUAGES, MESSAGES, Messages
 
 #: The text cells that start a register/policy row, one per language; its six numbers follow
@@ -78,23 +85,17 @@ def render_pdf(doc: Document, path: Path) -> None:
     if not doc.policies:
         _text(pdf, t("cert_no_disposals"))
     width = pdf.epw / len(HEADINGS)
-    for p in doc.policies:
-        if pdf.will_page_break(24):
-            pdf.add_page()
-        pdf.set_font("Helvetica", "B", 10)
-        pdf.cell(0, 6, latin1(t("cert_row_mark") + p.name), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 8)
-        for heading in HEADINGS:
-            pdf.cell(width, 5, latin1(t(heading)), border=1, align="R", fill=False)
-        pdf.ln()
-        pdf.set_font("Helvetica", "", 10)
-        counts = p.counts()
-        for column in COLUMNS:
-            pdf.cell(width, 6, latin1(t.number(counts[column])), border=1, align="R")
-        pdf.ln()
-        basis = p.legal_basis or t("cert_no_basis")
-        _text(pdf, f"{t('cert_legal_basis')}: {basis}", size=8)
-        pdf.ln(2)
+    grouped = doc.by_plan_class()
+    for label, group in grouped:
+        if label or len(grouped) > 1:  # a hävitysluettelo lists disposals by plan class
+            if pdf.will_page_break(30):
+                pdf.add_page()
+            pdf.set_font("Helvetica", "B", 11)
+            shown = label or t("cert_no_plan_class")
+            pdf.multi_cell(0, 6, latin1(f"{t('cert_plan_class')}: {shown}"),
+                           new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+        for p in group:
+            _policy_counts(pdf, t, p, width)
 
     if doc.policies:
         _heading(pdf, t("cert_changed"))
@@ -193,6 +194,26 @@ def render_pdf(doc: Document, path: Path) -> None:
         pdf.ln(3)
     _text(pdf, t("cert_footer"), size=8)
     path.write_bytes(bytes(pdf.output()))
+
+
+def _policy_counts(pdf: Any, t: Messages, p: PolicyTally, width: float) -> None:
+    """One policy's row of counts, with its legal basis."""
+    if pdf.will_page_break(24):
+        pdf.add_page()
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 6, latin1(t("cert_row_mark") + p.name), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 8)
+    for heading in HEADINGS:
+        pdf.cell(width, 5, latin1(t(heading)), border=1, align="R", fill=False)
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 10)
+    counts = p.counts()
+    for column in COLUMNS:
+        pdf.cell(width, 6, latin1(t.number(counts[column])), border=1, align="R")
+    pdf.ln()
+    basis = p.legal_basis or t("cert_no_basis")
+    _text(pdf, f"{t('cert_legal_basis')}: {basis}", size=8)
+    pdf.ln(2)
 
 
 def read_pdf_counts(path: Path) -> tuple[int | None, Counts]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 
+from retention.catalog.plan_drift import plan_drift
 from retention.decide.plan import load_plan
 from retention.errors import UsageError
 from retention.evidence.effects import register_json
@@ -66,12 +67,14 @@ def write_report(
         # Who made the plan (issuer, subject, name, role, authenticated): they cannot approve it.
         "made_by": json.loads(header.made_by) if header.made_by else None,
     }
+    drift = plan_drift(ws.catalog, header.as_of)  # the "records plan" section
     if suffix == ".json":
         registers = {
             item["register"]: register_json(ws.catalog.registers.get(item["register"]))
             for item in summary
         }
-        write_json(ws, path, {**meta, "registers": registers}, summary)
+        rp = drift.as_dict() if drift is not None else None
+        write_json(ws, path, {**meta, "registers": registers, "records_plan": rp}, summary)
     elif suffix == ".csv":
         write_csv(ws, path, plan_id, summary, changes)
     else:
@@ -86,5 +89,6 @@ def write_report(
                 else None
             ),
         }
-        render(ws, path, page, summary, lang=lang, companions=companions, changes=changes)
+        render(ws, path, page, summary, lang=lang, companions=companions, changes=changes,
+               records_plan=drift)  # fmt: skip
     return path

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from retention.catalog.plan_drift import PlanDrift
 from retention.decide.forecast import Forecast, count_due, forecastable
 from retention.errors import UsageError
 from retention.evidence.effects import Effect
@@ -127,6 +128,7 @@ def render(
     companions: Sequence[Path] = (),
     record_limit: int | None = None,
     changes: Mapping[tuple[str, str], Effect] | None = None,
+    records_plan: PlanDrift | None = None,
 ) -> None:
     """Write the page chunk by chunk; the record tables are read while it is written.
 
@@ -196,6 +198,7 @@ def render(
         "problems": problems,
         "companions": [_relative(c, path) for c in companions],
         "key_text": _key_text,
+        "records_plan": records_plan,
         "changes": {
             f"{register}/{policy}": effect.sentences(t)
             for (register, policy), effect in changes.items()
