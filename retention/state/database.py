@@ -602,8 +602,11 @@ def _migration_lock(conn: sa.Connection) -> Iterator[None]:
     held_named_lock = False
     if dialect == "sqlite":
         # The driver begins transactions only before DML: begin one ourselves, for the DDL
-        # too, taking the database's write lock at once (a second opener waits for it).
+        # too, taking the database's write lock at once (a second opener waits for it, as
+        # long as a migration may take: revision 0009 hashes the whole ledger).
         conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {MIGRATION_WAIT * 1000}")
+        conn.commit()  # ends the statement's autobegun transaction (nothing to commit)
     try:
         with conn.begin():
             if dialect == "sqlite":
@@ -630,6 +633,9 @@ def _migration_lock(conn: sa.Connection) -> Iterator[None]:
                 held_named_lock = True
             yield
     finally:
+        if dialect == "sqlite":  # the pooled connection goes back to the driver's wait
+            conn.exec_driver_sql("PRAGMA busy_timeout = 5000")
+            conn.commit()
         if held_named_lock:
             try:
                 conn.execute(sa.text(f"SELECT RELEASE_LOCK({_MYSQL_LOCK_NAME})"))
