@@ -53,6 +53,8 @@ def status_of(exit_code: int) -> str:
 
 
 class Observation:
+    """Around one run (or ``notify --due``): what it emitted, how it ended, whom to tell."""
+
     def __init__(
         self,
         catalog_dir: Path | str,
