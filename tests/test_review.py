@@ -464,7 +464,7 @@ def test_migration_0010_keeps_a_populated_state_database(state_db: ScratchDataba
         upgrade(engine, "0008")
         populate(engine, key)
         before = snapshot(engine)
-        upgrade(engine, "0010")
+        upgrade(engine, migrations.HEAD)  # 0010 and any revision after it
         assert snapshot(engine) == before and added_columns_are_empty(engine)
         assert differences(engine, metadata) == []
         with engine.connect() as conn:
