@@ -36,7 +36,7 @@ FIELDS = (
 #: ``fingerprint``: a keyed fingerprint of the record as it was disposed of (retention/done.py).
 #: ``records_plan``: the records-management plan decision the policy cites (class code, record
 #: type, TOS id and version, the plan's retention).
-OPTIONAL = ("replaces", "fingerprint", "approvals", "records_plan")
+OPTIONAL = ("approvals", "records_plan", "replaces", "fingerprint")  # CSV: fingerprint last
 
 #: Reasons whose records may be disposed of before their ``expires_on``: an erasure request
 #: disposes of a person's records due or not, and a replay disposes again of a record that was
