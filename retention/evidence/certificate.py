@@ -33,7 +33,7 @@ FIELDS = (
 #: ``replaces``: the certificate a replay after a restore from a backup disposed of again, or
 #: that of a record disposed of by another action before its policy's rule changed.
 #: ``fingerprint``: a keyed fingerprint of the record as it was disposed of (retention/done.py).
-OPTIONAL = ("replaces", "fingerprint", "approvals")
+OPTIONAL = ("approvals", "replaces", "fingerprint")
 
 #: Reasons whose records may be disposed of before their ``expires_on``: an erasure request
 #: disposes of a person's records due or not, and a replay disposes again of a record that was
