@@ -973,6 +973,59 @@ def verify_file(path: Path, public_key: Path, since: Path | None = None) -> Expo
     return verify_export(path, signing.load_public(public_key), since=since)
 
 
+@dataclass(frozen=True)
+class Proven:
+    """A proof of one record's (or one person's) certificates, and what it names them by."""
+
+    proof: dict[str, Any]
+    certificates: int
+    what: str
+    """The record or subject by its keyed reference only: safe to show and log."""
+
+
+def prove(
+    ws: Workspace,
+    *,
+    subject: str | None = None,
+    policy: str | None = None,
+    key: Sequence[str] = (),
+) -> Proven:
+    """The inclusion proof (:mod:`retention.evidence.proof`) of a data subject's certificates,
+    or of one record's (``policy`` and one ``key`` value per key column). UsageError, naming
+    the subject only by its reference, if nothing of it is in the ledger; LedgerError if no
+    checkpoint signs a tree yet."""
+    from retention.evidence.proof import make_proof
+
+    if (subject is None) == (policy is None) or (policy is not None and not key):
+        raise UsageError("give a subject, or a policy with its record's key (one per column)")
+    if subject is not None:
+        if not subject.strip():
+            raise UsageError("the subject must name a data subject")
+        reference = ws.secret.subject_ref(subject)
+        seqs = ws.ledger.seqs_of_subject(reference)
+        what = f"subject reference {reference[:16]}"
+    else:
+        assert policy is not None
+        found = ws.catalog.select([policy])
+        if len(found) != 1:
+            raise UsageError(f"{policy!r} names {len(found)} policies; name one")
+        bound = found[0]
+        rule = bound.policy
+        if len(key) != len(rule.key):
+            raise UsageError(f"the key of {bound.name} has {len(rule.key)} column(s) "
+                             f"({', '.join(rule.key)}): give one value per column")  # fmt: skip
+        try:
+            typed = ws.connector(rule.connector).parse_key(rule.location, rule.key, key)
+        except ValueError:
+            raise UsageError(f"{' '.join(key)} is not a key of {bound.name}") from None
+        ref = ws.secret.record_ref(rule.connector, rule.location, typed)
+        seqs = ws.ledger.seqs_of_record(bound.register.id, rule.id, ref)
+        what = f"record {ref[:16]} of {bound.name}"
+    if not seqs:
+        raise UsageError(f"no certificate of {what} is in the ledger")
+    return Proven(make_proof(ws.state, seqs), len(seqs), what)
+
+
 def approve(
     ws: Workspace,
     plan_id: str,

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from retention.cli import _console, _workspace, catalog_option, certificates
-from retention.errors import UsageError
 
 
 @certificates.command("prove")
@@ -28,41 +27,19 @@ def certificates_prove(
 ) -> None:
     """Prove that a record's certificates are in the signed ledger, naming it only by its
     keyed reference: `retention verify FILE --public-key KEY` checks the file anywhere."""
-    from retention.evidence.proof import make_proof, write_proof
+    from retention import api
+    from retention.evidence.proof import write_proof
 
     if (subject is None) == (policy is None) or (policy is not None and not key):
         raise click.UsageError("give --subject ID, or --policy P with --key K (one per column)")
     if out.suffix.lower() != ".json":
         raise click.UsageError(f"{out}: a proof is written as .json")
     with _workspace(catalog) as ws:
-        if subject is not None:
-            if not subject.strip():
-                raise UsageError("--subject must name a data subject")
-            seqs = ws.ledger.seqs_of_subject(ws.secret.subject_ref(subject))
-            what = f"subject reference {ws.secret.subject_ref(subject)[:16]}"
-        else:
-            assert policy is not None
-            found = ws.catalog.select([policy])
-            if len(found) != 1:
-                raise UsageError(f"{policy!r} names {len(found)} policies; name one")
-            bound = found[0]
-            rule = bound.policy
-            if len(key) != len(rule.key):
-                raise UsageError(f"the key of {bound.name} has {len(rule.key)} column(s) "
-                                 f"({', '.join(rule.key)}): give one value per column")  # fmt: skip
-            try:
-                typed = ws.connector(rule.connector).parse_key(rule.location, rule.key, key)
-            except ValueError:
-                raise UsageError(f"{' '.join(key)} is not a key of {bound.name}") from None
-            ref = ws.secret.record_ref(rule.connector, rule.location, typed)
-            seqs = ws.ledger.seqs_of_record(bound.register.id, rule.id, ref)
-            what = f"record {ref[:16]} of {bound.name}"
-        if not seqs:
-            raise UsageError(f"no certificate of {what} is in the ledger")
-        proof = make_proof(ws.state, seqs)
+        proven = api.prove(ws, subject=subject, policy=policy, key=key)
+    proof, what = proven.proof, proven.what
     write_proof(out, proof)
     _console().print(
-        f"proved {len(seqs)} certificate(s) of {what} under the checkpoint of tree size "
+        f"proved {proven.certificates} certificate(s) of {what} under the checkpoint of tree size "
         f"{proof['tree_size']}: {out}",
         markup=False,
     )

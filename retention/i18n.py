@@ -771,12 +771,22 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "allekirjoittanut avain {key}.",
     },
     "web_proofs": {"en": "Single-record proofs", "fi": "Yksittäisen tietueen todisteet"},
-    "web_proofs_gap": {
-        "en": "Proofs of one record's certificate are not offered here yet: export the "
-        "certificates and verify the export.",
-        "fi": "Yksittäisen tietueen todisteita ei vielä tarjota täällä: vie "
-        "hävittämistodistukset ja tarkista vienti.",
+    "web_proofs_intro": {
+        "en": "A proof that a data subject's certificates, or one record's, are in the signed "
+        "ledger: a JSON file naming them by keyed reference only, which `retention verify` "
+        "checks with nothing but the public key. Give a data subject, or a policy and the "
+        "record's key (one value per key column, one per line).",
+        "fi": "Todiste siitä, että rekisteröidyn tai yhden tietueen hävittämistodistukset ovat "
+        "allekirjoitetussa kirjanpidossa: JSON-tiedosto, joka nimeää ne vain avainnetulla "
+        "viitteellä ja jonka `retention verify` tarkistaa pelkällä julkisella avaimella. Anna "
+        "rekisteröity tai käytäntö ja tietueen avain (yksi arvo avainsaraketta kohden, kukin "
+        "omalle rivilleen).",
     },
+    "web_prove_what": {
+        "en": "Give a data subject, or a policy with the record's key.",
+        "fi": "Anna rekisteröity tai käytäntö ja tietueen avain.",
+    },
+    "web_prove_button": {"en": "Download the proof", "fi": "Lataa todiste"},
     "web_error_400": {"en": "The form was not valid", "fi": "Lomake ei ollut kelvollinen"},
     "web_error_401": {"en": "Sign in first", "fi": "Kirjaudu ensin sisään"},
     "web_error_403": {

@@ -547,3 +547,110 @@ def test_a_plans_reports_download_in_the_pages_language(site: Site) -> None:
     finnish = client.get(f"/plans/{site.plan_id}/report.html", headers={"Accept-Language": "fi"})
     assert b"Toimeenpanosuunnitelma" in finnish.data
     assert client.get("/plans/P20990101-00000000/report.csv").status_code == 404
+
+
+def test_a_proof_downloaded_here_verifies_with_only_the_public_key(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retention.evidence import signing
+    from retention.evidence.proof import verify_proof
+
+    person = "030392-902C"
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
+        assert api.erase(ws, person, as_of=AS_OF).exit_code == 0
+        public_key = signing.load_public(ws.public_key_path)
+        subject_ref = ws.secret.subject_ref(person)
+        seqs = ws.ledger.seqs_of_subject(subject_ref)
+    assert seqs
+    client = signed_in(site, "rm1")
+    answer = client.post(
+        "/evidence/prove",
+        data={"csrf_token": token(client, "/evidence"), "subject": person},
+    )
+    assert answer.status_code == 200, answer.text[:2000]
+    assert answer.mimetype == "application/json"
+    assert "proof.json" in answer.headers["Content-Disposition"]
+    proof = json.loads(answer.data)
+    assert [e["header"]["subject_ref"] for e in proof["certificates"]] == [subject_ref] * len(seqs)
+    assert person.encode() not in answer.data
+    (tmp_path / "proof.json").write_bytes(answer.data)
+    report = verify_proof(tmp_path / "proof.json", public_key)
+    assert report.ok and report.faults == [] and report.certificates == len(seqs)
+    assert person not in capsys.readouterr().out
+    # One record by its policy and key: the same proof the command line writes.
+    answer = client.post(
+        "/evidence/prove",
+        data={"csrf_token": token(client, "/evidence"), "policy": "xamk-alumni/alumni-membership",
+              "key": "1"},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text[:2000]
+    (tmp_path / "record.json").write_bytes(answer.data)
+    assert verify_proof(tmp_path / "record.json", public_key).ok
+    # Changed, it no longer verifies.
+    changed = json.loads(answer.data)
+    changed["certificates"][0]["leaf_index"] += 1
+    (tmp_path / "changed.json").write_text(json.dumps(changed), "utf-8")
+    assert not verify_proof(tmp_path / "changed.json", public_key).ok
+
+
+def test_a_proof_needs_csrf_and_the_export_permission_and_names_no_subject(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF)
+    client = signed_in(site, "rm1")
+    answer = client.post("/evidence/prove", data={"subject": "030392-902C"})
+    assert answer.status_code == 400 and b"certificates" not in answer.data
+    viewer = signed_in(site, "view1")
+    assert 'id="prove-form"' not in viewer.get("/evidence").text
+    answer = viewer.post(
+        "/evidence/prove",
+        data={"csrf_token": token(viewer, "/evidence"), "subject": "030392-902C"},
+    )
+    assert answer.status_code == 403
+    # A subject with no certificate: a page that says so, naming the subject by reference only.
+    answer = client.post(
+        "/evidence/prove",
+        data={"csrf_token": token(client, "/evidence"), "subject": "999999-999X"},
+    )
+    assert answer.status_code == 404 and answer.mimetype == "text/html"
+    assert "no certificate of subject reference" in answer.text
+    assert "999999-999X" not in answer.text
+    answer = client.post("/evidence/prove", data={"csrf_token": token(client, "/evidence")})
+    assert answer.status_code == 400 and "Give a data subject" in answer.text
+    out = capsys.readouterr().out
+    assert "030392-902C" not in out and "999999-999X" not in out
+    # The subject travels only in the form body: the route takes nothing in its URL, and no
+    # GET would put the form's fields in a query string.
+    (rule,) = [r for r in site.app.url_map.iter_rules() if r.endpoint == "pages.prove"]
+    assert rule.rule == "/evidence/prove" and not rule.arguments
+    assert "GET" not in (rule.methods or set())
+
+
+def test_metrics_are_served_without_sign_in_and_parse(site: Site) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with site.ws() as ws:
+        api.run(ws, as_of=AS_OF, job="nightly")
+    answer = site.app.test_client().get("/metrics")
+    assert answer.status_code == 200 and answer.mimetype == "text/plain"
+    families = {f.name: f for f in text_string_to_metric_families(answer.text)}
+    success = families["retention_last_success_timestamp_seconds"].samples
+    assert [(s.labels, s.value > 0) for s in success] == [({"job": "nightly"}, True)]
+    assert families["retention_state_readable"].samples[0].value == 1
+    assert "default-src 'self'" in answer.headers["Content-Security-Policy"]
+
+
+def test_metrics_can_require_a_sign_in_or_be_off(site: Site) -> None:
+    settings = site.cat.root / "retention.yaml"
+    text = settings.read_text("utf-8")
+    for value, anonymous, member in (("signed-in", 302, 200), ("off", 404, 404)):
+        web = "web:\n  secure_cookies: false\n  metrics: " + value + "\n"
+        settings.write_text(text.replace("web:\n", web, 1) if "web:\n" in text else text + web)
+        app = create_app(site.cat.root, env(), SESSION_COOKIE_SECURE=False)
+        assert app.test_client().get("/metrics").status_code == anonymous
+        client = app.test_client()
+        client.post("/signin/local", data={"csrf_token": token(client), "name": "view1",
+                                           "password": PASSWORD})  # fmt: skip
+        assert client.get("/metrics").status_code == member

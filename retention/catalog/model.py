@@ -713,6 +713,9 @@ class Web(Frozen):
     session_key_env: str = Field(default="RETENTION_WEB_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """The variable holding the key that signs session cookies (default: derived from
     RETENTION_SECRET, so every worker of an installation shares it)."""
+    metrics: Literal["public", "signed-in", "off"] = "public"
+    """``/metrics`` (Prometheus): answered without sign-in, as Prometheus scrapes (the
+    figures hold no personal data); ``signed-in``: only to a signed-in person; ``off``: 404."""
 
 
 Settings.model_rebuild()  # ``web: Web`` is defined after Settings

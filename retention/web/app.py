@@ -93,6 +93,8 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
         response.vary.add("Accept-Language")
         return response
 
+    _mount_metrics(app, web)
+
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:
         ws = g.pop("ws", None)
@@ -132,6 +134,44 @@ def create_app(catalog: Path, environ: Mapping[str, str] | None = None, **overri
         return error_page(500, "web_error_500")
 
     return app
+
+
+def _mount_metrics(app: Flask, web: Web) -> None:
+    """``/metrics`` for Prometheus (docs/monitoring.md): the state database's standing gauges
+    (the last success of each job, failing policies, tripped valves), read at each scrape.
+    The counters of runs are the scheduler's or the textfile's: this process runs none."""
+    if web.metrics == "off":
+        return
+    import threading
+
+    import sqlalchemy as sa
+    from werkzeug.wrappers import Response as WsgiResponse
+
+    from retention.observe.metrics import Metrics, metrics_app
+    from retention.state.database import open_state
+    from retention.web.auth import require
+
+    config = app.config
+    engines: dict[str, sa.Engine] = {}
+    lock = threading.Lock()
+
+    def scraped_catalog() -> Catalog:
+        return load_catalog(config["RETENTION_CATALOG"], config["RETENTION_ENVIRON"])
+
+    def engine() -> sa.Engine:
+        url = scraped_catalog().state_url
+        with lock:  # one pool for the server's life, not one per scrape
+            if url not in engines:
+                engines[url] = open_state(url)
+            return engines[url]
+
+    scrape = metrics_app(scraped_catalog, engine, Metrics())
+
+    def metrics() -> WsgiResponse:
+        return WsgiResponse.from_app(scrape, request.environ)
+
+    view = require("read")(metrics) if web.metrics == "signed-in" else metrics
+    app.add_url_rule("/metrics", "metrics", view, methods=["GET"])
 
 
 def error_page(code: int, message: str, detail: str | None = None) -> tuple[str, int]:

@@ -335,6 +335,7 @@ def evidence() -> str:
         failure=failure,
         registers=sorted(ws.catalog.registers),
         formats=EXPORT_FORMATS,
+        policies=[b.name for b in ws.catalog.policies],
         verified=None,
     )
 
@@ -412,6 +413,43 @@ def verify() -> str | tuple[str, int]:
     )
 
 
+@blueprint.post("/evidence/prove")
+@require("export")
+def prove() -> Response | tuple[str, int]:
+    """The proof.json ``retention certificates prove`` writes, of a data subject's
+    certificates or one record's: it names them by keyed reference only and verifies with
+    nothing but the public key. The subject comes in the form body and is never logged."""
+    from retention.errors import LedgerError
+    from retention.evidence.proof import write_proof
+
+    ws = workspace()
+    subject = _text("subject", 200) or None
+    policy = _text("policy", 200) or None
+    key = _lines("key")
+    if (subject is None) == (policy is None) or (policy is not None and not key):
+        return _proof_refused(g.t("web_prove_what")), 400
+    try:
+        proven = api.prove(ws, subject=subject, policy=policy, key=key)
+    except UsageError as exc:
+        return _proof_refused(str(exc)), 404
+    except LedgerError as exc:
+        return _proof_refused(str(exc)), 409
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "proof.json"
+        write_proof(out, proven.proof)
+        body = BytesIO(out.read_bytes())
+    _log.info("WebProof", certificates=proven.certificates, of=proven.what)
+    return send_file(
+        body, as_attachment=True, download_name="proof.json", mimetype="application/json"
+    )
+
+
+def _proof_refused(problem: str) -> str:
+    """The evidence page saying why no proof was made (naming no subject)."""
+    flash(problem, "error")
+    return _verified(None)
+
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
@@ -438,7 +476,7 @@ def _unzip(data: bytes, root: Path) -> None:
         abort(400)
 
 
-def _verified(result: dict[str, Any]) -> str:
+def _verified(result: dict[str, Any] | None) -> str:
     ws = workspace()
     return render_template(
         "evidence.html.j2",
@@ -448,7 +486,9 @@ def _verified(result: dict[str, Any]) -> str:
         failure=None,
         registers=sorted(ws.catalog.registers),
         formats=EXPORT_FORMATS,
+        policies=[b.name for b in ws.catalog.policies],
         verified=result,
+        messages=get_flashed_messages(with_categories=True),
     )
 
 
