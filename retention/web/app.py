@@ -155,11 +155,16 @@ def _mount_metrics(app: Flask, web: Web) -> None:
     engines: dict[str, sa.Engine] = {}
     lock = threading.Lock()
 
+    latest: list[Catalog] = []
+
     def scraped_catalog() -> Catalog:
-        return load_catalog(config["RETENTION_CATALOG"], config["RETENTION_ENVIRON"])
+        """Read afresh at each scrape, as each page reads it."""
+        loaded = load_catalog(config["RETENTION_CATALOG"], config["RETENTION_ENVIRON"])
+        latest[:] = [loaded]
+        return loaded
 
     def engine() -> sa.Engine:
-        url = scraped_catalog().state_url
+        url = (latest[0] if latest else scraped_catalog()).state_url
         with lock:  # one pool for the server's life, not one per scrape
             if url not in engines:
                 engines[url] = open_state(url)
