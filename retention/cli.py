@@ -420,8 +420,6 @@ def _review(p: PlanStatus) -> str:
         return "-"
     if review.rejected:
         return "rejected"
-    if review.legacy_by is not None:
-        return "1/1,unauthenticated"
     text = f"{len(review.approvals)}/{review.required.people}"
     text += "+archivist" if review.required.archivist else ""
     typed = sum(not a.by.authenticated for a in review.approvals)

@@ -553,25 +553,35 @@ def test_an_approval_written_into_the_plans_table_by_hand_is_no_approval(
             api.run_plan(ws, plan_id, as_of=AS_OF)
 
 
-def test_a_plan_approved_before_attribution_still_runs_with_its_typed_name(
+def test_an_approval_with_no_maker_and_no_journal_entry_is_no_approval(
     catalog: Path, environ: dict[str, str]
 ) -> None:
-    """A plan made and approved before revision 0010 (no maker, no journal) keeps its
-    single approval; its certificates name the typed approver, unauthenticated."""
+    """An ``approved_by`` with no signed journal entry behind it — written by hand, with the
+    maker blanked to pass for a plan from before the journal — neither runs the plan nor
+    satisfies a four-eyes rule; the plan is pending until someone approves it for real."""
     from retention.state.database import plans
 
+    rules(catalog, "approvals:\n  two_people_above: 0\n")
     with Workspace.open(catalog, environ) as ws:
         plan_id = make_plan(ws, RIIKKA)
         with ws.state.begin() as conn:
             conn.execute(sa.update(plans).where(plans.c.plan_id == plan_id).values(
-                made_by=None, approved_by="Old Approver",
+                made_by=None, approved_by="Nobody",
                 approved_at=sa.func.current_timestamp()))  # fmt: skip
-        assert api.approval_status(ws, plan_id).state == "approved"
+        status = api.approval_status(ws, plan_id)
+        assert status.state == "pending" and status.review is not None
+        assert status.review.missing == ("2 more approvals",)
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        assert ledger(ws) == []
+        api.approve(ws, plan_id, identity=MATTI)
+        assert api.approve(ws, plan_id, identity=AINO).state == "approved"
         api.run_plan(ws, plan_id, as_of=AS_OF)
         certs = ledger(ws)
-    assert {c["approved_by"] for c in certs} == {"Old Approver"}
-    given = {(a["name"], a["authenticated"], a["issuer"]) for c in certs for a in c["approvals"]}
-    assert given == {("Old Approver", False, None)}
+    assert certs
+    given = {(a["name"], a["authenticated"]) for c in certs for a in c["approvals"]}
+    assert given == {("Matti Manager", True), ("Aino Archivist", True)}
+    assert not any("Nobody" in c["approved_by"] for c in certs)
 
 
 def test_a_rule_added_after_a_typed_approval_demands_signed_in_approvals(

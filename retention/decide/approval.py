@@ -131,13 +131,11 @@ class Review:
     required: Requirement
     approvals: tuple[Verdict, ...] = ()
     rejection: Verdict | None = None
-    legacy_by: str | None = None
-    """A plan approved before review existed: the name typed then."""
 
     @property
     def missing(self) -> tuple[str, ...]:
         """What the plan still needs, in words; empty when complete (or rejected)."""
-        if self.rejection is not None or self.legacy_by is not None:
+        if self.rejection is not None:
             return ()
         needs = []
         # Under a rule only signed-in approvals count (one typed before the rule was added
@@ -155,7 +153,7 @@ class Review:
 
     @property
     def complete(self) -> bool:
-        return self.rejection is None and (self.legacy_by is not None or not self.missing)
+        return self.rejection is None and not self.missing
 
     @property
     def rejected(self) -> bool:
@@ -244,9 +242,9 @@ def _status(
     )  # fmt: skip
     before_rotation = rotated_at is not None and created < rotated_at
     approvals, rejection = _verdicts(entries)
-    # Approved before approvals were journalled: the name typed then stands, as it did.
-    legacy = header["approved_by"] if header["made_by"] is None and not approvals else None
-    review = Review(requirement(catalog, rows), approvals, rejection, legacy)
+    # Only approvals in the signed journal count: an ``approved_by`` with none behind it
+    # (written by hand, or given before the journal existed) is no approval.
+    review = Review(requirement(catalog, rows), approvals, rejection)
     state: PlanState
     if header["executed_run"]:
         state = "executed"
@@ -671,14 +669,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
             .where(plan_policies.c.plan_id == plan_id, plan_policies.c.status == "planned")
             .order_by(plan_policies.c.position)
         ).all()
-    if review.legacy_by is not None:
-        approvals: tuple[dict[str, Any], ...] = ({
-            "issuer": None, "subject": None, "name": review.legacy_by, "role": None,
-            "authenticated": False,
-            "at": status.approved_at.isoformat() if status.approved_at else None,
-        },)  # fmt: skip
-    else:
-        approvals = tuple(a.as_dict() for a in review.approvals)
+    approvals = tuple(a.as_dict() for a in review.approvals)
     return ApprovedPlan(plan_id, status.approved_by, status.job,
                         tuple(f"{r.register}/{r.policy}" for r in rows), approvals)  # fmt: skip
 

@@ -80,17 +80,6 @@ def decisions(ws: Workspace, status: PlanStatus) -> list[dict[str, Any]]:
     """The plan's approvals, rejection and exclusions, oldest first, with who made them."""
     review = status.review
     found: list[dict[str, Any]] = []
-    if review is not None and review.legacy_by is not None:  # approved before review existed
-        found.append(
-            {
-                "kind": "approval",
-                "by": review.legacy_by,
-                "role": None,
-                "seq": 0,
-                "at": status.approved_at,
-                "comment": status.comment,
-            }
-        )
     verdicts = [("approval", v) for v in (review.approvals if review else ())]
     if review is not None and review.rejection is not None:
         verdicts.append(("rejection", review.rejection))
