@@ -865,6 +865,14 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "the policy keeps permanently; the plan says {period}",
         "fi": "sääntö säilyttää pysyvästi; suunnitelman mukaan {period}",
     },
+    "drift_until_unprovable": {
+        "en": "until: is a fixed last day, but the plan keeps these records {period} from "
+        "an event the rule does not read: the engine disposes of none of them until the "
+        "rule counts from a trigger (trigger: and retain:)",
+        "fi": "until: on kiinteä viimeinen päivä, mutta suunnitelma säilyttää tiedot {period} "
+        "tapahtumasta, jota sääntö ei lue: ohjelma ei hävitä niitä, ennen kuin sääntö "
+        "lasketaan käynnistäjästä (trigger: ja retain:)",
+    },
     "drift_period_shorter": {
         "en": "retain {retain} is shorter than the plan's {period}: the engine keeps the "
         "records until the plan's period has passed",

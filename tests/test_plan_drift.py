@@ -265,6 +265,33 @@ def test_a_permanent_plan_stops_a_destroying_rule(tmp_path: Path) -> None:
     assert record_expires_on(archives, date(2000, 1, 1)) == date(2000, 1, 1)
 
 
+def test_a_fixed_last_day_cannot_pass_for_the_plans_period(tmp_path: Path) -> None:
+    """until: reads no trigger, so nothing shows the plan's 10 years counted from each record
+    have passed: the rule disposes of nothing, and check says so as an error — a stated
+    deviation does not lift it. Where the plan's period is 0 years, the last day stands."""
+    text = POLICIES.replace(
+        "    trigger: closed_on\n    retain: P10Y\n    count_from: year_end\n",
+        "    until: 2025-01-01\n    deviation: the project ended\n",
+    )
+    root = _catalog(tmp_path / "a", text)
+    bound = _bound(root, "mobility")
+    assert record_expires_on(bound, date(2024, 3, 1)) is None
+    assert selection_for(bound, TODAY) is None
+    (finding,) = _drift(root).findings
+    assert (finding.kind, finding.severity) == ("period", "error")
+    assert "until:" in finding.message and "P10Y" in finding.message
+    (problem,) = _drift(root).errors
+    assert problem.policy == "mobility"
+    zero = _catalog(
+        tmp_path / "b",
+        text,
+        **{"<tos:SailytysajanPituusArvo>10<": "<tos:SailytysajanPituusArvo>0<"},
+    )
+    bound = _bound(zero, "mobility")
+    assert record_expires_on(bound, date(2024, 3, 1)) == date(2025, 1, 2)
+    assert selection_for(bound, TODAY) is not None
+
+
 @pytest.fixture(scope="module")
 def floor_bound(tmp_path_factory: pytest.TempPathFactory) -> BoundPolicy:
     root = _catalog(tmp_path_factory.mktemp("floor"))

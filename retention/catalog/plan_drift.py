@@ -227,8 +227,13 @@ def _contradictions(
         return []
     if retain is not None and retain.permanent:
         return [("permanence", severity, "drift_permanence_keeps", {"period": period})]
-    if policy.until is not None or retain is None or retain.duration is None:
-        return []  # a fixed last day: the plan's period cannot be counted without a trigger
+    if policy.until is not None:
+        if policy.destroys and record.retention.years > 0:
+            # No trigger to count the plan's period from: the engine disposes of nothing.
+            return [("period", "error", "drift_until_unprovable", {"period": period})]
+        return []
+    if retain is None or retain.duration is None:
+        return []
     if retain.duration == Duration(years=record.retention.years):
         return []
     message = (

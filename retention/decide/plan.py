@@ -124,6 +124,8 @@ def selection_for(
     if floor is not None and floor.permanent:
         return None  # the plan keeps these for ever: nothing is due to a destroying rule
     if policy.until is not None:
+        if _until_unprovable(floor):
+            return None
         return None if clock.expires_on_until(policy.until) > as_of else base
     assert policy.retain is not None
     if policy.retain.permanent:
@@ -154,13 +156,21 @@ def plan_floor(bound: BoundPolicy) -> Retention | None:
     return record.retention
 
 
+def _until_unprovable(floor: Retention | None) -> bool:
+    """A fixed last day (``until:``) under a plan period of years counted from each record:
+    the rule reads no trigger, so nothing shows the plan's period has passed. Such a rule
+    disposes of nothing (``retention check`` reports it as drift) rather than risk
+    destroying earlier than the plan allows."""
+    return floor is not None and floor.years > 0
+
+
 def record_expires_on(bound: BoundPolicy, trigger: date | None) -> date | None:
     policy = bound.policy
     floor = plan_floor(bound)
     if floor is not None and floor.permanent:
         return None  # kept for ever by the plan
     if policy.until is not None:
-        return clock.expires_on_until(policy.until)
+        return None if _until_unprovable(floor) else clock.expires_on_until(policy.until)
     if trigger is None or policy.retain is None:
         return None
     if policy.retain.permanent:
