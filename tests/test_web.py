@@ -104,6 +104,26 @@ def test_pages_need_a_sign_in_and_say_where_to(site: Site) -> None:
         assert answer.status_code == 302 and answer.location.startswith("/signin?next=")
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["/%09/evil.example", "/%0d/evil.example", "/%0a/evil.example", "//evil.example",
+     "/\\evil.example", "https://evil.example/", "/ /evil.example"],
+)  # fmt: skip
+def test_sign_in_never_redirects_off_the_site(site: Site, target: str) -> None:
+    """A ``next`` that a browser or Werkzeug would turn into another host (a tab or newline
+    dropped from ``/<tab>/evil.example``) lands on the home page, and never fails."""
+    client = site.app.test_client()
+    page = client.get(f"/signin?next={target}")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    answer = client.post(
+        "/signin/local", data={"csrf_token": found.group(1), "name": "rm1", "password": PASSWORD}
+    )
+    assert answer.status_code == 302
+    assert answer.location == "/", answer.location
+
+
 def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) -> None:
     client = site.app.test_client()
     for name, password in (("rm1", "wrong password!!"), ("nobody", PASSWORD)):

@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -111,8 +112,20 @@ def require(permission: Permission) -> Callable[[F], F]:
 
 
 def _local_path(target: str | None) -> str:
-    """A path on this server only: never an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A path on this server only: never an open redirect. Control characters and spaces
+    are refused outright — a browser or Werkzeug drops a tab or newline, which would turn
+    ``/<tab>/evil.example`` into ``//evil.example`` after this check — and what is left must
+    parse with no scheme and no host."""
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ord(c) < 33 or ord(c) == 127 for c in target)
+    ):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target.rstrip("?")
 
