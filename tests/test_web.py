@@ -159,6 +159,23 @@ def test_a_records_manager_approves_with_a_comment(site: Site) -> None:
     assert "checked" in client.get(path).text
 
 
+def test_disabling_or_demoting_an_account_ends_what_its_session_may_do(site: Site) -> None:
+    """A session signed in before its account was disabled or demoted acts with the account
+    as it is now: the disabled one is signed out, the demoted one refused, nothing approved."""
+    gone, demoted = signed_in(site, "rm1"), signed_in(site, "rm2")
+    path = f"/plans/{site.plan_id}"
+    forms = {c: token(c, path) for c in (gone, demoted)}
+    with site.ws() as ws:
+        accounts.disable(ws.state, "rm1")
+        accounts.add(ws.state, "rm2", "viewer", PASSWORD, replace=True)
+    answer = gone.post(f"{path}/approve", data={"csrf_token": forms[gone]})
+    assert answer.status_code == 401
+    assert gone.get(path).location.startswith("/signin")
+    answer = demoted.post(f"{path}/approve", data={"csrf_token": forms[demoted]})
+    assert answer.status_code == 403
+    assert approvers(site) == []
+
+
 def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) -> None:
     client = signed_in(site, "view1")
     path = f"/plans/{site.plan_id}"

@@ -82,6 +82,19 @@ def listed(engine: Engine) -> list[dict[str, object]]:
         return [dict(row) for row in conn.execute(query).mappings()]
 
 
+def role_of(engine: Engine, name: str) -> Role | None:
+    """The role of the enabled account ``name`` now; None when it is disabled or gone."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(web_accounts.c.role, web_accounts.c.disabled_at).where(
+                web_accounts.c.name == name[:200]
+            )
+        ).first()
+    if row is None or row.disabled_at is not None:
+        return None
+    return next((r for r in ROLES if r == row.role), None)
+
+
 def check(engine: Engine, name: str, password: str) -> Account | None:
     """The account if the password is its own and it is enabled; None otherwise."""
     with engine.connect() as conn:

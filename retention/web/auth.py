@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -81,7 +82,26 @@ def current() -> Identity | None:
         session.clear()
         g.session_ended = True
         identity = None
+    if identity is not None and identity.issuer == accounts.LOCAL_ISSUER:
+        identity = _still_held(identity)
     g.identity = identity
+    return identity
+
+
+def _still_held(identity: Identity) -> Identity | None:
+    """A local account's session lasts only while the account is enabled, and acts with the
+    role the account has now: disabling or demoting an account takes effect at the next
+    request, not when the session's cookie runs out."""
+    from retention.web.app import workspace
+
+    role = accounts.role_of(workspace().state, identity.subject)
+    if role is None:
+        session.clear()
+        g.session_ended = True
+        return None
+    if identity.roles != (role,):
+        identity = replace(identity, roles=(role,))
+        session["user"] = identity.as_session()
     return identity
 
 
