@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 
 from retention import api
 from retention.decide.identity import Identity
+from retention.errors import UsageError
 from retention.web import accounts, create_app
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
@@ -174,6 +175,12 @@ def test_disabling_or_demoting_an_account_ends_what_its_session_may_do(site: Sit
     answer = demoted.post(f"{path}/approve", data={"csrf_token": forms[demoted]})
     assert answer.status_code == 403
     assert approvers(site) == []
+
+
+def test_account_names_differing_only_in_case_are_refused(site: Site) -> None:
+    """``rm1`` and ``RM1`` would be one person with two approvals under four eyes."""
+    with site.ws() as ws, pytest.raises(UsageError, match="differing only in case"):
+        accounts.add(ws.state, "RM1", "records-manager", PASSWORD)
 
 
 def test_a_viewers_approval_is_refused_with_403_and_changes_nothing(site: Site) -> None:

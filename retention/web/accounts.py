@@ -51,6 +51,12 @@ def add(engine: Engine, name: str, role: str, password: str, *, replace: bool = 
     }
     with engine.begin() as conn:
         exists = conn.scalar(sa.select(web_accounts.c.name).where(web_accounts.c.name == name))
+        alike = conn.scalars(
+            sa.select(web_accounts.c.name).where(sa.func.lower(web_accounts.c.name) == name.lower())
+        ).all()
+        if not exists and alike:
+            # Two accounts one letter-case apart would let one person give two approvals.
+            raise UsageError(f"account {alike[0]!r} exists: names differing only in case are one")
         if exists and not replace:
             raise UsageError(f"account {name!r} exists: give --replace to reset it")
         if exists:
