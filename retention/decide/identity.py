@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import getpass
 from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from typing import Any, cast
 
+from retention.catalog.model import ROLES, Role
 from retention.errors import UsageError
 
-Role = Literal["viewer", "records-manager", "archivist", "dpo", "operator"]
-ROLES: tuple[Role, ...] = get_args(Role)
+__all__ = ["ROLES", "Role"]  # one definition: the catalog's, which maps claims to roles
 #: Roles that may approve, reject or exclude records from a plan.
 REVIEWERS: frozenset[str] = frozenset({"records-manager", "archivist", "dpo"})
 #: Roles that may place and release holds.
