@@ -64,9 +64,10 @@ def test_without_a_target_every_batch_has_batch_size_records() -> None:
 
 
 def test_the_cap_follows_batch_size_unless_given() -> None:
-    """No ``max_size``: 10,000, or a larger ``batch_size`` (an existing catalog's batches
+    """No ``max_size``: 5,000, or a larger ``batch_size`` (an existing catalog's batches
     never get smaller by default); with one, ``batch_size`` above it starts at the cap."""
-    assert Pacer.for_settings(Settings()).most == 10_000
+    assert Pacer.for_settings(Settings()).most == 5000
+    assert Pacer.for_settings(Settings(batch_size=7000)).most == 7000
     assert Pacer.for_settings(Settings(batch_size=20_000)).most == 20_000
     capped = Pacer.for_settings(Settings(batch_size=5000, batches=Batches(max_size=2000)))
     assert (capped(), capped.most) == (2000, 2000)
@@ -138,7 +139,7 @@ def test_a_run_grows_its_batches_from_batch_size(
 def test_a_plan_reads_its_pages_at_the_cap(
     catalog: Path, environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A plan locks nothing: it pages at the cap (10,000 here), not at ``batch_size`` (2)."""
+    """A plan locks nothing: it pages at the cap (5,000 here), not at ``batch_size`` (2)."""
     from retention.connectors.sql import SqlConnector
 
     sizes: list[object] = []
@@ -151,4 +152,4 @@ def test_a_plan_reads_its_pages_at_the_cap(
     monkeypatch.setattr(SqlConnector, "candidates", recorded)
     with Workspace.open(catalog, environ) as ws:
         api.plan(ws, as_of=AS_OF)
-    assert sizes and set(sizes) == {10_000}
+    assert sizes and set(sizes) == {5000}

@@ -44,7 +44,7 @@ class Pacer:
     @classmethod
     def for_settings(cls, settings: Settings, clock: Callable[[], float] | None = None) -> Pacer:
         """``batch_size`` is the first batch's size; ``batches`` says how it may change.
-        The cap is ``batches.max_size``, or 10,000 or ``batch_size`` if that is larger."""
+        The cap is ``batches.max_size``, or 5,000 or ``batch_size`` if that is larger."""
         return cls(
             settings.batch_size, settings.batches.target_seconds, settings.largest_batch, clock
         )
