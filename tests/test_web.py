@@ -8,10 +8,12 @@ import io
 import json
 import re
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,7 +22,7 @@ from flask.testing import FlaskClient
 from retention import api
 from retention.decide.identity import Identity
 from retention.errors import UsageError
-from retention.web import accounts, create_app
+from retention.web import accounts, create_app, views
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_cli import SqliteCatalog, env, make_catalog
@@ -425,20 +427,81 @@ def test_an_export_downloaded_here_verifies_here_and_a_changed_one_fails(site: S
     assert "Verification failed" in page.text
 
 
-def test_a_zip_that_reaches_outside_is_refused(site: Site) -> None:
-    client = signed_in(site, "rm1")
-    bad = io.BytesIO()
-    with zipfile.ZipFile(bad, "w") as archive:
-        archive.writestr("../evil.jsonl", b"{}")
-    answer = client.post(
+def _zip(members: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in members:
+            archive.writestr(name, body)
+    return out.getvalue()
+
+
+def _upload(client: Any, *files: tuple[bytes, str]) -> Any:
+    return client.post(
         "/evidence/verify",
         data={
             "csrf_token": token(client, "/evidence"),
-            "files": (io.BytesIO(bad.getvalue()), "x.zip"),
+            "files": [(io.BytesIO(body), name) for body, name in files],
         },
         content_type="multipart/form-data",
     )
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../evil.jsonl", b"{}")],
+        [("..", b"{}")],
+        [(".", b"{}")],
+        [("a.jsonl", b"{}"), ("a.jsonl", b"{}")],
+        [(f"{i}.jsonl", b"{}") for i in range(6)],
+        [("sub/a.jsonl", b"{}")],
+    ],
+    ids=["parent", "dotdot", "dot", "repeated", "six", "folder"],
+)
+def test_a_zip_that_reaches_outside_is_refused(
+    site: Site, members: list[tuple[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad member is a clear 400 and writes nothing anywhere (the unpack folder is a
+    temporary directory under TMPDIR, which the test points at an empty one)."""
+    unpack = tmp_path / "unpack" / "here"
+    unpack.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(unpack))
+    client = signed_in(site, "rm1")
+    answer = _upload(client, (_zip(members), "x.zip"))
     assert answer.status_code == 400
+    assert list(unpack.iterdir()) == [] and list(unpack.parent.iterdir()) == [unpack]
+
+
+def test_an_upload_named_dot_dot_is_refused(site: Site) -> None:
+    client = signed_in(site, "rm1")
+    assert _upload(client, (b"{}", "..")).status_code == 400
+    assert _upload(client, (b"{}", "a.jsonl"), (b"{}", "a.jsonl")).status_code == 400
+
+
+def test_a_zip_that_unpacks_past_the_limit_is_refused_before_writing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip bomb is refused from the sizes it declares: 2 MiB of zeros compress to a few
+    kilobytes, and with a 1 MiB limit nothing is unpacked at all."""
+    written: list[str] = []
+    real_open = Path.open
+
+    def watched(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "x" in mode or "w" in mode:
+            written.append(self.name)
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(views, "UNPACKED_LIMIT", 1024 * 1024)
+    monkeypatch.setattr(Path, "open", watched)
+    bomb = _zip([("a.jsonl", b"0" * (1024 * 1024)), ("b.manifest.json", b"0" * (1024 * 1024))])
+    assert len(bomb) < 64 * 1024
+    client = signed_in(site, "rm1")
+    assert _upload(client, (bomb, "bomb.zip")).status_code == 400
+    assert "a.jsonl" not in written and "b.manifest.json" not in written
+    monkeypatch.setattr(views, "UNPACKED_LIMIT", 4 * 1024 * 1024)
+    page = _upload(client, (bomb, "bomb.zip"))  # under the limit: unpacked and checked
+    assert "a.jsonl" in written and "Verification failed" in page.text
 
 
 def test_four_eyes_the_second_person_completes_and_the_first_cannot_twice(site: Site) -> None:
