@@ -27,6 +27,8 @@ from tests.conftest import AS_OF
 from tests.test_cli import SqliteCatalog, env, make_catalog, retention
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# One story in order (sign-in, exclusion, four eyes, the run): pytest-xdist's `loadfile`
+# (pyproject.toml) gives the whole module to one worker.
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None and os.environ.get("CI") != "true",
     reason="no chromium on PATH (CI installs Debian's chromium package)",
