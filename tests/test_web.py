@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shutil
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from flask.testing import FlaskClient
 from retention import api
 from retention.decide.identity import Identity
 from retention.errors import UsageError
-from retention.web import accounts, create_app, views
+from retention.web import accounts, create_app, uploads
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_cli import SqliteCatalog, env, make_catalog
@@ -473,6 +474,56 @@ def test_a_zip_that_reaches_outside_is_refused(
     assert list(unpack.iterdir()) == [] and list(unpack.parent.iterdir()) == [unpack]
 
 
+def _bzip2_bomb(declared: int) -> bytes:
+    """A zip whose one bzip2 member holds 64 MiB of zeros but declares ``declared`` bytes,
+    with the CRC of what it declares: zipfile unpacks bzip2 in one piece before any check."""
+    import bz2
+    import zlib
+
+    packed = bz2.compress(b"\0" * (64 * 1024 * 1024), 9)
+    crc = zlib.crc32(b"\0" * declared)
+    name = b"a.jsonl"
+    local = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 46, 0, 12, 0, 0, crc, len(packed),
+                        declared, len(name), 0) + name + packed  # fmt: skip
+    central = struct.pack("<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", 46, 46, 0, 12, 0, 0, crc,
+                          len(packed), declared, len(name), 0, 0, 0, 0, 0, 0) + name  # fmt: skip
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+    return local + central + end
+
+
+def _with_end_record(body: bytes, members: int) -> bytes:
+    """``body``'s end record made to announce ``members`` members."""
+    at = body.rfind(b"PK\x05\x06")
+    return body[: at + 8] + struct.pack("<HH", members, members) + body[at + 12 :]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_bzip2_bomb(10), id="bzip2-bomb"),
+        pytest.param(_with_end_record(_zip([("a.jsonl", b"{}")]), 50_000), id="many-members"),
+        pytest.param(_zip([("a.jsonl", b"{}")])[:-30], id="truncated"),
+        pytest.param(b"not a zip at all", id="not-a-zip"),
+    ],
+)
+def test_a_hostile_zip_is_a_clear_400(site: Site, body: bytes) -> None:
+    """Compression zipfile cannot bound, a directory announcing more members than an export
+    has (refused before zipfile reads it), broken archives: each a 400, never a 500."""
+    client = signed_in(site, "rm1")
+    assert _upload(client, (body, "x.zip")).status_code == 400
+
+
+def test_names_are_matched_whole_and_one_budget_covers_the_request(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not uploads.plain_name("a.jsonl\n") and not uploads.plain_name("..\n")
+    assert uploads.plain_name("a.manifest.json") and not uploads.plain_name("...")
+    monkeypatch.setattr(uploads, "UNPACKED_LIMIT", 1000)
+    client = signed_in(site, "rm1")
+    each = _zip([("a.jsonl", b"x" * 900)]), _zip([("b.jsonl", b"y" * 900)])
+    assert _upload(client, (each[0], "one.zip"), (each[1], "two.zip")).status_code == 400
+
+
 def test_an_upload_named_dot_dot_is_refused(site: Site) -> None:
     client = signed_in(site, "rm1")
     assert _upload(client, (b"{}", "..")).status_code == 400
@@ -492,14 +543,14 @@ def test_a_zip_that_unpacks_past_the_limit_is_refused_before_writing(
             written.append(self.name)
         return real_open(self, mode, *args, **kwargs)
 
-    monkeypatch.setattr(views, "UNPACKED_LIMIT", 1024 * 1024)
+    monkeypatch.setattr(uploads, "UNPACKED_LIMIT", 1024 * 1024)
     monkeypatch.setattr(Path, "open", watched)
     bomb = _zip([("a.jsonl", b"0" * (1024 * 1024)), ("b.manifest.json", b"0" * (1024 * 1024))])
     assert len(bomb) < 64 * 1024
     client = signed_in(site, "rm1")
     assert _upload(client, (bomb, "bomb.zip")).status_code == 400
     assert "a.jsonl" not in written and "b.manifest.json" not in written
-    monkeypatch.setattr(views, "UNPACKED_LIMIT", 4 * 1024 * 1024)
+    monkeypatch.setattr(uploads, "UNPACKED_LIMIT", 4 * 1024 * 1024)
     page = _upload(client, (bomb, "bomb.zip"))  # under the limit: unpacked and checked
     assert "a.jsonl" in written and "Verification failed" in page.text
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 import tempfile
 import zipfile
-import zlib
 from datetime import date
 from io import BytesIO
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -38,6 +37,7 @@ from retention.logs import get_logger
 from retention.web import review
 from retention.web.app import language, workspace
 from retention.web.auth import current, require
+from retention.web.uploads import Refused, unpack
 
 blueprint = Blueprint("pages", __name__)
 _log = get_logger("retention.web")
@@ -387,14 +387,11 @@ def verify() -> str | tuple[str, int]:
         abort(400)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        for upload in uploads:
-            name = Path(upload.filename or "upload").name
-            if name.lower().endswith(".zip"):
-                _unzip(upload.stream, root)
-            elif _plain_name(name) and not (root / name).exists():
-                upload.save(root / name)
-            else:
-                abort(400)
+        try:
+            unpack(uploads, root)
+        except Refused as refused:
+            _log.info("WebUploadRefused", what=type(refused.__cause__ or refused).__name__)
+            abort(400)
         targets = sorted(p for p in root.iterdir() if _is_export(p))
         if len(targets) != 1:
             return _verified({"ok": False, "faults": [g.t("web_verify_one_file")]}), 400
@@ -451,58 +448,11 @@ def _proof_refused(problem: str) -> str:
     return _verified(None)
 
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
-
-
 def _is_export(path: Path) -> bool:
     name = path.name.lower()
     if name.endswith((".manifest.json", ".certificates.jsonl")):
         return False
     return name.endswith((".jsonl", ".csv", ".html", ".pdf"))
-
-
-#: What one upload may unpack to, all members together: an export the web page is meant to
-#: check (the CLI verifies larger ones). Checked against the sizes the zip declares before
-#: anything is written, and again while each member streams to disk, since a zip may lie.
-UNPACKED_LIMIT = 1024 * 1024 * 1024
-
-
-def _plain_name(name: str) -> bool:
-    """A file name that stays in the folder it is written to: no separator, not ``.``/``..``."""
-    return bool(_SAFE_NAME.match(name)) and name.strip(".") != ""
-
-
-def _unzip(stream: IO[bytes], root: Path) -> None:
-    """Only plain file names, at most a few files, at most :data:`UNPACKED_LIMIT` bytes in
-    all, streamed to disk: nothing lands outside ``root`` and no member is held in memory."""
-    try:
-        with zipfile.ZipFile(stream) as archive:
-            members = archive.infolist()
-            names = [m.filename for m in members]
-            if (
-                len(members) > 5
-                or len(set(names)) != len(names)
-                or not all(_plain_name(n) for n in names)
-                or sum(m.file_size for m in members) > UNPACKED_LIMIT
-            ):
-                abort(400)
-            left = UNPACKED_LIMIT
-            for member in members:
-                with archive.open(member) as source, (root / member.filename).open("xb") as out:
-                    while chunk := source.read(1024 * 1024):
-                        left -= len(chunk)
-                        if left < 0:
-                            abort(400)
-                        out.write(chunk)
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        zlib.error,
-        NotImplementedError,
-        EOFError,
-        FileExistsError,
-    ):  # a broken, unsupported or repeated member
-        abort(400)
 
 
 def _verified(result: dict[str, Any] | None) -> str:
