@@ -560,6 +560,11 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "en": "The name or the password is wrong, or the account is disabled.",
         "fi": "Käyttäjänimi tai salasana on väärin, tai tili on poistettu käytöstä.",
     },
+    "web_signin_throttled": {
+        "en": "Too many failed sign-ins under this name: try again in {minutes} minute(s).",
+        "fi": "Liian monta epäonnistunutta kirjautumista tällä nimellä: yritä uudelleen "
+        "{minutes} minuutin kuluttua.",
+    },
     "web_signin_oidc": {"en": "Organisation account", "fi": "Organisaation tunnus"},
     "web_signin_oidc_button": {
         "en": "Sign in with your organisation's account",

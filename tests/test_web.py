@@ -24,6 +24,7 @@ from retention import api
 from retention.decide.identity import Identity
 from retention.errors import UsageError
 from retention.web import accounts, create_app, uploads
+from retention.web import throttle as throttling
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_cli import SqliteCatalog, env, make_catalog
@@ -137,6 +138,56 @@ def test_local_sign_in_refuses_a_wrong_password_and_an_unknown_name(site: Site) 
         assert answer.status_code == 401
         assert "wrong" in answer.text
     assert client.get("/plans").status_code == 302
+
+
+def test_failed_sign_ins_are_throttled_per_name_until_the_window_passes(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five wrong passwords under one name (in any letter case) and the sixth attempt is
+    refused, the right password included, without checking it; other names are not
+    affected; after the window the right password signs in and clears the count."""
+    now = [1000.0]
+    throttle = throttling.Throttle(clock=lambda: now[0])
+    site.app.extensions["retention_throttle"] = throttle
+    checked: list[str] = []
+    real_check = accounts.check
+
+    def counted(engine: Any, name: str, password: str) -> Any:
+        checked.append(name)
+        return real_check(engine, name, password)
+
+    monkeypatch.setattr(accounts, "check", counted)
+    client = site.app.test_client()
+
+    def attempt(name: str, password: str) -> Any:
+        return client.post(
+            "/signin/local", data={"csrf_token": token(client), "name": name, "password": password}
+        )
+
+    for name in ("rm1", "RM1", "rm1", "Rm1", "rm1"):
+        assert attempt(name, "wrong password!!").status_code == 401
+    assert len(checked) == 5
+    refused = attempt("rm1", PASSWORD)
+    assert refused.status_code == 429 and "try again in 15 minute(s)" in refused.text
+    assert len(checked) == 5  # the password was not even checked
+    assert attempt("dpo1", PASSWORD).status_code == 302  # another name signs in
+    now[0] += throttling.WINDOW_SECONDS - 60
+    assert "try again in 1 minute(s)" in attempt("rm1", PASSWORD).text
+    now[0] += 61
+    client = site.app.test_client()
+    assert attempt("rm1", PASSWORD).status_code == 302
+    assert throttle.wait("rm1") == 0
+
+
+def test_the_throttle_forgets_old_names_first_and_stays_bounded() -> None:
+    now = [0.0]
+    throttle = throttling.Throttle(clock=lambda: now[0])
+    for i in range(throttling.MOST_NAMES + 10):
+        throttle.failed(f"name{i}")
+    assert len(throttle._failures) == throttling.MOST_NAMES
+    assert "name0" not in throttle._failures and f"name{throttling.MOST_NAMES + 9}" in (
+        throttle._failures
+    )
 
 
 def test_every_page_reads_for_every_role(site: Site) -> None:

@@ -32,6 +32,7 @@ from retention.catalog.model import Web
 from retention.logs import get_logger
 from retention.web import accounts
 from retention.web.roles import Identity, Permission, roles_from_claim
+from retention.web.throttle import Throttle
 
 blueprint = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,7 +40,9 @@ _log = get_logger("retention.web")
 
 
 def init(app: Flask, web: Web, environ: Mapping[str, str]) -> None:
-    """Register the identity provider with Authlib, if the catalog names one."""
+    """Register the identity provider with Authlib, if the catalog names one, and count
+    failed local sign-ins (:mod:`retention.web.throttle`)."""
+    app.extensions["retention_throttle"] = Throttle()
     if web.oidc is None:
         return
     from authlib.integrations.flask_client import OAuth
@@ -189,15 +192,27 @@ def signin_local() -> Response | tuple[str, int]:
         abort(404)
     from retention.web.app import workspace
 
-    name = request.form.get("name", "")
+    name = request.form.get("name", "")[:200]
     password = request.form.get("password", "")
+    throttle: Throttle = current_app.extensions["retention_throttle"]
+    wait = throttle.wait(name)
+    if wait:  # refused before the password is checked: guessing costs the guesser time
+        _log.warning("WebSignInRefused", via="local", reason="throttled", retry_after=wait)
+        page = render_template(
+            "signin.html.j2", oidc=web.oidc is not None, local=True, failed=False,
+            ended=False, throttled=(wait + 59) // 60,
+        )  # fmt: skip
+        return page, 429
     account = accounts.check(workspace().state, name, password) if name and password else None
     if account is None:
+        if name:
+            throttle.failed(name)
         _log.warning("WebSignInRefused", via="local")
         page = render_template(
             "signin.html.j2", oidc=web.oidc is not None, local=True, failed=True, ended=False
         )
         return page, 401
+    throttle.succeeded(name)
     return _start(Identity(accounts.LOCAL_ISSUER, account.name, account.name, (account.role,)))
 
 
