@@ -12,6 +12,7 @@ own few tries.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -41,7 +42,7 @@ class Throttle:
             failures = self._recent(name.casefold(), now)
             if failures is None or len(failures) < MOST_FAILURES:
                 return 0
-            return max(1, int(failures[0] + WINDOW_SECONDS - now + 0.999))
+            return max(1, math.ceil(failures[0] + WINDOW_SECONDS - now))
 
     def failed(self, name: str) -> None:
         key, now = name.casefold(), self._clock()

@@ -97,11 +97,10 @@ def _unzip(stream: IO[bytes], root: Path, left: int) -> int:
         EOFError,
         RuntimeError,
         ValueError,
-        UnicodeDecodeError,
         OSError,
     ) as exc:
-        # broken data (zlib's errors are OSErrors), a password, a name that is not UTF-8,
-        # a member named twice in other letter case (FileExistsError)
+        # broken data (zlib's errors are OSErrors), a password (RuntimeError), a name that is
+        # not UTF-8 (a ValueError), a member named twice in other letter case (FileExistsError)
         raise Refused("zip") from exc
     return left
 
