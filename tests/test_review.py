@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -240,6 +241,54 @@ def test_an_excluded_record_stays_through_the_run_as_a_hold(
     membership = next(p for p in outcome.policies if p.policy == "alumni-membership")
     assert after == before and membership.counts.held == 1
     assert membership.disposed == 1
+
+
+def test_an_excluded_record_is_listed_held_by_its_exclusion_in_every_view_of_the_plan(
+    catalog: Path, environ: dict[str, str], tmp_path: Path
+) -> None:
+    """The plan a reviewer reads after an exclusion is the plan as it will run: the record is
+    no longer among those to dispose of, in the listing, the counts or the report; releasing
+    the exclusion does not put it back into this plan."""
+    from retention.reports.formats import write_report
+    from retention.reports.report import plan_rows
+
+    name = "xamk-alumni/alumni-membership"
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+
+        def listed(decision: str) -> list[object]:
+            rows = plan_rows(ws, plan_id, "xamk-alumni", "alumni-membership", [decision])
+            return [row["key"] for row, _secret in rows]
+
+        def reported() -> dict[str, Any]:
+            report = tmp_path / "plan.json"
+            write_report(ws, plan_id, report)
+            policies = json.loads(report.read_text(encoding="utf-8"))["policies"]
+            return next(p for p in policies if p["policy"] == "alumni-membership")
+
+        total, due = api.approval_status(ws, plan_id).expire, reported()["counts"]["expire"]
+        assert "1" in listed("expire") and "1" not in listed("held") and due >= 1
+        done = api.exclude(ws, plan_id, identity=MATTI, policy=name, keys=[["1"], ["1"]],
+                           reason="complaint pending")  # fmt: skip
+        (hold,) = done.holds  # the same record named twice is excluded once
+        assert "1" not in listed("expire")
+        (row,) = [r for r, _ in plan_rows(ws, plan_id, "xamk-alumni", "alumni-membership")
+                  if r["key"] == "1"]  # fmt: skip
+        assert (row["decision"], row["hold"], row["reason"]) == ("held", hold.hold_id, "excluded")
+        assert api.approval_status(ws, plan_id).expire == total - 1
+        with pytest.raises(UsageError, match="its decision: held"):
+            api.exclude(ws, plan_id, identity=MATTI, policy=name, keys=[["1"]], reason="again")
+        policy = reported()
+        assert [r["decision"] for r in policy["records"] if r["key"] == "1"] == ["held"]
+        assert policy["counts"]["expire"] == due - 1
+        api.release_hold(ws, hold.hold_id, identity=MATTI)
+        api.approve(ws, plan_id, identity=AINO)
+        before = alumni(ws)[1]
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+        after = alumni(ws)[1]
+    membership = next(p for p in outcome.policies if p.policy == "alumni-membership")
+    assert after == before  # released or not, the approved plan keeps it
+    assert membership.disposed == due - 1
 
 
 def test_hold_preview_says_a_hold_covers_nothing_before_it_is_saved(

@@ -405,6 +405,16 @@ def test_an_exclusion_is_a_hold_on_that_record(site: Site) -> None:
     page = client.get(path).text
     assert "Excluded a record" in page and "disputed" in page
 
+    def listed(kind: str) -> str:
+        found = re.search(
+            rf'<table class="records" data-list="{kind}" '
+            rf'data-policy="xamk-alumni/customer-contracts">(.*?)</table>', page, re.S,
+        )  # fmt: skip
+        return found.group(1) if found else ""
+
+    assert "HQ / C-1" not in listed("due")  # the reviewer sees the plan as it will run
+    assert "HQ / C-1" in listed("held") and hold.hold_id in listed("held")
+
 
 def test_a_secret_persons_row_shows_key_and_decision_only(site: Site) -> None:
     page = signed_in(site, "rm1").get(f"/plans/{site.plan_id}").text

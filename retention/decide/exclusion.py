@@ -4,8 +4,9 @@ A reviewer who finds a record in a plan that must not go (a pending complaint, a
 plan's rule did not foresee) excludes it with a reason. The exclusion is not a private mark
 on the plan: it is a hold on that record, so it shows wherever holds show (``hold list``,
 ``hold report``, plan reports, ``explain``), keeps the record through ``run --plan`` and any
-later run, and is released like any hold. It also changes the plan: the reviewer becomes its
-last changer and, by four eyes, can no longer approve it.
+later run, and is released like any hold. It also changes the plan: the record moves from
+``expire`` to ``held`` in the plan's listing and counts, and the reviewer becomes its last
+changer and, by four eyes, can no longer approve it.
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ def exclude(
             )
         }  # fmt: skip
         placed: list[Hold] = []
+        excluded: set[str] = set()
         for n, ref in enumerate(refs, start=1):
+            if ref in excluded:
+                continue  # the same record named twice is excluded once
             if ref not in listed:
                 raise UsageError(f"record {n} is not in plan {plan_id} ({bound.name})")
             stored, decision = listed[ref]
@@ -119,17 +123,48 @@ def exclude(
                     f"record {n} is not planned for disposal in plan {plan_id} (its decision: "
                     f"{decision}): there is nothing to exclude"
                 )
-            placed += ws.holds.place_all(
+            hold = ws.holds.place_all(
                 reason=why, placed_by=identity.name, secret=None, register=register_id,
                 policy=policy_id, record=json.loads(stored), stored_keys=[json.loads(stored)],
                 placed_identity=identity.as_dict(), plan_id=plan_id, conn=conn,
             )  # fmt: skip
+            placed += hold
+            excluded.add(ref)
+            _move_to_held(conn, plan_id, register_id, policy_id, ref, hold[0].hold_id)
         approval.mark_changed(conn, status, identity)
         entry = decisions.append(
             conn, signer, "exclusion", identity.as_dict(), plan_id=plan_id,
-            details={"reason": why, "policy": bound.name, "record_refs": refs,
+            details={"reason": why, "policy": bound.name, "record_refs": list(dict.fromkeys(refs)),
                      "holds": [h.hold_id for h in placed]},
         )  # fmt: skip
     _log.info("RecordsExcluded", plan_id=plan_id, policy=bound.name, records=len(refs),
               excluded_by=identity.name, authenticated=identity.authenticated)  # fmt: skip
     return Exclusion(tuple(placed), approval.plan_status(ws, plan_id), entry.seq)
+
+
+#: The reason an excluded record's row in the plan gives: it is held by its exclusion.
+EXCLUDED = "excluded"
+
+
+def _move_to_held(
+    conn: sa.Connection, plan_id: str, register: str, policy: str, ref: str, hold_id: str
+) -> None:
+    """Make the stored plan say what its run will do: the record ``held`` by its exclusion,
+    and one fewer to dispose of in the policy's counts. Every view of the plan (its page, its
+    reports, what approval rules count) reads these, so a reviewer never sees an excluded
+    record among the ones to destroy, and the plan approved is the plan as it will run: a
+    released exclusion does not bring the record back into this plan (the next plan decides
+    it again)."""
+    c = plan_records.c
+    conn.execute(
+        sa.update(plan_records)
+        .where(c.plan_id == plan_id, c.register == register, c.policy == policy,
+               c.record_ref == ref, c.decision == "expire")
+        .values(decision="held", hold_id=hold_id, reason=EXCLUDED)
+    )  # fmt: skip
+    p = plan_policies.c
+    mine = (p.plan_id == plan_id, p.register == register, p.policy == policy)
+    counts = json.loads(conn.scalar(sa.select(p.counts).where(*mine)) or "{}")
+    counts["expire"] = int(counts.get("expire", 0)) - 1
+    counts["held"] = int(counts.get("held", 0)) + 1
+    conn.execute(sa.update(plan_policies).where(*mine).values(counts=json.dumps(counts)))
