@@ -14,6 +14,7 @@ process, printing its time and peak RSS. Prints figures only; nothing here asser
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -51,9 +52,11 @@ COMMON = {
 def bodies(n: int, start: int = 0) -> Iterator[dict[str, Any]]:
     """Certificate bodies as a run makes them: the policy's shared keys and each record's."""
     for i in range(start, start + n):
+        ref = hashlib.sha256(i.to_bytes(8, "big")).hexdigest()  # keyed references look random
         yield {
-            **COMMON, "certificate_id": new_certificate_id(), "record_ref": f"{i:064x}",
-            "fingerprint": f"{i * 7:064x}", "archive": None, "trigger_date": "2015-05-31",
+            **COMMON, "certificate_id": new_certificate_id(), "record_ref": ref,
+            "fingerprint": hashlib.sha256(ref.encode()).hexdigest(), "archive": None,
+            "trigger_date": "2015-05-31",
             "expires_on": "2025-05-31", "executed_at": EXECUTED, "verified": True,
         }  # fmt: skip
 
