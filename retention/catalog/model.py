@@ -42,8 +42,8 @@ class Frozen(BaseModel):
 
 #: The default cap on a batch. A run holds two batches at once (one decided while the one
 #: before waits for its certificates), about 2 kB a record in Python objects: at 5,000 an
-#: operator's ``retention run`` of a 1M-row SQLite table peaked at 140-151 MiB where 10,000
-#: took it to 157-159 MiB, for twice the batches (each a fixed three commits).
+#: operator's ``retention run`` of a 1M- or 10M-row SQLite table peaked at 117 MiB where
+#: 10,000 took it to 149 MiB and ran no faster (docs/performance.md).
 LARGEST_BATCH = 5_000
 
 

@@ -156,12 +156,14 @@ def _move_to_held(
     released exclusion does not bring the record back into this plan (the next plan decides
     it again)."""
     c = plan_records.c
-    conn.execute(
+    moved = conn.execute(
         sa.update(plan_records)
         .where(c.plan_id == plan_id, c.register == register, c.policy == policy,
                c.record_ref == ref, c.decision == "expire")
         .values(decision="held", hold_id=hold_id, reason=EXCLUDED)
-    )  # fmt: skip
+    ).rowcount  # fmt: skip
+    if moved != 1:
+        raise UsageError(f"plan {plan_id} changed meanwhile: exclude the record again")
     p = plan_policies.c
     mine = (p.plan_id == plan_id, p.register == register, p.policy == policy)
     counts = json.loads(conn.scalar(sa.select(p.counts).where(*mine)) or "{}")
