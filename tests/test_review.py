@@ -291,6 +291,56 @@ def test_an_excluded_record_is_listed_held_by_its_exclusion_in_every_view_of_the
     assert membership.disposed == due - 1
 
 
+def test_two_exclusions_at_once_both_count(
+    catalog: Path, environ: dict[str, str], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two reviewers excluding records of one policy at the same moment: each moves its
+    record, and the policy's counts lose neither (the second waits for the first's counts)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite lets one writer in: the second waits before it reads anything")
+    import threading
+
+    from retention.decide import exclusion
+
+    both = threading.Barrier(2)
+    original = exclusion._move_to_held
+
+    def in_step(*args: Any) -> None:
+        both.wait(timeout=30)  # both have placed their holds and moved their rows
+        original(*args)
+
+    monkeypatch.setattr(exclusion, "_move_to_held", in_step)
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+    failures: list[BaseException] = []
+
+    def exclude(key: str) -> None:
+        try:
+            with Workspace.open(catalog, environ) as ws:
+                api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                            keys=[[key]], reason="complaint pending")  # fmt: skip
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=exclude, args=(k,)) for k in ("1", "6")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    with Workspace.open(catalog, environ) as ws:
+        from retention.decide.plan import load_plan
+        from retention.reports.report import plan_rows
+
+        _header, rows = load_plan(ws, plan_id)
+        (stored,) = [r for r in rows if r.policy == "alumni-membership"]
+        counts = json.loads(stored.counts)
+        listed = [r["decision"] for r, _ in
+                  plan_rows(ws, plan_id, "xamk-alumni", "alumni-membership")]  # fmt: skip
+    assert counts["expire"] == listed.count("expire")
+    assert counts["held"] == listed.count("held") >= 2
+
+
 def test_hold_preview_says_a_hold_covers_nothing_before_it_is_saved(
     catalog: Path, environ: dict[str, str]
 ) -> None:

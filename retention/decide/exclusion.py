@@ -137,7 +137,7 @@ def exclude(
             details={"reason": why, "policy": bound.name, "record_refs": list(dict.fromkeys(refs)),
                      "holds": [h.hold_id for h in placed]},
         )  # fmt: skip
-    _log.info("RecordsExcluded", plan_id=plan_id, policy=bound.name, records=len(refs),
+    _log.info("RecordsExcluded", plan_id=plan_id, policy=bound.name, records=len(excluded),
               excluded_by=identity.name, authenticated=identity.authenticated)  # fmt: skip
     return Exclusion(tuple(placed), approval.plan_status(ws, plan_id), entry.seq)
 
@@ -166,7 +166,9 @@ def _move_to_held(
         raise UsageError(f"plan {plan_id} changed meanwhile: exclude the record again")
     p = plan_policies.c
     mine = (p.plan_id == plan_id, p.register == register, p.policy == policy)
-    counts = json.loads(conn.scalar(sa.select(p.counts).where(*mine)) or "{}")
+    # Locked before it is read: two reviewers excluding at once would otherwise both read the
+    # same counts and the second write would undo the first (SQLite lets one writer in).
+    counts = json.loads(conn.scalar(sa.select(p.counts).where(*mine).with_for_update()) or "{}")
     counts["expire"] = int(counts.get("expire", 0)) - 1
     counts["held"] = int(counts.get("held", 0)) + 1
     conn.execute(sa.update(plan_policies).where(*mine).values(counts=json.dumps(counts)))
