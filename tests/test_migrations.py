@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,9 @@ from retention.state.database import (
 from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state.database``.
-ADDED_AFTER_BASELINE = {"ix_runs_started", "ix_plan_records_ref", "ix_decisions_plan"}
+ADDED_AFTER_BASELINE = {
+    "ix_runs_started", "ix_plan_records_ref", "ix_decisions_plan", "ix_certificates_ref",
+}  # fmt: skip
 #: Columns that revisions after 0001 added, by table.
 COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {
@@ -88,6 +91,8 @@ def legacy_metadata() -> sa.MetaData:
             copy._columns.remove(copy.c[name])
         for columns in UNIQUE_DROPPED_AFTER_BASELINE.get(table.name, ()):
             copy.append_constraint(sa.UniqueConstraint(*columns))
+        if table.name == "certificates":  # revision 0012 replaced it
+            sa.Index("ix_certificates_record", copy.c.register, copy.c.policy, copy.c.record_ref)
     return legacy
 
 
@@ -97,8 +102,53 @@ def upgrade(engine: sa.Engine, revision: str) -> None:
 
 
 def differences(engine: sa.Engine, target: sa.MetaData) -> list[Any]:
+    """What Alembic finds between the database and ``target``. SQLAlchemy cannot reflect an
+    index on an expression (the certificates' lookup index on SQLite and PostgreSQL), so it
+    is left out here and checked by :func:`lookup_index`."""
+    with warnings.catch_warnings(), engine.connect() as conn:
+        warnings.filterwarnings(
+            "ignore", "Skipped unsupported reflection of expression-based index ix_certificates_ref"
+        )
+        warnings.filterwarnings("ignore", ".*expression-based index 'ix_certificates_ref'")
+        found = compare_metadata(MigrationContext.configure(conn), target)
+    return [d for d in found if not _is_lookup_index(d)]
+
+
+def _is_lookup_index(difference: Any) -> bool:
+    return (
+        isinstance(difference, tuple)
+        and difference[0] in ("add_index", "remove_index")
+        and difference[1].name == "ix_certificates_ref"
+    )
+
+
+def assert_lookup_index(engine: sa.Engine) -> None:
+    """Revision 0012's index is there, on the first 12 characters of the reference."""
+    found = lookup_index(engine)
+    if engine.dialect.name in ("mysql", "mariadb"):
+        assert found == "[('record_ref', 12)]"
+    else:
+        assert "substr" in found and "record_ref" in found and "12" in found, found
+
+
+def lookup_index(engine: sa.Engine) -> str:
+    """The definition of the certificates' lookup index, as the database reports it."""
     with engine.connect() as conn:
-        return list(compare_metadata(MigrationContext.configure(conn), target))
+        name = engine.dialect.name
+        if name == "sqlite":
+            return str(conn.scalar(sa.text(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' "
+                "AND name = 'ix_certificates_ref'"
+            )))  # fmt: skip
+        if name == "postgresql":
+            return str(conn.scalar(sa.text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_certificates_ref'"
+            )))  # fmt: skip
+        rows = conn.execute(sa.text(
+            "SELECT column_name, sub_part FROM information_schema.statistics "
+            "WHERE table_schema = DATABASE() AND index_name = 'ix_certificates_ref'"
+        )).all()  # fmt: skip
+        return repr([tuple(r) for r in rows])
 
 
 def revisions(engine: sa.Engine) -> set[str]:
@@ -248,6 +298,7 @@ def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDataba
     engine = state_db.engine()
     try:
         assert differences(engine, metadata) == []
+        assert_lookup_index(engine)
         assert revisions(engine) == {migrations.HEAD}
         heads = ScriptDirectory.from_config(migrations.config()).get_heads()
         assert heads == [migrations.HEAD], "set migrations.HEAD to the newest revision"
@@ -267,13 +318,13 @@ def test_migrated_schema_is_what_create_all_makes(state_db: ScratchDatabase, rev
     try:
         upgrade(engine, revision)
         assert differences(engine, schema) == []
-        migrated = reflected(engine)
+        migrated = reflected(engine), lookup_index(engine)
         with engine.begin() as conn:
             command.downgrade(migrations.config(conn), "base")
             conn.execute(sa.text("DROP TABLE alembic_version"))
         assert table_names(engine) == set()
         schema.create_all(engine)
-        assert migrated == reflected(engine)
+        assert migrated == (reflected(engine), lookup_index(engine))
     finally:
         engine.dispose()
 
@@ -304,11 +355,9 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         # 0005 dropped the constraint on hash and rebuilt SQLite's table: the other indexes
         # and the unique certificate_id are still there, and still enforced.
         assert certificate_uniques(engine) == [["certificate_id"]]
-        indexes = sa.inspect(engine).get_indexes("certificates")
-        assert {i["name"] for i in indexes if not i["unique"]} == {
-            "ix_certificates_record",
-            "ix_certificates_executed",
-        }
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("certificates")}
+        assert "ix_certificates_executed" in indexes and "ix_certificates_record" not in indexes
+        assert_lookup_index(engine)
         with engine.connect() as conn:
             row = conn.execute(sa.select(certificates).where(certificates.c.seq == 3)).one()
             with pytest.raises(sa.exc.IntegrityError):
@@ -558,5 +607,29 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
         joined = list(ledger.iter_certificates())
         for body, cert in zip(bodies, joined[300:], strict=True):
             assert {k: cert[k] for k in body} == body  # nothing a body said is lost
+    finally:
+        engine.dispose()
+
+
+def test_certificates_are_looked_up_by_the_narrow_index(state_db: ScratchDatabase) -> None:
+    """Every lookup of certificates by record reference reaches them through revision 0012's
+    prefix index, on every backend: with (register, policy, record_ref) gone, a lookup the
+    index did not serve would read the whole ledger."""
+    from retention.evidence.ledger import refs_in
+
+    engine = open_state(state_db.url, create=True)
+    try:
+        c = certificates.c
+        refs = [hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"two").hexdigest()]
+        query = sa.select(c.seq).where(
+            c.register == "r", c.policy == "p", refs_in(c.record_ref, refs, engine.dialect.name)
+        )
+        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":  # an empty table: make the planner show it
+                conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = repr(conn.exec_driver_sql(explain + sql.replace("%", "%%")).all())
+        assert "ix_certificates_ref" in plan, plan
     finally:
         engine.dispose()

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from retention.evidence.decisions import JournalReport
 from retention.state.database import (
     GENESIS_HASH,
+    RECORD_PREFIX,
     as_utc,
     batch_headers,
     bulk_insert,
@@ -52,6 +53,21 @@ from retention.state.database import (
 
 _PAGE = 5000
 _log = get_logger("retention")
+
+
+def refs_in(
+    column: sa.ColumnElement[str], refs: Sequence[str], dialect: str
+) -> sa.ColumnElement[bool]:
+    """``column`` (a certificate's ``record_ref``) is one of ``refs``, found through the
+    lookup index of revision 0012: its prefix first, then the whole reference. MariaDB's
+    index is a prefix of the column itself, which the plain comparison already uses."""
+    whole = one_of(column, list(refs), dialect)
+    if dialect in ("mysql", "mariadb"):
+        return whole
+    prefix = sa.func.substr(
+        column, sa.literal_column("1"), sa.literal_column(str(RECORD_PREFIX)), type_=sa.String
+    )
+    return sa.and_(one_of(prefix, sorted({r[:RECORD_PREFIX] for r in refs}), dialect), whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,20 +127,17 @@ class Ledger:
         certificate carries (see :data:`retention.state.database.ref_aliases`), with the fingerprint
         the rotation worked out for it under the new secret.
 
-        One query on the (register, policy, record_ref) index per batch. A policy with no
-        certificate at all (the first plan or run over a backlog) is told by one index
-        probe, without sending the batch's references."""
+        One query per batch on the record-reference prefix index (revision 0012), which a
+        batch of references meets only where they were certified."""
         if not refs:
             return {}
         c = certificates.c
         mine = sa.and_(c.register == register, c.policy == policy)
         found: dict[str, list[Prior]] = {}
         with self.engine.connect() as conn:
-            if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
-                return found
             looked_up = self._certified_refs(conn, register, policy, refs)
             query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
-                mine, one_of(c.record_ref, list(looked_up), self.engine.dialect.name)
+                mine, refs_in(c.record_ref, list(looked_up), self.engine.dialect.name)
             )
             for ref, certificate_id, action, fingerprint in conn.execute(query):
                 now, renewed = looked_up[ref]
@@ -139,11 +152,9 @@ class Ledger:
             return {}
         mine = sa.and_(certificates.c.register == register, certificates.c.policy == policy)
         with self.engine.connect() as conn:
-            if conn.scalar(sa.select(sa.literal(1)).where(mine).limit(1)) is None:
-                return {}
             looked_up = self._certified_refs(conn, register, policy, refs)
             query = sa.select(certificates.c.record_ref).where(
-                mine, one_of(certificates.c.record_ref, list(looked_up), self.engine.dialect.name)
+                mine, refs_in(certificates.c.record_ref, list(looked_up), self.engine.dialect.name)
             )
             return {looked_up[ref][0]: ref for ref in conn.scalars(query)}
 
@@ -193,7 +204,7 @@ class Ledger:
         self, register: str, policy: str, refs: Sequence[str], since: date
     ) -> dict[str, Prior]:
         """For each of ``refs`` certified since ``since`` (UTC), its latest certificate
-        under this policy: one query on the (register, policy, record_ref) index."""
+        under this policy: one query on the record-reference prefix index."""
         if not refs:
             return {}
         c = certificates.c
@@ -202,7 +213,7 @@ class Ledger:
             query = (
                 sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint)
                 .where(c.register == register, c.policy == policy,
-                       one_of(c.record_ref, list(looked_up), self.engine.dialect.name),
+                       refs_in(c.record_ref, list(looked_up), self.engine.dialect.name),
                        c.executed_at >= start_of_utc_day(since))
                 .order_by(c.seq)
             )  # fmt: skip
@@ -229,7 +240,9 @@ class Ledger:
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, [ref])
             query = sa.select(c.seq).where(
-                c.register == register, c.policy == policy, c.record_ref.in_(list(looked_up))
+                c.register == register,
+                c.policy == policy,
+                refs_in(c.record_ref, list(looked_up), self.engine.dialect.name),
             )
             return sorted(conn.scalars(query))
 
@@ -260,7 +273,8 @@ class Ledger:
             query = (
                 sa.select(certificates.c.body, certificates.c.header)
                 .where(certificates.c.register == register, certificates.c.policy == policy,
-                       certificates.c.record_ref.in_(list(looked_up)))
+                       refs_in(certificates.c.record_ref, list(looked_up),
+                               self.engine.dialect.name))
                 .order_by(certificates.c.seq.desc())
                 .limit(1)
             )  # fmt: skip
