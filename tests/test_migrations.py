@@ -633,3 +633,41 @@ def test_certificates_are_looked_up_by_the_narrow_index(state_db: ScratchDatabas
         assert "ix_certificates_ref" in plan, plan
     finally:
         engine.dispose()
+
+
+def test_lookups_of_more_references_than_one_query_takes_find_every_certificate(
+    state_db: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's references are looked up a chunk at a time (each reference and its prefix
+    are two bound parameters): every chunk's certificates are found, the latest of each."""
+    from retention.evidence import ledger as ledger_module
+    from retention.evidence.certificate import new_certificate_id
+
+    monkeypatch.setattr(ledger_module, "_LOOKUP", 2)
+    engine = open_state(state_db.url, create=True)
+    try:
+        refs = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(5)]
+        with engine.begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id="R1", plan_id="P1", started_at=datetime.now(UTC), status="running"
+                )
+            )
+            for executed in ("2026-11-20T10:00:00+00:00", "2026-11-21T10:00:00+00:00"):
+                Ledger.append(conn, [{
+                    "run_id": "R1", "plan_id": "P1", "register": "r", "policy": "p",
+                    "action": "deleted", "reason": "retention",
+                    "certificate_id": new_certificate_id(), "record_ref": ref,
+                    "fingerprint": executed[:10], "executed_at": executed, "verified": True,
+                } for ref in refs])  # fmt: skip
+        ledger = Ledger(engine)
+        found = ledger.done("r", "p", [*refs, "f" * 64])
+        assert sorted(found) == sorted(refs)
+        assert all(len(priors) == 2 for priors in found.values())
+        assert ledger.certified_as("r", "p", refs) == {ref: ref for ref in refs}
+        assert ledger.done("r", "other", refs) == {}
+        latest = ledger.latest_since("r", "p", refs, date(2026, 11, 1))
+        assert sorted(latest) == sorted(refs)
+        assert {prior.fingerprint for prior in latest.values()} == {"2026-11-21"}
+    finally:
+        engine.dispose()

@@ -55,6 +55,17 @@ _PAGE = 5000
 _log = get_logger("retention")
 
 
+#: References looked up per query: with their prefixes, twice as many bound parameters, well
+#: under SQLite's least limit (32,766) whatever batch size a catalog sets.
+_LOOKUP = 5000
+
+
+def _chunks(refs: Iterable[str]) -> Iterator[list[str]]:
+    listed = list(refs)
+    for start in range(0, len(listed), _LOOKUP):
+        yield listed[start : start + _LOOKUP]
+
+
 def refs_in(
     column: sa.ColumnElement[str], refs: Sequence[str], dialect: str
 ) -> sa.ColumnElement[bool]:
@@ -136,13 +147,14 @@ class Ledger:
         found: dict[str, list[Prior]] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
-                mine, refs_in(c.record_ref, list(looked_up), self.engine.dialect.name)
-            )
-            for ref, certificate_id, action, fingerprint in conn.execute(query):
-                now, renewed = looked_up[ref]
-                prior = Prior(certificate_id, action, fingerprint if now == ref else renewed)
-                found.setdefault(now, []).append(prior)
+            for chunk in _chunks(looked_up):
+                query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
+                    mine, refs_in(c.record_ref, chunk, self.engine.dialect.name)
+                )
+                for ref, certificate_id, action, fingerprint in conn.execute(query):
+                    now, renewed = looked_up[ref]
+                    prior = Prior(certificate_id, action, fingerprint if now == ref else renewed)
+                    found.setdefault(now, []).append(prior)
         return found
 
     def certified_as(self, register: str, policy: str, refs: Sequence[str]) -> dict[str, str]:
@@ -151,12 +163,15 @@ class Ledger:
         if not refs:
             return {}
         mine = sa.and_(certificates.c.register == register, certificates.c.policy == policy)
+        found: dict[str, str] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            query = sa.select(certificates.c.record_ref).where(
-                mine, refs_in(certificates.c.record_ref, list(looked_up), self.engine.dialect.name)
-            )
-            return {looked_up[ref][0]: ref for ref in conn.scalars(query)}
+            for chunk in _chunks(looked_up):
+                query = sa.select(certificates.c.record_ref).where(
+                    mine, refs_in(certificates.c.record_ref, chunk, self.engine.dialect.name)
+                )
+                found.update((looked_up[ref][0], ref) for ref in conn.scalars(query))
+        return found
 
     def _certified_refs(
         self, conn: sa.Connection, register: str, policy: str, refs: Sequence[str]
@@ -208,21 +223,22 @@ class Ledger:
         if not refs:
             return {}
         c = certificates.c
+        latest: dict[str, tuple[int, Prior]] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            query = (
-                sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint)
-                .where(c.register == register, c.policy == policy,
-                       refs_in(c.record_ref, list(looked_up), self.engine.dialect.name),
-                       c.executed_at >= start_of_utc_day(since))
-                .order_by(c.seq)
-            )  # fmt: skip
-            out: dict[str, Prior] = {}
-            for row in conn.execute(query):
-                now, renewed = looked_up[row.record_ref]
-                kept = row.fingerprint if now == row.record_ref else renewed
-                out[now] = Prior(row.certificate_id, row.action, kept)
-            return out
+            for chunk in _chunks(looked_up):
+                query = (
+                    sa.select(c.seq, c.record_ref, c.certificate_id, c.action, c.fingerprint)
+                    .where(c.register == register, c.policy == policy,
+                           refs_in(c.record_ref, chunk, self.engine.dialect.name),
+                           c.executed_at >= start_of_utc_day(since))
+                )  # fmt: skip
+                for row in conn.execute(query):
+                    now, renewed = looked_up[row.record_ref]
+                    kept = row.fingerprint if now == row.record_ref else renewed
+                    if now not in latest or latest[now][0] < row.seq:
+                        latest[now] = (row.seq, Prior(row.certificate_id, row.action, kept))
+        return {now: prior for now, (_seq, prior) in latest.items()}
 
     def certified_since(self, register: str, policy: str, since: date) -> int:
         """How many records of one policy have a certificate executed since ``since`` (UTC)."""
