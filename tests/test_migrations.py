@@ -358,6 +358,11 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         indexes = {i["name"] for i in sa.inspect(engine).get_indexes("certificates")}
         assert "ix_certificates_executed" in indexes and "ix_certificates_record" not in indexes
         assert_lookup_index(engine)
+        if engine.dialect.name == "postgresql":  # 0012 analysed the ledger for its new index
+            with engine.connect() as conn:
+                assert conn.scalar(sa.text(
+                    "SELECT count(*) FROM pg_stats WHERE tablename = 'ix_certificates_ref'"
+                ))  # fmt: skip
         with engine.connect() as conn:
             row = conn.execute(sa.select(certificates).where(certificates.c.seq == 3)).one()
             with pytest.raises(sa.exc.IntegrityError):
@@ -611,25 +616,37 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
         engine.dispose()
 
 
-def test_certificates_are_looked_up_by_the_narrow_index(state_db: ScratchDatabase) -> None:
+@pytest.mark.parametrize("count", [1, 2, 300])
+def test_certificates_are_looked_up_by_the_narrow_index(
+    state_db: ScratchDatabase, count: int
+) -> None:
     """Every lookup of certificates by record reference reaches them through revision 0012's
-    prefix index, on every backend: with (register, policy, record_ref) gone, a lookup the
-    index did not serve would read the whole ledger."""
+    prefix index, on every backend, with the parameters bound as the engine binds them and
+    for one reference as for many (SQLite turns `IN (?)` into `=` and would then not use it):
+    with (register, policy, record_ref) gone, a lookup the index did not serve would read the
+    whole ledger."""
     from retention.evidence.ledger import refs_in
 
     engine = open_state(state_db.url, create=True)
     try:
         c = certificates.c
-        refs = [hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"two").hexdigest()]
+        refs = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(count)]
         query = sa.select(c.seq).where(
             c.register == "r", c.policy == "p", refs_in(c.record_ref, refs, engine.dialect.name)
         )
-        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        compiled = query.compile(
+            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        bound = compiled.construct_params()
+        params: Any = (
+            tuple(bound[name] for name in compiled.positiontup or ())
+            if compiled.positional else bound
+        )  # fmt: skip
         explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":  # an empty table: make the planner show it
                 conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = repr(conn.exec_driver_sql(explain + sql.replace("%", "%%")).all())
+            plan = repr(conn.exec_driver_sql(explain + str(compiled), params).all())
         assert "ix_certificates_ref" in plan, plan
     finally:
         engine.dispose()
@@ -669,5 +686,37 @@ def test_lookups_of_more_references_than_one_query_takes_find_every_certificate(
         latest = ledger.latest_since("r", "p", refs, date(2026, 11, 1))
         assert sorted(latest) == sorted(refs)
         assert {prior.fingerprint for prior in latest.values()} == {"2026-11-21"}
+    finally:
+        engine.dispose()
+
+
+def test_a_reference_equal_only_under_a_case_insensitive_collation_is_not_this_record(
+    state_db: ScratchDatabase,
+) -> None:
+    """MariaDB compares text case-insensitively: a certificate row whose reference differs
+    from the one looked up only in case (never written by the engine, which writes lowercase
+    hex) is not that record's, and does not break the lookup."""
+    from retention.evidence.certificate import new_certificate_id
+
+    engine = open_state(state_db.url, create=True)
+    try:
+        ref = hashlib.sha256(b"record").hexdigest()
+        with engine.begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id="R1", plan_id="P1", started_at=datetime.now(UTC), status="running"
+                )
+            )
+            Ledger.append(conn, [{
+                "run_id": "R1", "plan_id": "P1", "register": "r", "policy": "p",
+                "action": "deleted", "reason": "retention", "certificate_id": new_certificate_id(),
+                "record_ref": ref.upper(), "fingerprint": "f",
+                "executed_at": "2026-11-20T10:00:00+00:00", "verified": True,
+            }])  # fmt: skip
+        ledger = Ledger(engine)
+        assert ledger.done("r", "p", [ref]) == {}
+        assert ledger.certified_as("r", "p", [ref]) == {}
+        assert ledger.latest_since("r", "p", [ref], date(2026, 11, 1)) == {}
+        assert list(ledger.done("r", "p", [ref.upper()])) == [ref.upper()]
     finally:
         engine.dispose()

@@ -72,13 +72,22 @@ def refs_in(
     """``column`` (a certificate's ``record_ref``) is one of ``refs``, found through the
     lookup index of revision 0012: its prefix first, then the whole reference. MariaDB's
     index is a prefix of the column itself, which the plain comparison already uses."""
-    whole = one_of(column, list(refs), dialect)
+    listed = list(refs)
+    if dialect == "sqlite" and len(listed) == 1:
+        # SQLite turns `x IN (?)` into `x = ?` and then puts the value in place of the column
+        # inside substr(...), which leaves its index on that expression unused: the lookup
+        # would read the whole ledger. A list of two keeps it an IN.
+        listed *= 2
+    whole = one_of(column, listed, dialect)
     if dialect in ("mysql", "mariadb"):
         return whole
     prefix = sa.func.substr(
         column, sa.literal_column("1"), sa.literal_column(str(RECORD_PREFIX)), type_=sa.String
     )
-    return sa.and_(one_of(prefix, sorted({r[:RECORD_PREFIX] for r in refs}), dialect), whole)
+    prefixes = sorted({r[:RECORD_PREFIX] for r in listed})
+    if dialect == "sqlite" and len(prefixes) == 1:
+        prefixes *= 2
+    return sa.and_(one_of(prefix, prefixes, dialect), whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +161,8 @@ class Ledger:
                     mine, refs_in(c.record_ref, chunk, self.engine.dialect.name)
                 )
                 for ref, certificate_id, action, fingerprint in conn.execute(query):
+                    if ref not in looked_up:
+                        continue  # equal only under a case-insensitive collation: not this one
                     now, renewed = looked_up[ref]
                     prior = Prior(certificate_id, action, fingerprint if now == ref else renewed)
                     found.setdefault(now, []).append(prior)
@@ -170,7 +181,9 @@ class Ledger:
                 query = sa.select(certificates.c.record_ref).where(
                     mine, refs_in(certificates.c.record_ref, chunk, self.engine.dialect.name)
                 )
-                found.update((looked_up[ref][0], ref) for ref in conn.scalars(query))
+                found.update(
+                    (looked_up[ref][0], ref) for ref in conn.scalars(query) if ref in looked_up
+                )
         return found
 
     def _certified_refs(
@@ -234,6 +247,8 @@ class Ledger:
                            c.executed_at >= start_of_utc_day(since))
                 )  # fmt: skip
                 for row in conn.execute(query):
+                    if row.record_ref not in looked_up:
+                        continue  # equal only under a case-insensitive collation
                     now, renewed = looked_up[row.record_ref]
                     kept = row.fingerprint if now == row.record_ref else renewed
                     if now not in latest or latest[now][0] < row.seq:
