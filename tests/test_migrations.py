@@ -142,7 +142,8 @@ def lookup_index(engine: sa.Engine) -> str:
             )))  # fmt: skip
         if name == "postgresql":
             return str(conn.scalar(sa.text(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_certificates_ref'"
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_certificates_ref' "
+                "AND schemaname = current_schema()"
             )))  # fmt: skip
         rows = conn.execute(sa.text(
             "SELECT column_name, sub_part FROM information_schema.statistics "
@@ -361,7 +362,8 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         if engine.dialect.name == "postgresql":  # 0012 analysed the ledger for its new index
             with engine.connect() as conn:
                 assert conn.scalar(sa.text(
-                    "SELECT count(*) FROM pg_stats WHERE tablename = 'ix_certificates_ref'"
+                    "SELECT count(*) FROM pg_stats WHERE tablename = 'ix_certificates_ref' "
+                    "AND schemaname = current_schema()"
                 ))  # fmt: skip
         with engine.connect() as conn:
             row = conn.execute(sa.select(certificates).where(certificates.c.seq == 3)).one()
