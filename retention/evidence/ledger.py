@@ -85,8 +85,6 @@ def refs_in(
         column, sa.literal_column("1"), sa.literal_column(str(RECORD_PREFIX)), type_=sa.String
     )
     prefixes = sorted({r[:RECORD_PREFIX] for r in listed})
-    if dialect == "sqlite" and len(prefixes) == 1:
-        prefixes *= 2
     return sa.and_(one_of(prefix, prefixes, dialect), whole)
 
 

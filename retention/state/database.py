@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
+    from sqlalchemy.sql.ddl import DDLIfCallable
 
 from retention.connectors import sql_many
 from retention.errors import EXIT_INVALID, RetentionError
@@ -224,31 +225,29 @@ certificates = sa.Table(
     sa.Column("header", sa.String(64)),
     sa.Index("ix_certificates_executed", "executed_at"),
 )
+
+
+def _on_mariadb(on: bool) -> DDLIfCallable:
+    """A ``ddl_if`` test: whether the database is MariaDB (or MySQL) is ``on``."""
+
+    def test(
+        ddl: Any, target: Any, bind: Any, tables: Any = None, state: Any = None, *,
+        dialect: sa.Dialect, compiler: Any = None, checkfirst: bool = False,
+    ) -> bool:  # fmt: skip
+        return (dialect.name in ("mysql", "mariadb")) == on
+
+    return test
+
+
 # What `done` looks certificates up by: the first RECORD_PREFIX characters of the reference
 # (revision 0012), as an expression where the database indexes one, as a column prefix on
-# MariaDB; a lookup compares the whole reference after it (:func:`record_ref_in`).
-
-
-def _on_mariadb(
-    ddl: Any, target: Any, bind: Any, tables: Any = None, state: Any = None, *,
-    dialect: sa.Dialect, compiler: Any = None, checkfirst: bool = False,
-) -> bool:  # fmt: skip
-    return dialect.name in ("mysql", "mariadb")
-
-
-def _not_on_mariadb(
-    ddl: Any, target: Any, bind: Any, tables: Any = None, state: Any = None, *,
-    dialect: sa.Dialect, compiler: Any = None, checkfirst: bool = False,
-) -> bool:  # fmt: skip
-    return dialect.name not in ("mysql", "mariadb")
-
-
+# MariaDB; a lookup compares the whole reference after it (retention.evidence.ledger.refs_in).
 sa.Index(
     "ix_certificates_ref", sa.text(f"substr(record_ref, 1, {RECORD_PREFIX})"), _table=certificates
-).ddl_if(callable_=_not_on_mariadb)
+).ddl_if(callable_=_on_mariadb(False))
 sa.Index(
     "ix_certificates_ref", certificates.c.record_ref, mysql_length={"record_ref": RECORD_PREFIX}
-).ddl_if(callable_=_on_mariadb)
+).ddl_if(callable_=_on_mariadb(True))
 
 checkpoints = sa.Table(
     "checkpoints",
