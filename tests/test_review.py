@@ -303,13 +303,13 @@ def test_two_exclusions_at_once_both_count(
     from retention.decide import exclusion
 
     both = threading.Barrier(2)
-    original = exclusion._move_to_held
+    original = exclusion._count_held
 
     def in_step(*args: Any) -> None:
         both.wait(timeout=30)  # both have placed their holds and moved their rows
         original(*args)
 
-    monkeypatch.setattr(exclusion, "_move_to_held", in_step)
+    monkeypatch.setattr(exclusion, "_count_held", in_step)
     with Workspace.open(catalog, environ) as ws:
         plan_id = make_plan(ws, RIIKKA)
     failures: list[BaseException] = []

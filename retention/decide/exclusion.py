@@ -131,6 +131,7 @@ def exclude(
             placed += hold
             excluded.add(ref)
             _move_to_held(conn, plan_id, register_id, policy_id, ref, hold[0].hold_id)
+        _count_held(conn, plan_id, register_id, policy_id, len(excluded))
         approval.mark_changed(conn, status, identity)
         entry = decisions.append(
             conn, signer, "exclusion", identity.as_dict(), plan_id=plan_id,
@@ -149,12 +150,11 @@ EXCLUDED = "excluded"
 def _move_to_held(
     conn: sa.Connection, plan_id: str, register: str, policy: str, ref: str, hold_id: str
 ) -> None:
-    """Make the stored plan say what its run will do: the record ``held`` by its exclusion,
-    and one fewer to dispose of in the policy's counts. Every view of the plan (its page, its
-    reports, what approval rules count) reads these, so a reviewer never sees an excluded
-    record among the ones to destroy, and the plan approved is the plan as it will run: a
-    released exclusion does not bring the record back into this plan (the next plan decides
-    it again)."""
+    """Make the stored plan say what its run will do: the record ``held`` by its exclusion.
+    Every view of the plan (its page, its reports, what approval rules count) reads it, so a
+    reviewer never sees an excluded record among the ones to destroy, and the plan approved
+    is the plan as it will run: a released exclusion does not bring the record back into
+    this plan (the next plan decides it again)."""
     c = plan_records.c
     moved = conn.execute(
         sa.update(plan_records)
@@ -164,11 +164,16 @@ def _move_to_held(
     ).rowcount  # fmt: skip
     if moved != 1:
         raise UsageError(f"plan {plan_id} changed meanwhile: exclude the record again")
+
+
+def _count_held(conn: sa.Connection, plan_id: str, register: str, policy: str, n: int) -> None:
+    """Move ``n`` records from ``expire`` to ``held`` in the policy's counts, as
+    :func:`_move_to_held` moved their rows."""
     p = plan_policies.c
     mine = (p.plan_id == plan_id, p.register == register, p.policy == policy)
     # Locked before it is read: two reviewers excluding at once would otherwise both read the
     # same counts and the second write would undo the first (SQLite lets one writer in).
     counts = json.loads(conn.scalar(sa.select(p.counts).where(*mine).with_for_update()) or "{}")
-    counts["expire"] = int(counts.get("expire", 0)) - 1
-    counts["held"] = int(counts.get("held", 0)) + 1
+    counts["expire"] = int(counts.get("expire", 0)) - n
+    counts["held"] = int(counts.get("held", 0)) + n
     conn.execute(sa.update(plan_policies).where(*mine).values(counts=json.dumps(counts)))
