@@ -420,7 +420,7 @@ def _review(p: PlanStatus) -> str:
         return "-"
     if review.rejected:
         return "rejected"
-    text = f"{len(review.approvals)}/{review.required.people}"
+    text = f"{len(review.counted)}/{review.required.people}"
     text += "+archivist" if review.required.archivist else ""
     typed = sum(not a.by.authenticated for a in review.approvals)
     return text + (f",{typed} unauthenticated" if typed else "")

@@ -622,6 +622,10 @@ MESSAGES: Final[dict[str, dict[Language, str]]] = {
         "fi": "{count} hyväksyntä(ä) lisää toiselta henkilöltä",
     },
     "web_needs_archivist": {"en": "an archivist's approval", "fi": "arkistonhoitajan hyväksyntä"},
+    "web_needs_not_changer": {
+        "en": "(the approval of the person who last changed the plan does not count)",
+        "fi": "(suunnitelmaa viimeksi muuttaneen henkilön hyväksyntää ei lasketa)",
+    },
     "web_needs_because": {"en": "(rules: {rules})", "fi": "(säännöt: {rules})"},
     "web_made_by": {"en": "Made by", "fi": "Laatinut"},
     "web_changed_by": {"en": "Last changed by", "fi": "Viimeksi muuttanut"},

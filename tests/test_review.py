@@ -116,6 +116,76 @@ def test_the_last_changer_cannot_approve_after_an_exclusion(
     assert done.state == "approved"
 
 
+def test_an_exclusion_that_brings_a_plan_under_two_people_above_completes_it(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """A second approval was needed only for the plan's size: an exclusion that brings it to
+    the threshold approves it with the approval it has, from another person than the
+    excluder. Left pending, it would wait with nothing missing for a third person (the
+    approver cannot approve twice, the excluder not at all)."""
+    rules(catalog, "approvals:\n  two_people_above: 7\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        first = api.approve(ws, plan_id, identity=AINO, comment="checked")
+        assert first.state == "pending" and first.review is not None
+        assert first.review.missing == ("1 more approval from another person",)
+        done = api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                           keys=[["1"]], reason="complaint pending")  # fmt: skip
+        status = done.plan
+        assert status.state == "approved" and status.approved_by == "Aino Archivist"
+        assert status.review is not None and status.review.required.people == 1
+        assert status.review.missing == () and status.comment == "checked"
+        assert status.expire == 7
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+        certs = ledger(ws)
+    assert outcome.exit_code == EXIT_SUCCESS and len(certs) == 7
+    assert {a["subject"] for cert in certs for a in cert["approvals"]} == {"u-aino"}
+
+
+def test_an_exclusion_that_leaves_a_plan_over_the_threshold_completes_nothing(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    rules(catalog, "approvals:\n  two_people_above: 6\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        api.approve(ws, plan_id, identity=AINO)
+        done = api.exclude(ws, plan_id, identity=MATTI, policy="xamk-alumni/alumni-membership",
+                           keys=[["1"]], reason="complaint pending")  # fmt: skip
+    assert done.plan.state == "pending" and done.plan.approved_at is None
+    assert done.plan.review is not None
+    assert done.plan.review.missing == ("1 more approval from another person",)
+
+
+def test_an_approval_by_the_person_who_then_changes_the_plan_no_longer_counts(
+    catalog: Path, environ: dict[str, str]
+) -> None:
+    """Approving, then excluding records, makes the approver the plan's last changer: the
+    change needs another person's eyes, so their approval stops counting, whatever its
+    order; the plan says so, and another person's approval completes it."""
+    rules(catalog, "approvals:\n  two_people_above: 7\n")
+    with Workspace.open(catalog, environ) as ws:
+        plan_id = make_plan(ws, RIIKKA)
+        api.approve(ws, plan_id, identity=AINO)
+        done = api.exclude(ws, plan_id, identity=AINO, policy="xamk-alumni/alumni-membership",
+                           keys=[["1"]], reason="complaint pending")  # fmt: skip
+        status = done.plan
+        assert status.state == "pending" and status.review is not None
+        assert status.review.required.people == 1 and not status.review.counted
+        assert status.review.missing == (
+            "1 more approval from another person (the last changer's own approval does not count)",
+        )
+        with pytest.raises(FourEyes):
+            api.approve(ws, plan_id, identity=AINO)
+        with pytest.raises(UsageError, match="awaits approval"):
+            api.run_plan(ws, plan_id, as_of=AS_OF)
+        second = api.approve(ws, plan_id, identity=MATTI)
+        assert second.state == "approved" and second.approved_by == "Matti Manager"
+        outcome = api.run_plan(ws, plan_id, as_of=AS_OF)
+        certs = ledger(ws)
+    assert outcome.exit_code == EXIT_SUCCESS and certs
+    assert {a["subject"] for cert in certs for a in cert["approvals"]} == {"u-matti"}
+
+
 def test_two_distinct_approvals_for_a_register(catalog: Path, environ: dict[str, str]) -> None:
     """A register under ``two_people_registers`` needs two people; the same person twice,
     or an approval typed at the command line, does not count."""

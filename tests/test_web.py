@@ -639,6 +639,30 @@ def test_four_eyes_the_second_person_completes_and_the_first_cannot_twice(site: 
     assert "Your approval was recorded." in page and "Still needed" not in page
 
 
+def test_an_approver_who_then_excludes_a_record_is_told_their_approval_no_longer_counts(
+    site: Site,
+) -> None:
+    settings = site.cat.root / "retention.yaml"
+    settings.write_text(
+        settings.read_text("utf-8") + "approvals:\n  two_people_registers: [xamk-alumni]\n",
+        "utf-8",
+    )
+    path = f"/plans/{site.plan_id}"
+    client = signed_in(site, "rm1")
+    client.post(f"{path}/approve", data={"csrf_token": token(client, path)})
+    answer = client.post(
+        f"{path}/exclude",
+        data={"csrf_token": token(client, path), "policy": "xamk-alumni/alumni-membership",
+              "key": "1", "reason": "complaint pending"},
+    )  # fmt: skip
+    assert answer.status_code == 302
+    page = client.get(path).text
+    main = page[page.find("<main") :]
+    assert "2 more approval(s) from another person" in main, main[:3000]
+    assert "the approval of the person who last changed the plan does not count" in main
+    assert "(0 of 2 approvals)" in client.get("/plans").text
+
+
 def test_a_rejection_needs_a_comment_and_ends_the_plan(site: Site) -> None:
     client = signed_in(site, "rm1")
     path = f"/plans/{site.plan_id}"

@@ -131,6 +131,28 @@ class Review:
     required: Requirement
     approvals: tuple[Verdict, ...] = ()
     rejection: Verdict | None = None
+    barred: tuple[Identity, ...] = ()
+    """Who made the plan and who last changed it: their approvals do not count (four eyes),
+    whenever given — an approval given before its approver excluded records approved a plan
+    that person then changed, and a change needs another person's eyes."""
+
+    @property
+    def counted(self) -> tuple[Verdict, ...]:
+        """The approvals that count towards the rules: not the maker's or the last changer's
+        and, under a rule demanding more than one, only signed-in ones (one typed before the
+        rule was added included): a typed name cannot prove a second person."""
+        voided = self.voided
+        return tuple(
+            a for a in self.approvals
+            if (a.by.authenticated or not self.required.four_eyes) and a not in voided
+        )  # fmt: skip
+
+    @property
+    def voided(self) -> tuple[Verdict, ...]:
+        """Approvals given by the plan's maker or last changer: they do not count."""
+        return tuple(
+            a for a in self.approvals if any(may_be(a.by, actor) for actor in self.barred)
+        )  # fmt: skip
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -138,15 +160,16 @@ class Review:
         if self.rejection is not None:
             return ()
         needs = []
-        # Under a rule only signed-in approvals count (one typed before the rule was added
-        # included): a typed name cannot prove a second person.
-        counted = [a for a in self.approvals if a.by.authenticated or not self.required.four_eyes]
+        counted = self.counted
         more = self.required.people - len(counted)
         if more > 0:
+            voided = bool(self.voided)
             needs.append(f"{more} more approval{'s' if more > 1 else ''}"
-                         + (" from another person" if counted else ""))  # fmt: skip
+                         + (" from another person" if counted or voided else "")
+                         + (" (the last changer's own approval does not count)"
+                            if voided else ""))  # fmt: skip
         if self.required.archivist and not any(
-            a.by.authenticated and a.by.role == "archivist" for a in self.approvals
+            a.by.authenticated and a.by.role == "archivist" for a in counted
         ):
             needs.append("an archivist's approval")
         return tuple(needs)
@@ -244,7 +267,7 @@ def _status(
     approvals, rejection = _verdicts(entries)
     # Only approvals in the signed journal count: an ``approved_by`` with none behind it
     # (written by hand, or given before the journal existed) is no approval.
-    review = Review(requirement(catalog, rows), approvals, rejection)
+    review = Review(requirement(catalog, rows), approvals, rejection, _barred(header))
     state: PlanState
     if header["executed_run"]:
         state = "executed"
@@ -344,8 +367,7 @@ def approve(
     _refuse_unapprovable(ws, status)
     _refuse_role(identity, "approve")
     now = utcnow()
-    pause = cooling_off if cooling_off is not None else ws.catalog.settings.approval_cooling_off
-    runnable_after = now + pause.delta if pause is not None else None
+    runnable_after = _runnable_after(ws, now, cooling_off)
     with ws.state.begin() as conn:
         # The journal's head row is locked from here: no other decision lands in between.
         entry = decisions.append(conn, key, "approval", identity.as_dict(), plan_id=plan_id,
@@ -359,22 +381,60 @@ def approve(
         if header["approved_by"] is not None and before.complete:
             raise UsageError(f"plan {plan_id} was approved by someone else meanwhile")
         if review.complete:
-            names = ", ".join(dict.fromkeys(a.by.name for a in review.approvals))
-            comments = " / ".join(a.comment for a in review.approvals if a.comment) or None
-            changed = conn.execute(
-                sa.update(plans)
-                .where(plans.c.plan_id == plan_id, plans.c.executed_run.is_(None),
-                       plans.c.rejected_at.is_(None))
-                .values(approved_by=names[:200], approved_at=now, comment=comments,
-                        runnable_after=runnable_after)
-            ).rowcount  # fmt: skip
-            if changed != 1:  # executed or rejected meanwhile (approvals queue on the journal)
-                raise UsageError(f"plan {plan_id} was executed or rejected meanwhile")
+            _mark_approved(conn, plan_id, review, now, runnable_after)
     _log.info("PlanApproved", plan_id=plan_id, approved_by=identity.name,
               authenticated=identity.authenticated, complete=review.complete,
               runnable_after=runnable_after.isoformat() if runnable_after and review.complete
               else None)  # fmt: skip
     return plan_status(ws, plan_id)
+
+
+def _runnable_after(
+    ws: Workspace, now: datetime, cooling_off: Duration | None = None
+) -> datetime | None:
+    pause = cooling_off if cooling_off is not None else ws.catalog.settings.approval_cooling_off
+    return now + pause.delta if pause is not None else None
+
+
+def _mark_approved(
+    conn: sa.Connection,
+    plan_id: str,
+    review: Review,
+    now: datetime,
+    runnable_after: datetime | None,
+) -> None:
+    """Record a complete review on the plan (in the caller's transaction): approved now, by
+    the people whose approvals count, runnable after its cooling-off."""
+    counted = review.counted
+    names = ", ".join(dict.fromkeys(a.by.name for a in counted))
+    comments = " / ".join(a.comment for a in counted if a.comment) or None
+    changed = conn.execute(
+        sa.update(plans)
+        .where(plans.c.plan_id == plan_id, plans.c.executed_run.is_(None),
+               plans.c.rejected_at.is_(None))
+        .values(approved_by=names[:200], approved_at=now, comment=comments,
+                runnable_after=runnable_after)
+    ).rowcount  # fmt: skip
+    if changed != 1:  # executed or rejected meanwhile (approvals queue on the journal)
+        raise UsageError(f"plan {plan_id} was executed or rejected meanwhile")
+
+
+def complete_if_approved(ws: Workspace, conn: sa.Connection, plan_id: str) -> bool:
+    """After a change that only took records out of a pending plan (an exclusion): when the
+    approvals it already has now satisfy the rules — the change brought it under
+    ``two_people_above`` — the plan is approved, from now, as an approval completing it
+    would have made it. Otherwise it would wait with nothing missing for a third person
+    (the approver cannot approve twice, the changer not at all). In the caller's
+    transaction, whose decision-journal entry already holds the journal's head row."""
+    header = conn.execute(sa.select(plans).where(plans.c.plan_id == plan_id)).mappings().one()
+    if header["approved_at"] is not None:
+        return False
+    review = _review_with(ws, conn, header, decisions.for_plans(conn, [plan_id])[plan_id])
+    if not review.counted or not review.complete:
+        return False
+    now = utcnow()
+    _mark_approved(conn, plan_id, review, now, _runnable_after(ws, now))
+    return True
 
 
 def reject(ws: Workspace, plan_id: str, by: str | Identity, comment: str) -> PlanStatus:
@@ -462,7 +522,15 @@ def _review_with(
         sa.select(plan_policies).where(plan_policies.c.plan_id == header["plan_id"])
     ).mappings().all()  # fmt: skip
     approvals, rejection = _verdicts(entries)
-    return Review(requirement(ws.catalog, rows), approvals, rejection)
+    return Review(requirement(ws.catalog, rows), approvals, rejection, _barred(header))
+
+
+def _barred(header: sa.RowMapping) -> tuple[Identity, ...]:
+    """The plan's maker and last changer, as its ``plans`` row names them."""
+    return tuple(
+        found for found in (_identity(header["made_by"]), _identity(header["changed_by"]))
+        if found is not None
+    )  # fmt: skip
 
 
 def _refuse_four_eyes(
@@ -669,7 +737,7 @@ def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:
             .where(plan_policies.c.plan_id == plan_id, plan_policies.c.status == "planned")
             .order_by(plan_policies.c.position)
         ).all()
-    approvals = tuple(a.as_dict() for a in review.approvals)
+    approvals = tuple(a.as_dict() for a in review.counted)
     return ApprovedPlan(plan_id, status.approved_by, status.job,
                         tuple(f"{r.register}/{r.policy}" for r in rows), approvals)  # fmt: skip
 

@@ -6,7 +6,9 @@ on the plan: it is a hold on that record, so it shows wherever holds show (``hol
 ``hold report``, plan reports, ``explain``), keeps the record through ``run --plan`` and any
 later run, and is released like any hold. It also changes the plan: the record moves from
 ``expire`` to ``held`` in the plan's listing and counts, and the reviewer becomes its last
-changer and, by four eyes, can no longer approve it.
+changer and, by four eyes, can no longer approve it (nor does an approval they gave before
+count). An exclusion that brings the plan under a rule's threshold (``two_people_above``)
+completes it when the approvals it has from others now suffice.
 """
 
 from __future__ import annotations
@@ -138,8 +140,10 @@ def exclude(
             details={"reason": why, "policy": bound.name, "record_refs": list(dict.fromkeys(refs)),
                      "holds": [h.hold_id for h in placed]},
         )  # fmt: skip
+        approved = approval.complete_if_approved(ws, conn, plan_id)
     _log.info("RecordsExcluded", plan_id=plan_id, policy=bound.name, records=len(excluded),
-              excluded_by=identity.name, authenticated=identity.authenticated)  # fmt: skip
+              excluded_by=identity.name, authenticated=identity.authenticated,
+              approved=approved)  # fmt: skip
     return Exclusion(tuple(placed), approval.plan_status(ws, plan_id), entry.seq)
 
 

@@ -118,9 +118,11 @@ def missing(status: PlanStatus, lang: Language) -> list[str]:
         return []
     t = Messages(lang)
     out = []
-    more = review.required.people - len(review.approvals)
+    more = review.required.people - len(review.counted)
     if more > 0:
         out.append(t("web_needs_more" if review.approvals else "web_needs", count=more))
+        if review.voided:
+            out.append(t("web_needs_not_changer"))
     if any("archivist" in item for item in review.missing):
         out.append(t("web_needs_archivist"))
     if review.required.because:
