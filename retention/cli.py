@@ -1253,6 +1253,11 @@ def _print_run(out: Console, outcome: RunOutcome) -> None:
                   "(see the PlannedRecordChanged log lines)")  # fmt: skip
     if unplanned:
         out.print(f"{unplanned} due records not in the plan were left for the next plan")
+    held = sum(p.held_in_plan for p in outcome.policies)
+    if held:
+        out.print(f"{held} due records the plan lists as held (excluded from it, or held when "
+                  "it was made) were kept though their hold was released: the next plan "
+                  "decides them")  # fmt: skip
     out.print(
         f"disposed of {outcome.disposed} records; status {outcome.status} "
         f"(exit {outcome.exit_code})",

@@ -123,7 +123,7 @@ def policies(rows: Sequence[PolicyPlan]) -> list[dict[str, Any]]:
             "register": p.register, "policy": p.policy, "action": p.action,
             "status": p.status, "counts": p.counts.as_dict(), "message": p.message,
         }  # fmt: skip
-        for extra in ("disposed", "unchanged", "changed", "unplanned", "archived"):
+        for extra in ("disposed", "unchanged", "changed", "unplanned", "held_in_plan", "archived"):
             if hasattr(p, extra):
                 item[extra] = getattr(p, extra)
         item["problems"] = [  # by reference only: a key or file name can name a person

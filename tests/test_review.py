@@ -359,6 +359,9 @@ def test_an_excluded_record_is_listed_held_by_its_exclusion_in_every_view_of_the
     membership = next(p for p in outcome.policies if p.policy == "alumni-membership")
     assert after == before  # released or not, the approved plan keeps it
     assert membership.disposed == due - 1
+    # Counted as the plan listed it, not among the records the plan never saw (one fell due
+    # after the plan's day: tests/test_approval.py).
+    assert (membership.held_in_plan, membership.unplanned) == (1, 1)
 
 
 def test_two_exclusions_at_once_both_count(

@@ -641,6 +641,9 @@ class Admitted:
     kept: list[Decided]
     changed: int
     unplanned: int
+    held: int = 0
+    """Listed by the plan as held (excluded from it, or held when it was made) and no longer
+    held: kept all the same, as the plan was approved without them."""
 
 
 @dataclass(frozen=True)
@@ -676,19 +679,27 @@ class ApprovedPlan:
         if not due:
             return Admitted([], 0, 0)
         c = plan_records.c
-        query = sa.select(c.record_ref, c.fingerprint).where(
+        query = sa.select(c.record_ref, c.fingerprint, c.decision).where(
             c.plan_id == self.plan_id, c.register == bound.register.id,
             c.policy == bound.policy.id,
             one_of(c.record_ref, [d.ref for d in due], ws.state.dialect.name),
-            c.decision == "expire",
+            c.decision.in_(("expire", "held")),
         )  # fmt: skip
+        planned: dict[str, str | None] = {}
+        held: set[str] = set()
         with ws.state.connect() as conn:
-            planned: dict[str, str | None] = {row[0]: row[1] for row in conn.execute(query)}
+            for row in conn.execute(query):
+                if row.decision == "expire":
+                    planned[row.record_ref] = row.fingerprint
+                else:
+                    held.add(row.record_ref)
         kept: list[Decided] = []
-        changed = unplanned = 0
+        changed = unplanned = held_now = 0
         columns = decision_columns(bound.policy)
         for decided in due:
-            if decided.ref not in planned:
+            if decided.ref in held:
+                held_now += 1  # its exclusion or hold was released: this plan still keeps it
+            elif decided.ref not in planned:
                 unplanned += 1  # due since the plan was made: it waits for the next plan
             elif planned[decided.ref] != record_fingerprint(ws.secret, columns, decided.record):
                 changed += 1
@@ -696,7 +707,7 @@ class ApprovedPlan:
                              record_ref=decided.ref)  # fmt: skip
             else:
                 kept.append(decided)
-        return Admitted(kept, changed, unplanned)
+        return Admitted(kept, changed, unplanned, held_now)
 
 
 def runnable(ws: Workspace, plan_id: str) -> ApprovedPlan:

@@ -99,6 +99,9 @@ class PolicyOutcome(PolicyPlan):
     """Executing an approved plan: planned records skipped because they changed since."""
     unplanned: int = 0
     """Executing an approved plan: due records it did not list, left for the next plan."""
+    held_in_plan: int = 0
+    """Executing an approved plan: due records it lists as held (excluded from it, or held
+    when it was made) whose hold was released since: kept, left for the next plan."""
 
 
 @dataclass
@@ -262,7 +265,8 @@ def _summary(outcome: RunOutcome, approved: ApprovedPlan | None) -> dict[str, An
     reconciled = outcome.reconciled_by_policy
     return {
         p.name: {"status": p.status, "disposed": p.disposed, **p.counts.as_dict(),
-                 **({"changed": p.changed, "unplanned": p.unplanned} if approved else {}),
+                 **({"changed": p.changed, "unplanned": p.unplanned,
+                     "held_in_plan": p.held_in_plan} if approved else {}),
                  **({"reconciled": reconciled[p.name]} if p.name in reconciled else {})}
         for p in outcome.policies
     }  # fmt: skip
@@ -662,6 +666,7 @@ class _PolicyRun:
         admitted = self.approved.admit(self.ws, self.bound, due)
         self.result.changed += admitted.changed
         self.result.unplanned += admitted.unplanned
+        self.result.held_in_plan += admitted.held
         return admitted.kept
 
     def _not_held_now(self, due: list[Decided]) -> list[Decided]:
