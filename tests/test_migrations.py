@@ -43,12 +43,17 @@ from retention.state.database import (
     plans,
     runs,
 )
+from retention.state.refs import refs_in
 from retention.testing import ScratchDatabase
 
 #: Indexes that revisions after 0001 added to the tables of ``retention.state.database``.
 ADDED_AFTER_BASELINE = {
     "ix_runs_started", "ix_plan_records_ref", "ix_decisions_plan", "ix_certificates_ref",
+    "ix_plan_records_prefix",
 }  # fmt: skip
+#: The indexes on a prefix of the record reference (revisions 0012 and 0013), by table: on an
+#: expression, which SQLAlchemy cannot reflect, on SQLite and PostgreSQL.
+LOOKUP_INDEXES = {"certificates": "ix_certificates_ref", "plan_records": "ix_plan_records_prefix"}
 #: Columns that revisions after 0001 added, by table.
 COLUMNS_ADDED_AFTER_BASELINE = {
     "plans": {
@@ -106,10 +111,11 @@ def differences(engine: sa.Engine, target: sa.MetaData) -> list[Any]:
     index on an expression (the certificates' lookup index on SQLite and PostgreSQL), so it
     is left out here and checked by :func:`lookup_index`."""
     with warnings.catch_warnings(), engine.connect() as conn:
-        warnings.filterwarnings(
-            "ignore", "Skipped unsupported reflection of expression-based index ix_certificates_ref"
-        )
-        warnings.filterwarnings("ignore", ".*expression-based index 'ix_certificates_ref'")
+        for name in LOOKUP_INDEXES.values():
+            warnings.filterwarnings(
+                "ignore", f"Skipped unsupported reflection of expression-based index {name}"
+            )
+            warnings.filterwarnings("ignore", f".*expression-based index '{name}'")
         found = compare_metadata(MigrationContext.configure(conn), target)
     return [d for d in found if not _is_lookup_index(d)]
 
@@ -118,37 +124,39 @@ def _is_lookup_index(difference: Any) -> bool:
     return (
         isinstance(difference, tuple)
         and difference[0] in ("add_index", "remove_index")
-        and difference[1].name == "ix_certificates_ref"
+        and difference[1].name in LOOKUP_INDEXES.values()
     )
 
 
-def assert_lookup_index(engine: sa.Engine) -> None:
-    """Revision 0012's index is there, on the first 12 characters of the reference."""
-    found = lookup_index(engine)
+def assert_lookup_index(engine: sa.Engine, table: str = "certificates") -> None:
+    """Revision 0012's (or 0013's) index is there, on the first 12 characters of the reference
+    (within the plan, for a plan's records)."""
+    found = lookup_index(engine, LOOKUP_INDEXES[table])
+    within = [("plan_id", None)] if table == "plan_records" else []
     if engine.dialect.name in ("mysql", "mariadb"):
-        assert found == "[('record_ref', 12)]"
+        assert found == repr([*within, ("record_ref", 12)]), found
     else:
         assert "substr" in found and "record_ref" in found and "12" in found, found
+        assert ("plan_id" in found) == bool(within), found
 
 
-def lookup_index(engine: sa.Engine) -> str:
-    """The definition of the certificates' lookup index, as the database reports it."""
+def lookup_index(engine: sa.Engine, index: str = "ix_certificates_ref") -> str:
+    """The definition of a lookup index, as the database reports it."""
     with engine.connect() as conn:
         name = engine.dialect.name
         if name == "sqlite":
             return str(conn.scalar(sa.text(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' "
-                "AND name = 'ix_certificates_ref'"
-            )))  # fmt: skip
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :index"
+            ), {"index": index}))  # fmt: skip
         if name == "postgresql":
             return str(conn.scalar(sa.text(
-                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_certificates_ref' "
+                "SELECT indexdef FROM pg_indexes WHERE indexname = :index "
                 "AND schemaname = current_schema()"
-            )))  # fmt: skip
+            ), {"index": index}))  # fmt: skip
         rows = conn.execute(sa.text(
             "SELECT column_name, sub_part FROM information_schema.statistics "
-            "WHERE table_schema = DATABASE() AND index_name = 'ix_certificates_ref'"
-        )).all()  # fmt: skip
+            "WHERE table_schema = DATABASE() AND index_name = :index ORDER BY seq_in_index"
+        ), {"index": index}).all()  # fmt: skip
         return repr([tuple(r) for r in rows])
 
 
@@ -309,6 +317,11 @@ def test_empty_database_migrates_to_exactly_the_metadata(state_db: ScratchDataba
         engine.dispose()
 
 
+def described(engine: sa.Engine) -> list[Any]:
+    """The tables as the database describes them, and the lookup indexes' definitions."""
+    return [reflected(engine), *(lookup_index(engine, i) for i in LOOKUP_INDEXES.values())]
+
+
 @pytest.mark.parametrize("revision", [migrations.BASELINE, "head"])
 def test_migrated_schema_is_what_create_all_makes(state_db: ScratchDatabase, revision: str) -> None:
     """Migrating to 0001 (or head) builds what create_all of that schema builds, type for type."""
@@ -319,13 +332,13 @@ def test_migrated_schema_is_what_create_all_makes(state_db: ScratchDatabase, rev
     try:
         upgrade(engine, revision)
         assert differences(engine, schema) == []
-        migrated = reflected(engine), lookup_index(engine)
+        migrated = described(engine)
         with engine.begin() as conn:
             command.downgrade(migrations.config(conn), "base")
             conn.execute(sa.text("DROP TABLE alembic_version"))
         assert table_names(engine) == set()
         schema.create_all(engine)
-        assert migrated == (reflected(engine), lookup_index(engine))
+        assert migrated == described(engine)
     finally:
         engine.dispose()
 
@@ -359,6 +372,9 @@ def test_upgrade_keeps_every_row_of_a_database_at_0001(state_db: ScratchDatabase
         indexes = {i["name"] for i in sa.inspect(engine).get_indexes("certificates")}
         assert "ix_certificates_executed" in indexes and "ix_certificates_record" not in indexes
         assert_lookup_index(engine)
+        assert_lookup_index(engine, "plan_records")
+        indexes = {i["name"] for i in sa.inspect(engine).get_indexes("plan_records")}
+        assert "ix_plan_records_ref" not in indexes
         if engine.dialect.name == "postgresql":  # 0012 analysed the ledger for its new index
             with engine.connect() as conn:
                 assert conn.scalar(sa.text(
@@ -471,6 +487,32 @@ def test_failed_first_migration_leaves_nothing_behind(state_db: ScratchDatabase)
         with pytest.raises(StateUnavailable, match="ix_certificates_executed"):
             open_state(state_db.url, create=True)
         assert table_names(engine) == {"other"}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("revision", "table", "columns"),
+    [("0012", "certificates", "record_ref(12)"),
+     ("0013", "plan_records", "plan_id, record_ref(12)")],
+)  # fmt: skip
+def test_a_mariadb_upgrade_killed_between_its_two_statements_is_finished(
+    state_db: ScratchDatabase, revision: str, table: str, columns: str
+) -> None:
+    """MariaDB commits each DDL statement at once: a revision that creates the narrow index and
+    then drops the wide one, killed in between, leaves the first done and the second not. The
+    next open finishes it instead of failing on the index it finds already there."""
+    if state_db.backend != "mariadb":
+        pytest.skip("SQLite and PostgreSQL run a revision in one transaction")
+    engine = state_db.engine()
+    try:
+        upgrade(engine, f"{int(revision) - 1:04d}")
+        with engine.begin() as conn:  # the first statement of the revision, and no more
+            conn.execute(sa.text(f"CREATE INDEX {LOOKUP_INDEXES[table]} ON {table} ({columns})"))
+        open_state(state_db.url).dispose()
+        assert revisions(engine) == {migrations.HEAD}
+        assert differences(engine, metadata) == []
+        assert_lookup_index(engine, table)
     finally:
         engine.dispose()
 
@@ -622,13 +664,11 @@ def test_a_chained_ledger_becomes_the_first_leaves_and_grows_as_a_tree(
 def test_certificates_are_looked_up_by_the_narrow_index(
     state_db: ScratchDatabase, count: int
 ) -> None:
-    """Every lookup of certificates by record reference reaches them through revision 0012's
-    prefix index, on every backend, with the parameters bound as the engine binds them and
-    for one reference as for many (SQLite turns `IN (?)` into `=` and would then not use it):
-    with (register, policy, record_ref) gone, a lookup the index did not serve would read the
-    whole ledger."""
-    from retention.evidence.ledger import refs_in
-
+    """Every lookup of certificates (and of a plan's records) by record reference reaches them
+    through revision 0012's (0013's) prefix index, on every backend, with the parameters bound
+    as the engine binds them and for one reference as for many (SQLite turns `IN (?)` into `=`
+    and would then not use it): with the wide indexes gone, a lookup the index did not serve
+    would read the whole table."""
     engine = open_state(state_db.url, create=True)
     try:
         c = certificates.c
@@ -636,22 +676,30 @@ def test_certificates_are_looked_up_by_the_narrow_index(
         query = sa.select(c.seq).where(
             c.register == "r", c.policy == "p", refs_in(c.record_ref, refs, engine.dialect.name)
         )
-        compiled = query.compile(
-            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        bound = compiled.construct_params()
-        params: Any = (
-            tuple(bound[name] for name in compiled.positiontup or ())
-            if compiled.positional else bound
+        assert "ix_certificates_ref" in explained(engine, query)
+        p = plan_records.c  # revision 0013: a run of an approved plan, an exclusion
+        query = sa.select(p.fingerprint).where(
+            p.plan_id == "P", refs_in(p.record_ref, refs, engine.dialect.name),
+            p.register == "r", p.policy == "p", p.decision.in_(("expire", "held")),
         )  # fmt: skip
-        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":  # an empty table: make the planner show it
-                conn.exec_driver_sql("SET enable_seqscan = off")
-            plan = repr(conn.exec_driver_sql(explain + str(compiled), params).all())
-        assert "ix_certificates_ref" in plan, plan
+        assert "ix_plan_records_prefix" in explained(engine, query)
     finally:
         engine.dispose()
+
+
+def explained(engine: sa.Engine, query: sa.Select[Any]) -> str:
+    """The database's plan for ``query``, its parameters bound as the engine binds them."""
+    compiled = query.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+    bound = compiled.construct_params()
+    params: Any = (
+        tuple(bound[name] for name in compiled.positiontup or ())
+        if compiled.positional else bound
+    )  # fmt: skip
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":  # an empty table: make the planner show it
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        return repr(conn.exec_driver_sql(explain + str(compiled), params).all())
 
 
 def test_lookups_of_more_references_than_one_query_takes_find_every_certificate(
@@ -659,10 +707,10 @@ def test_lookups_of_more_references_than_one_query_takes_find_every_certificate(
 ) -> None:
     """A batch's references are looked up a chunk at a time (each reference and its prefix
     are two bound parameters): every chunk's certificates are found, the latest of each."""
-    from retention.evidence import ledger as ledger_module
     from retention.evidence.certificate import new_certificate_id
+    from retention.state import refs as refs_module
 
-    monkeypatch.setattr(ledger_module, "_LOOKUP", 2)
+    monkeypatch.setattr(refs_module, "LOOKUP", 2)
     engine = open_state(state_db.url, create=True)
     try:
         refs = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(5)]

@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from retention.catalog import clock
 from retention.catalog.clock import Duration
 from retention.catalog.loading import BoundPolicy, Catalog
-from retention.connectors.sql_sets import one_of
 from retention.decide.fingerprint import decision_columns, record_fingerprint
 from retention.decide.identity import REVIEWERS, Identity, NotPermitted, may_be
 from retention.decide.plan import Decided
@@ -38,6 +37,7 @@ from retention.evidence.decisions import Entry
 from retention.logs import get_logger
 from retention.state.database import as_utc, plan_policies, plan_records, plans, utcnow
 from retention.state.installation import rotated_at
+from retention.state.refs import chunks, refs_in
 from retention.workspace import Workspace
 
 PlanState = Literal[
@@ -679,20 +679,21 @@ class ApprovedPlan:
         if not due:
             return Admitted([], 0, 0)
         c = plan_records.c
-        query = sa.select(c.record_ref, c.fingerprint, c.decision).where(
-            c.plan_id == self.plan_id, c.register == bound.register.id,
-            c.policy == bound.policy.id,
-            one_of(c.record_ref, [d.ref for d in due], ws.state.dialect.name),
-            c.decision.in_(("expire", "held")),
-        )  # fmt: skip
+        dialect = ws.state.dialect.name
         planned: dict[str, str | None] = {}
         held: set[str] = set()
         with ws.state.connect() as conn:
-            for row in conn.execute(query):
-                if row.decision == "expire":
-                    planned[row.record_ref] = row.fingerprint
-                else:
-                    held.add(row.record_ref)
+            for chunk in chunks(dict.fromkeys(d.ref for d in due)):
+                query = sa.select(c.record_ref, c.fingerprint, c.decision).where(
+                    c.plan_id == self.plan_id, refs_in(c.record_ref, chunk, dialect),
+                    c.register == bound.register.id, c.policy == bound.policy.id,
+                    c.decision.in_(("expire", "held")),
+                )  # fmt: skip
+                for row in conn.execute(query):
+                    if row.decision == "expire":
+                        planned[row.record_ref] = row.fingerprint
+                    else:
+                        held.add(row.record_ref)
         kept: list[Decided] = []
         changed = unplanned = held_now = 0
         columns = decision_columns(bound.policy)

@@ -27,6 +27,7 @@ from retention.errors import UsageError
 from retention.evidence import decisions
 from retention.logs import get_logger
 from retention.state.database import plan_policies, plan_records
+from retention.state.refs import chunks, refs_in
 from retention.workspace import Workspace
 
 _log = get_logger("retention")
@@ -106,10 +107,11 @@ def exclude(
             raise UsageError(f"plan {plan_id} has no policy {bound.name}")
         listed = {
             row.record_ref: (row.key, row.decision)
+            for chunk in chunks(dict.fromkeys(refs))
             for row in conn.execute(
                 sa.select(c.record_ref, c.key, c.decision).where(
-                    c.plan_id == plan_id, c.register == register_id, c.policy == policy_id,
-                    c.record_ref.in_(refs))
+                    c.plan_id == plan_id, refs_in(c.record_ref, chunk, conn.dialect.name),
+                    c.register == register_id, c.policy == policy_id)
             )
         }  # fmt: skip
         placed: list[Hold] = []
@@ -162,8 +164,8 @@ def _move_to_held(
     c = plan_records.c
     moved = conn.execute(
         sa.update(plan_records)
-        .where(c.plan_id == plan_id, c.register == register, c.policy == policy,
-               c.record_ref == ref, c.decision == "expire")
+        .where(c.plan_id == plan_id, refs_in(c.record_ref, [ref], conn.dialect.name),
+               c.register == register, c.policy == policy, c.decision == "expire")
         .values(decision="held", hold_id=hold_id, reason=EXCLUDED)
     ).rowcount  # fmt: skip
     if moved != 1:

@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.engine import Engine
 
-from retention.connectors.sql_sets import one_of
 from retention.errors import LedgerError
 from retention.evidence import keyring, leaf, merkle, note, signing
 from retention.evidence.certificate import canonical, disposed_early
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from retention.evidence.decisions import JournalReport
 from retention.state.database import (
     GENESIS_HASH,
-    RECORD_PREFIX,
     as_utc,
     batch_headers,
     bulk_insert,
@@ -50,42 +48,10 @@ from retention.state.database import (
     start_of_utc_day,
     utcnow,
 )
+from retention.state.refs import chunks, refs_in
 
 _PAGE = 5000
 _log = get_logger("retention")
-
-
-#: References looked up per query: with their prefixes, twice as many bound parameters, well
-#: under SQLite's least limit (32,766) whatever batch size a catalog sets.
-_LOOKUP = 5000
-
-
-def _chunks(refs: Iterable[str]) -> Iterator[list[str]]:
-    listed = list(refs)
-    for start in range(0, len(listed), _LOOKUP):
-        yield listed[start : start + _LOOKUP]
-
-
-def refs_in(
-    column: sa.ColumnElement[str], refs: Sequence[str], dialect: str
-) -> sa.ColumnElement[bool]:
-    """``column`` (a certificate's ``record_ref``) is one of ``refs``, found through the
-    lookup index of revision 0012: its prefix first, then the whole reference. MariaDB's
-    index is a prefix of the column itself, which the plain comparison already uses."""
-    listed = list(refs)
-    if dialect == "sqlite" and len(listed) == 1:
-        # SQLite turns `x IN (?)` into `x = ?` and then puts the value in place of the column
-        # inside substr(...), which leaves its index on that expression unused: the lookup
-        # would read the whole ledger. A list of two keeps it an IN.
-        listed *= 2
-    whole = one_of(column, listed, dialect)
-    if dialect in ("mysql", "mariadb"):
-        return whole
-    prefix = sa.func.substr(
-        column, sa.literal_column("1"), sa.literal_column(str(RECORD_PREFIX)), type_=sa.String
-    )
-    prefixes = sorted({r[:RECORD_PREFIX] for r in listed})
-    return sa.and_(one_of(prefix, prefixes, dialect), whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +120,7 @@ class Ledger:
         found: dict[str, list[Prior]] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            for chunk in _chunks(looked_up):
+            for chunk in chunks(looked_up):
                 query = sa.select(c.record_ref, c.certificate_id, c.action, c.fingerprint).where(
                     mine, refs_in(c.record_ref, chunk, self.engine.dialect.name)
                 )
@@ -175,7 +141,7 @@ class Ledger:
         found: dict[str, str] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            for chunk in _chunks(looked_up):
+            for chunk in chunks(looked_up):
                 query = sa.select(certificates.c.record_ref).where(
                     mine, refs_in(certificates.c.record_ref, chunk, self.engine.dialect.name)
                 )
@@ -237,7 +203,7 @@ class Ledger:
         latest: dict[str, tuple[int, Prior]] = {}
         with self.engine.connect() as conn:
             looked_up = self._certified_refs(conn, register, policy, refs)
-            for chunk in _chunks(looked_up):
+            for chunk in chunks(looked_up):
                 query = (
                     sa.select(c.seq, c.record_ref, c.certificate_id, c.action, c.fingerprint)
                     .where(c.register == register, c.policy == policy,

@@ -31,6 +31,7 @@ from retention.connectors import sql_many
 from retention.errors import EXIT_INVALID, RetentionError
 from retention.filemodes import create_private_file, private_dirs
 from retention.state import migrations
+from retention.state.refs import RECORD_PREFIX
 
 metadata = sa.MetaData()
 
@@ -103,7 +104,6 @@ plan_records = sa.Table(
     # columns): executing an approved plan skips a record whose values changed since.
     sa.Column("fingerprint", sa.String(64)),
     sa.Index("ix_plan_records_plan", "plan_id", "register", "policy", "id"),
-    sa.Index("ix_plan_records_ref", "plan_id", "register", "policy", "record_ref"),
 )
 
 runs = sa.Table(
@@ -197,10 +197,6 @@ intent_batches = sa.Table(
 instead of one per record, which halves the rows a run writes to the state database. The
 older ``intents`` table is still read, so intents a previous version left are finished."""
 
-#: How many leading characters of a record reference the certificates' lookup index holds: 48
-#: bits of a keyed hash, so a lookup of a batch meets almost only its own records.
-RECORD_PREFIX = 12
-
 certificates = sa.Table(
     "certificates",
     metadata,
@@ -239,14 +235,27 @@ def _on_mariadb(on: bool) -> DDLIfCallable:
     return test
 
 
-# What `done` looks certificates up by: the first RECORD_PREFIX characters of the reference
-# (revision 0012), as an expression where the database indexes one, as a column prefix on
-# MariaDB; a lookup compares the whole reference after it (retention.evidence.ledger.refs_in).
+# What `done` looks certificates up by (revision 0012), and a run of an approved plan its
+# records (0013): the first RECORD_PREFIX characters of the reference, as an expression where
+# the database indexes one, as a column prefix on MariaDB; a lookup compares the whole
+# reference after it (retention.state.refs.refs_in). A plan's records are indexed within
+# their plan, so a plan being written inserts into its own part of the index.
 sa.Index(
     "ix_certificates_ref", sa.text(f"substr(record_ref, 1, {RECORD_PREFIX})"), _table=certificates
 ).ddl_if(callable_=_on_mariadb(False))
 sa.Index(
     "ix_certificates_ref", certificates.c.record_ref, mysql_length={"record_ref": RECORD_PREFIX}
+).ddl_if(callable_=_on_mariadb(True))
+sa.Index(
+    "ix_plan_records_prefix",
+    plan_records.c.plan_id,
+    sa.text(f"substr(record_ref, 1, {RECORD_PREFIX})"),
+).ddl_if(callable_=_on_mariadb(False))
+sa.Index(
+    "ix_plan_records_prefix",
+    plan_records.c.plan_id,
+    plan_records.c.record_ref,
+    mysql_length={"record_ref": RECORD_PREFIX},
 ).ddl_if(callable_=_on_mariadb(True))
 
 checkpoints = sa.Table(
