@@ -409,7 +409,8 @@ def _approvers(p: PlanStatus) -> str:
     review = p.review
     if review is None or not review.approvals:
         return p.approved_by or "-"
-    return ", ".join(dict.fromkeys(a.by.name for a in review.approvals))
+    counted = review.counted
+    return ", ".join(dict.fromkeys(a.by.name for a in counted)) or "-"
 
 
 def _review(p: PlanStatus) -> str:

@@ -132,15 +132,16 @@ class Review:
     approvals: tuple[Verdict, ...] = ()
     rejection: Verdict | None = None
     barred: tuple[Identity, ...] = ()
-    """Who made the plan and who last changed it: their approvals do not count (four eyes),
-    whenever given — an approval given before its approver excluded records approved a plan
-    that person then changed, and a change needs another person's eyes."""
+    """Who made the plan and everyone who changed it (each exclusion's actor, not only the
+    last): their approvals do not count (four eyes), whenever given — an approval given
+    before its approver excluded records approved a plan that person then changed, and a
+    change needs another person's eyes, whoever changes the plan after."""
 
     @property
     def counted(self) -> tuple[Verdict, ...]:
-        """The approvals that count towards the rules: not the maker's or the last changer's
-        and, under a rule demanding more than one, only signed-in ones (one typed before the
-        rule was added included): a typed name cannot prove a second person."""
+        """The approvals that count towards the rules: not the maker's or a changer's and,
+        under a rule demanding more than one, only signed-in ones (one typed before the rule
+        was added included): a typed name cannot prove a second person."""
         voided = self.voided
         return tuple(
             a for a in self.approvals
@@ -149,7 +150,7 @@ class Review:
 
     @property
     def voided(self) -> tuple[Verdict, ...]:
-        """Approvals given by the plan's maker or last changer: they do not count."""
+        """Approvals given by the plan's maker or one of its changers: they do not count."""
         return tuple(
             a for a in self.approvals if any(may_be(a.by, actor) for actor in self.barred)
         )  # fmt: skip
@@ -166,8 +167,8 @@ class Review:
             voided = bool(self.voided)
             needs.append(f"{more} more approval{'s' if more > 1 else ''}"
                          + (" from another person" if counted or voided else "")
-                         + (" (the last changer's own approval does not count)"
-                            if voided else ""))  # fmt: skip
+                         + (" (an approval by a person who changed the plan does not "
+                            "count)" if voided else ""))  # fmt: skip
         if self.required.archivist and not any(
             a.by.authenticated and a.by.role == "archivist" for a in counted
         ):
@@ -187,8 +188,8 @@ class Review:
         return {
             "required": {"people": self.required.people, "archivist": self.required.archivist,
                          "because": list(self.required.because)},
-            "approvals": [{**a.as_dict(), "comment": a.comment, "seq": a.seq}
-                          for a in self.approvals],
+            "approvals": [{**a.as_dict(), "comment": a.comment, "seq": a.seq,
+                           "counts": a in self.counted} for a in self.approvals],
             "missing": list(self.missing), "complete": self.complete,
             "rejected": self.rejected,
             "rejection": None if self.rejection is None else {
@@ -267,7 +268,7 @@ def _status(
     approvals, rejection = _verdicts(entries)
     # Only approvals in the signed journal count: an ``approved_by`` with none behind it
     # (written by hand, or given before the journal existed) is no approval.
-    review = Review(requirement(catalog, rows), approvals, rejection, _barred(header))
+    review = Review(requirement(catalog, rows), approvals, rejection, barred(header, entries))
     state: PlanState
     if header["executed_run"]:
         state = "executed"
@@ -355,7 +356,7 @@ def approve(
     approval the catalog's rules require, it is approved (and may run after its cooling-off).
 
     Refused, changing nothing: a plan that is not a dry run, is approved, rejected, expired
-    or stale; an approver whose role may not approve; the person who made or last changed
+    or stale; an approver whose role may not approve; the person who made or changed
     the plan, or who approved it already (four eyes); and an unauthenticated approval (typed
     at a command line) where a rule demands more than one approval or an archivist's, which
     only signed-in people can satisfy. A string ``by`` is a name typed at a command line."""
@@ -522,15 +523,16 @@ def _review_with(
         sa.select(plan_policies).where(plan_policies.c.plan_id == header["plan_id"])
     ).mappings().all()  # fmt: skip
     approvals, rejection = _verdicts(entries)
-    return Review(requirement(ws.catalog, rows), approvals, rejection, _barred(header))
+    return Review(requirement(ws.catalog, rows), approvals, rejection, barred(header, entries))
 
 
-def _barred(header: sa.RowMapping) -> tuple[Identity, ...]:
-    """The plan's maker and last changer, as its ``plans`` row names them."""
-    return tuple(
-        found for found in (_identity(header["made_by"]), _identity(header["changed_by"]))
-        if found is not None
-    )  # fmt: skip
+def barred(header: Any, entries: Sequence[Entry]) -> tuple[Identity, ...]:
+    """Whose approvals of a plan do not count: its maker (``header``: its ``plans`` row) and
+    the actor of each of its exclusions in the decision journal (``entries``), and the last
+    changer the row names (a change made before the journal recorded exclusions)."""
+    found = [_identity(header["made_by"]), _identity(header["changed_by"])]
+    found += [Identity.from_dict(e.actor) for e in entries if e.kind == "exclusion"]
+    return tuple(dict.fromkeys(f for f in found if f is not None))
 
 
 def _refuse_four_eyes(
@@ -541,12 +543,13 @@ def _refuse_four_eyes(
     plan_id = status.plan_id
     if review.rejected:
         raise UsageError(f"plan {plan_id} was rejected meanwhile")
-    for role, text in (("made", header["made_by"]), ("last changed", header["changed_by"])):
-        actor = _identity(text)
-        if actor is not None and may_be(identity, actor):
+    maker = _identity(header["made_by"])
+    for actor in review.barred:
+        if may_be(identity, actor):
+            role = "made" if actor == maker else "changed"
             raise FourEyes(
-                f"{identity.label} {role} plan {plan_id} and so cannot approve it: the person "
-                "who made or last changed a plan needs another person's approval (four eyes)"
+                f"{identity.label} {role} plan {plan_id} and so cannot approve it: a person "
+                "who made or changed a plan needs another person's approval (four eyes)"
             )
     for given in review.approvals:
         if given.seq != seq and may_be(identity, given.by):
@@ -563,7 +566,7 @@ def _refuse_four_eyes(
             "unauthenticated and cannot satisfy that rule; approve in the workspace "
             "(`retention serve`) signed in as yourself"
         )
-    others = [a for a in review.approvals if a.seq != seq]
+    others = [a for a in review.counted if a.seq != seq]
     last = len(others) + 1 >= required.people
     archivist = identity.role == "archivist" or any(
         a.by.role == "archivist" and a.by.authenticated for a in others

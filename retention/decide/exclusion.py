@@ -77,6 +77,17 @@ def exclude(
             f"{identity.name} signed in as {identity.role or 'no role'} and may not exclude "
             "records from plans"
         )
+    required = status.review.required if status.review is not None else None
+    if required is not None and required.four_eyes and not identity.authenticated:
+        # Whose approvals count depends on who changed the plan, and a typed name proves
+        # nobody: it could be an approver's, whose approval would then count for their change.
+        raise approval.FourEyes(
+            f"plan {plan_id} needs approvals from distinct signed-in people "
+            f"({'; '.join(required.because)}): an exclusion typed at the command line cannot "
+            "be attributed to a person, and who changed a plan decides whose approvals count; "
+            "exclude in the workspace (`retention serve`) signed in as yourself, or place a "
+            "hold on the record (`retention hold add --record KEY`), which keeps it from every run"
+        )
     found = ws.catalog.select([policy])
     if len(found) != 1:
         raise UsageError(f"policy {policy!r} names {len(found)} policies; name one")
@@ -98,6 +109,7 @@ def exclude(
     decisions.sign_key_ready(ws.state, signer)
     c = plan_records.c
     with ws.state.begin() as conn:
+        decisions.lock(conn)  # first: an approval takes the journal, then the plan's row
         in_plan = conn.scalar(
             sa.select(sa.func.count()).select_from(plan_policies).where(
                 plan_policies.c.plan_id == plan_id, plan_policies.c.register == register_id,

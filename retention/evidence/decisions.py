@@ -66,6 +66,17 @@ def entry_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(dict(body))).hexdigest()
 
 
+def lock(conn: sa.Connection) -> None:
+    """Take the journal's head row in the caller's transaction before anything else: a
+    decision that writes other rows first (an exclusion: holds, the plan) would otherwise
+    hold those while it waits for the head, which an approval holds while it waits for the
+    plan's row (a deadlock), and on MariaDB would read from a snapshot taken before an
+    approval it then misses."""
+    conn.execute(
+        sa.select(decisions_head.c.last_seq).where(decisions_head.c.id == 1).with_for_update()
+    ).first()
+
+
 def append(
     conn: sa.Connection,
     key: Ed25519PrivateKey,

@@ -21,8 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from retention.catalog.model import Register
+from retention.decide import approval
 from retention.decide.approval import APPROVABLE
-from retention.decide.identity import UNAUTHENTICATED, Identity
+from retention.decide.identity import UNAUTHENTICATED, Identity, may_be
 from retention.evidence import decisions
 from retention.evidence.effects import Effect
 from retention.i18n import Language, Messages
@@ -298,7 +299,8 @@ def history(
     if until is not None:
         query = query.where(r.started_at < start_of_utc_day(until + timedelta(days=1)))
     columns = (p.plan_id, p.kind, p.as_of, p.job, p.approved_by, p.approved_at, p.comment,
-               p.executed_run)  # fmt: skip
+               p.executed_run, p.made_by, p.changed_by)  # fmt: skip
+    makers: dict[str, dict[str, Any]] = {}
     approved: dict[str, Approval] = {}
     with ws.state.connect() as conn:
         for row in conn.execute(query).mappings():
@@ -313,6 +315,7 @@ def history(
             plans_query = sa.select(*columns).where(where, p.kind == APPROVABLE,
                                                     p.approved_by.is_not(None))  # fmt: skip
             for plan in conn.execute(plans_query):
+                makers[plan.plan_id] = {"made_by": plan.made_by, "changed_by": plan.changed_by}
                 approved[plan.plan_id] = Approval(
                     plan.plan_id, plan.kind, plan.as_of, plan.job, plan.approved_by,
                     as_utc(plan.approved_at) if plan.approved_at else None, plan.comment,
@@ -320,7 +323,9 @@ def history(
                 )  # fmt: skip
         journal = decisions.for_plans(conn, sorted(approved))
     for plan_id, signed in journal.items():  # who approved, as the journal attributes it
-        names = [Identity.from_dict(e.actor).label for e in signed if e.kind == "approval"]
+        barred = approval.barred(makers[plan_id], signed)  # their approvals did not count
+        given = [Identity.from_dict(e.actor) for e in signed if e.kind == "approval"]
+        names = [by.label for by in given if not any(may_be(by, b) for b in barred)]
         if names:
             approved[plan_id] = replace(approved[plan_id], approved_by=", ".join(names))
     executed = {a.executed_run: a for a in approved.values() if a.executed_run}
