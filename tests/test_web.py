@@ -176,18 +176,65 @@ def test_failed_sign_ins_are_throttled_per_name_until_the_window_passes(
     now[0] += 61
     client = site.app.test_client()
     assert attempt("rm1", PASSWORD).status_code == 302
-    assert throttle.wait("rm1") == 0
+    assert throttle.wait("rm1", "127.0.0.1") == 0
+
+
+def test_a_guesser_cannot_keep_an_accounts_owner_out_from_elsewhere(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone who knows an account's name could otherwise keep its owner out for good, five
+    wrong passwords a quarter of an hour. Failures count per source (an address; an IPv6 /64,
+    which one host may hold whole): the owner signing in from another is let in. A guesser
+    spread over many sources is stopped once the name has ten sources' worth of failures."""
+    now = [1000.0]
+    throttle = throttling.Throttle(clock=lambda: now[0])
+    site.app.extensions["retention_throttle"] = throttle
+    real_check = accounts.check
+    monkeypatch.setattr(  # a wrong password fails at once: fifty argon2 hashes prove nothing
+        accounts, "check",
+        lambda engine, name, password: real_check(engine, name, password)
+        if password == PASSWORD else None,
+    )  # fmt: skip
+
+    def attempt(address: str, name: str, password: str) -> int:
+        client = site.app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        form = {"csrf_token": token(client), "name": name, "password": password}
+        return int(client.post("/signin/local", data=form).status_code)
+
+    for _ in range(throttling.MOST_FAILURES):
+        assert attempt("192.0.2.7", "rm1", "wrong password!!") == 401
+    assert attempt("192.0.2.7", "rm1", PASSWORD) == 429  # the guesser's source: refused
+    assert attempt("198.51.100.4", "rm1", PASSWORD) == 302  # the owner, elsewhere: let in
+    for host in range(1, throttling.MOST_FAILURES + 1):  # one /64, five addresses
+        assert attempt(f"2001:db8:0:1::{host}", "dpo1", "wrong password!!") == 401
+    assert attempt("2001:db8:0:1::99", "dpo1", PASSWORD) == 429
+    assert attempt("2001:db8:0:2::1", "dpo1", PASSWORD) == 302
+    sources = throttling.MOST_FAILURES_PER_NAME // throttling.MOST_FAILURES
+    for n in range(sources):  # many sources: the name's own limit
+        for _ in range(throttling.MOST_FAILURES):
+            assert attempt(f"203.0.113.{n + 1}", "rm2", "wrong password!!") == 401
+    assert attempt("198.51.100.4", "rm2", PASSWORD) == 429
+    now[0] += throttling.WINDOW_SECONDS + 1
+    assert attempt("198.51.100.4", "rm2", PASSWORD) == 302
+
+
+def test_the_source_of_a_sign_in_is_its_address_or_its_ipv6_64() -> None:
+    assert throttling.source_of("192.0.2.7") == "192.0.2.7"
+    assert throttling.source_of("2001:db8:0:1::5") == throttling.source_of("2001:db8:0:1:ffff::")
+    assert throttling.source_of("2001:db8:0:1::5") != throttling.source_of("2001:db8:0:2::5")
+    assert throttling.source_of("::ffff:192.0.2.7") == "192.0.2.7"
+    assert throttling.source_of(None) == throttling.source_of("") == "unknown"
 
 
 def test_the_throttle_forgets_old_names_first_and_stays_bounded() -> None:
     now = [0.0]
     throttle = throttling.Throttle(clock=lambda: now[0])
     for i in range(throttling.MOST_NAMES + 10):
-        throttle.failed(f"name{i}")
-    assert len(throttle._failures) == throttling.MOST_NAMES
-    assert "name0" not in throttle._failures and f"name{throttling.MOST_NAMES + 9}" in (
-        throttle._failures
-    )
+        throttle.failed(f"name{i}", "192.0.2.1")
+    assert len(throttle._failures) == 2 * throttling.MOST_NAMES  # per source, and per name
+    assert "name0" not in throttle._failures and ("name0", "192.0.2.1") not in throttle._failures
+    assert f"name{throttling.MOST_NAMES + 9}" in throttle._failures
 
 
 def test_every_page_reads_for_every_role(site: Site) -> None:

@@ -32,7 +32,7 @@ from retention.catalog.model import Web
 from retention.logs import get_logger
 from retention.web import accounts
 from retention.web.roles import Identity, Permission, roles_from_claim
-from retention.web.throttle import Throttle
+from retention.web.throttle import Throttle, source_of
 
 blueprint = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -195,7 +195,8 @@ def signin_local() -> Response | tuple[str, int]:
     name = request.form.get("name", "")[:200]
     password = request.form.get("password", "")
     throttle: Throttle = current_app.extensions["retention_throttle"]
-    wait = throttle.wait(name)
+    source = source_of(request.remote_addr)
+    wait = throttle.wait(name, source)
     if wait:  # refused before the password is checked: guessing costs the guesser time
         _log.warning("WebSignInRefused", via="local", reason="throttled", retry_after=wait)
         page = render_template(
@@ -206,13 +207,13 @@ def signin_local() -> Response | tuple[str, int]:
     account = accounts.check(workspace().state, name, password) if name and password else None
     if account is None:
         if name:
-            throttle.failed(name)
+            throttle.failed(name, source)
         _log.warning("WebSignInRefused", via="local")
         page = render_template(
             "signin.html.j2", oidc=web.oidc is not None, local=True, failed=True, ended=False
         )
         return page, 401
-    throttle.succeeded(name)
+    throttle.succeeded(name, source)
     return _start(Identity(accounts.LOCAL_ISSUER, account.name, account.name, (account.role,)))
 
 

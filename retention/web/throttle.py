@@ -1,64 +1,97 @@
-"""Failed local sign-ins slow a password guesser down to a few tries a quarter of an hour.
+"""Failed local sign-ins slow a password guesser down to a few tries a quarter of an hour,
+without letting anyone who knows an account's name keep its owner out.
 
 An account's password is all that stands between a guesser and the power to approve the
 destruction of records, and argon2 only makes each guess cost the server time, not the
-guesser. So after :data:`MOST_FAILURES` failed sign-ins under one account name within
-:data:`WINDOW_SECONDS`, further attempts under that name are refused without checking the
-password until the oldest failure leaves the window (OWASP's throttling, not a lock that
-needs an administrator). Names are counted in letter-case-folded form, as accounts are
-unique in it. The count lives in the serving process: several replicas each allow their
-own few tries.
+guesser. So after :data:`MOST_FAILURES` failed sign-ins under one account name from one
+source (an IPv4 address, or an IPv6 /64: one machine's share of addresses) within
+:data:`WINDOW_SECONDS`, further attempts under that name from that source are refused without
+checking the password until the oldest failure leaves the window (OWASP's throttling, not a
+lock that needs an administrator). The account's owner, signing in from elsewhere, is not
+refused for someone else's failures — unless the name has had :data:`MOST_FAILURES_PER_NAME`
+failures from all sources together, which caps what a guesser spread over many addresses gets
+(ten sources' worth). Names are counted in letter-case-folded form, as accounts are unique in
+it. The source is the address waitress reports: the client's behind a proxy only with
+``retention serve --trusted-proxy``, otherwise every attempt comes from the proxy and the
+per-source limit is per name. The counts live in the serving process: several replicas each
+allow their own few tries.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
-#: Failed sign-ins one name may have within the window before it is refused.
+#: Failed sign-ins one name may have from one source within the window before that source
+#: is refused under it.
 MOST_FAILURES = 5
+#: Failed sign-ins one name may have from all sources within the window before every source
+#: is refused under it.
+MOST_FAILURES_PER_NAME = 10 * MOST_FAILURES
 #: The window failures are counted in, in seconds.
 WINDOW_SECONDS = 15 * 60
-#: Names remembered at most (the oldest are forgotten first): a flood of made-up names
-#: costs bounded memory.
+#: Names (and names from a source) remembered at most, the oldest forgotten first: a flood of
+#: made-up names costs bounded memory.
 MOST_NAMES = 10_000
 
 
+def source_of(address: str | None) -> str:
+    """Whom failures are counted against: an IPv4 address, an IPv6 address's /64 (one host
+    may hold all of it), or the text as given when it is no address."""
+    if not address:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6 and parsed.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed.ipv4_mapped or parsed) if parsed.version == 6 else str(parsed)
+
+
 class Throttle:
-    """Failed sign-ins per account name, in the last :data:`WINDOW_SECONDS`."""
+    """Failed sign-ins per account name and source, and per name, in the last
+    :data:`WINDOW_SECONDS`."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[Hashable, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def wait(self, name: str) -> int:
-        """Seconds until ``name`` may try again; 0 if it may now."""
+    def wait(self, name: str, source: str = "unknown") -> int:
+        """Seconds until ``name`` may try again from ``source``; 0 if it may now."""
         now = self._clock()
+        key = name.casefold()
         with self._lock:
-            failures = self._recent(name.casefold(), now)
-            if failures is None or len(failures) < MOST_FAILURES:
-                return 0
-            return max(1, math.ceil(failures[0] + WINDOW_SECONDS - now))
+            waits = [
+                math.ceil(failures[0] + WINDOW_SECONDS - now)
+                for counted, most in (((key, source), MOST_FAILURES), (key, MOST_FAILURES_PER_NAME))
+                if (failures := self._recent(counted, now)) is not None and len(failures) >= most
+            ]  # fmt: skip
+        return max(1, *waits) if waits else 0
 
-    def failed(self, name: str) -> None:
+    def failed(self, name: str, source: str = "unknown") -> None:
         key, now = name.casefold(), self._clock()
         with self._lock:
-            failures = self._recent(key, now)
-            if failures is None:
-                if len(self._failures) >= MOST_NAMES:
-                    del self._failures[next(iter(self._failures))]
-                failures = self._failures[key] = deque(maxlen=MOST_FAILURES)
-            failures.append(now)
+            for counted, most in (((key, source), MOST_FAILURES), (key, MOST_FAILURES_PER_NAME)):
+                failures = self._recent(counted, now)
+                if failures is None:
+                    if len(self._failures) >= 2 * MOST_NAMES:
+                        del self._failures[next(iter(self._failures))]
+                    failures = self._failures[counted] = deque(maxlen=most)
+                failures.append(now)
 
-    def succeeded(self, name: str) -> None:
+    def succeeded(self, name: str, source: str = "unknown") -> None:
+        """Forget the failures from ``source``; those under the name from everywhere stay until
+        they leave the window (a guesser's count is not reset by its owner signing in)."""
         with self._lock:
-            self._failures.pop(name.casefold(), None)
+            self._failures.pop((name.casefold(), source), None)
 
-    def _recent(self, key: str, now: float) -> deque[float] | None:
+    def _recent(self, key: Hashable, now: float) -> deque[float] | None:
         failures = self._failures.get(key)
         if failures is None:
             return None
