@@ -254,6 +254,9 @@ def plan(
             ws, job=job, policies=policies, as_of=as_of, report=reports[0] if reports else None,
             lang=lang, more_reports=reports[1:],
         )  # fmt: skip
+        # A plan made here waits for approval like a review job's: its records managers are
+        # told (when notify: is set and something is due), as they would be by the scheduler.
+        obs.plan_waiting(result, reports[0] if reports else None)
         obs.finished(_plan_code(result.policies))
     out = _console()
     _table(out, f"Plan {result.plan_id} as of {result.as_of}", result.policies)

@@ -474,6 +474,29 @@ def test_the_cli_run_tells_of_its_failure(catalog: Path, inbox: Inbox, hooks: Ho
     assert "no_such_column" not in json.dumps(data)  # the kind of failure, not its text
 
 
+def test_a_plan_made_at_the_command_line_asks_for_review(
+    catalog: Path, inbox: Inbox, hooks: Hooks
+) -> None:
+    """``retention plan`` from cron or by hand stores a plan that waits for approval, as a
+    review job's does: the records managers are told, with its id, as the scheduler tells
+    them."""
+    import os
+    import subprocess
+    import sys
+
+    with (catalog / "retention.yaml").open("a", encoding="utf-8") as settings:
+        settings.write(notify_block(inbox.port, inbox.ca_file, hooks.url))
+    env = {**os.environ, "RETENTION_SECRET": SECRET}
+    done = subprocess.run([sys.executable, "-m", "retention", "plan", "--job", "nightly",
+                           "--catalog", str(catalog), "--json"], env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    plan_id = json.loads(done.stdout.strip().splitlines()[-1])["plan_id"]
+    assert len(inbox.of("plan-waiting")) == 1
+    (told,) = hooks.of("plan-waiting")
+    assert told["data"]["plan_id"] == plan_id
+
+
 def test_starttls_is_never_skipped(catalog: Path, hooks: Hooks, tmp_path: Path) -> None:
     """A mail server that offers no STARTTLS gets nothing: the message is not sent in the
     clear, and the failure is logged and counted, not raised."""
