@@ -20,7 +20,6 @@ from retention.decide.identity import CLI_ISSUER, Identity, NotPermitted, os_use
 from retention.errors import EXIT_INVALID, EXIT_SUCCESS, UsageError
 from retention.state.database import decisions, decisions_head, metadata
 from retention.testing import ScratchDatabase
-from retention.web.accounts import LOCAL_ISSUER
 from retention.workspace import Workspace
 from tests.conftest import AS_OF
 from tests.test_approval import PLAN_DAY, alumni, plan_row
@@ -191,26 +190,6 @@ def test_an_approval_by_the_person_who_then_changes_the_plan_no_longer_counts(
         certs = ledger(ws)
     assert outcome.exit_code == EXIT_SUCCESS and certs
     assert {a["subject"] for cert in certs for a in cert["approvals"]} == {"u-matti"}
-
-
-def test_one_person_signed_in_through_two_issuers_is_one_pair_of_eyes(
-    catalog: Path, environ: dict[str, str]
-) -> None:
-    """A person with an account at the identity provider and a local account of the same
-    name is one person: they give one approval, and do not approve a plan made under the
-    other. Within one issuer the subject decides: two people of one name are two."""
-    local = Identity(LOCAL_ISSUER, "Riikka Records", "Riikka Records", "records-manager", True)
-    rules(catalog, "approvals:\n  two_people_registers: [xamk-alumni]\n")
-    with Workspace.open(catalog, environ) as ws:
-        plan_id = make_plan(ws, AINO)
-        api.approve(ws, plan_id, identity=RIIKKA)
-        with pytest.raises(FourEyes, match=r"approved plan .* already"):
-            api.approve(ws, plan_id, identity=local)
-        other = make_plan(ws, RIIKKA)
-        with pytest.raises(FourEyes, match="made plan"):
-            api.approve(ws, other, identity=local)
-        namesake = api.approve(ws, plan_id, identity=person("u-riikka-2", "Riikka Records"))
-    assert namesake.state == "approved"
 
 
 def test_two_distinct_approvals_for_a_register(catalog: Path, environ: dict[str, str]) -> None:

@@ -116,21 +116,13 @@ def may_be(approver: Identity, actor: Identity) -> bool:
     """Whether ``approver`` may be the person ``actor`` (who made or changed a plan, or
     approved it already): then the approval would not be a second pair of eyes.
 
-    Two authenticated identities of one issuer are one person when their subjects match: the
-    issuer tells its people apart, even two of one name. Identities of two issuers (an
-    identity provider and the workspace's local accounts) may be one person with two
-    accounts, whom nothing links but their names: they are taken for one when a name or a
-    subject of one is a name or a subject of the other, ignoring case and spacing (two people
-    of one name then need a third, the safe way to be wrong). Otherwise the name the approver
-    gives (and, if signed in, its subject) is compared with the actor's name and, for an
-    unauthenticated actor, its OS account. An OS account alone is not compared: several
-    people may share one service account, which is why an unauthenticated approval never
-    satisfies a four-eyes rule at all."""
+    Two authenticated identities are one person when issuer and subject match. Otherwise the
+    name the approver gives (and, if signed in, its subject) is compared with the actor's
+    name and, for an unauthenticated actor, its OS account, ignoring case and spacing. An OS
+    account alone is not compared: several people may share one service account, which is
+    why an unauthenticated approval never satisfies a four-eyes rule at all."""
     if approver.authenticated and actor.authenticated:
-        if approver.issuer == actor.issuer:
-            return approver.person == actor.person
-        mine = {folded(approver.name), folded(approver.subject)}
-        return bool(mine & {folded(actor.name), folded(actor.subject)})
+        return approver.person == actor.person
     theirs = {folded(actor.name)}
     if not actor.authenticated:
         theirs.add(folded(actor.subject))
