@@ -219,6 +219,46 @@ def test_a_guesser_cannot_keep_an_accounts_owner_out_from_elsewhere(
     assert attempt("198.51.100.4", "rm2", PASSWORD) == 302
 
 
+def test_a_flood_of_made_up_names_does_not_erase_a_guessers_count() -> None:
+    """A full throttle forgets a count still under its limit first: failures under made-up
+    names (none throttled) do not wash out the count refusing a guesser under rm1."""
+    now = [0.0]
+    throttle = throttling.Throttle(clock=lambda: now[0])
+    for _ in range(throttling.MOST_FAILURES):
+        throttle.failed("rm1", "192.0.2.7")
+    assert throttle.wait("rm1", "192.0.2.7") > 0
+    for i in range(throttling.MOST_NAMES):
+        throttle.failed(f"x{i}", "192.0.2.7")
+    assert throttle.wait("rm1", "192.0.2.7") > 0
+    assert len(throttle._failures) == 2 * throttling.MOST_NAMES
+
+
+def test_a_name_the_database_finds_only_by_its_collation_signs_nobody_in(
+    catalog: Path, environ: dict[str, str], backend: str
+) -> None:
+    """MariaDB's collation finds the account rm1 for "rm1 " or "RM1  " too, names the throttle
+    counts apart: each would have had five guesses of its own. Only the account's own name
+    signs in, on every backend."""
+    with Workspace.open(catalog, environ) as ws:
+        accounts.add(ws.state, "rm1", "records-manager", PASSWORD)
+        for padded in ("rm1 ", "RM1  ", "Rm1"):
+            assert accounts.check(ws.state, padded, PASSWORD) is None
+        assert accounts.check(ws.state, "rm1", PASSWORD) is not None
+    app = create_app(catalog, environ, SESSION_COOKIE_SECURE=False)
+
+    def attempt(address: str, name: str, password: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        form = {"csrf_token": token(client), "name": name, "password": password}
+        return int(client.post("/signin/local", data=form).status_code)
+
+    for _ in range(throttling.MOST_FAILURES):
+        assert attempt("192.0.2.7", "rm1", "wrong password!!") == 401
+    assert attempt("192.0.2.7", "rm1", PASSWORD) == 429
+    for padded in ("rm1 ", "rm1  ", "RM1   "):
+        assert attempt("192.0.2.7", padded, PASSWORD) == 401, padded
+
+
 def test_the_source_of_a_sign_in_is_its_address_or_its_ipv6_64() -> None:
     assert throttling.source_of("192.0.2.7") == "192.0.2.7"
     assert throttling.source_of("2001:db8:0:1::5") == throttling.source_of("2001:db8:0:1:ffff::")

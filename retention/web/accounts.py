@@ -102,13 +102,19 @@ def role_of(engine: Engine, name: str) -> Role | None:
 
 
 def check(engine: Engine, name: str, password: str) -> Account | None:
-    """The account if the password is its own and it is enabled; None otherwise."""
+    """The account if the password is its own and it is enabled; None otherwise.
+
+    The name must be the account's exactly: MariaDB's collation would also find ``rm1`` for
+    ``RM1 `` or ``rm1  ``, names the sign-in throttle counts apart, so a guesser could spread
+    their tries over them."""
     with engine.connect() as conn:
         row = (
             conn.execute(sa.select(web_accounts).where(web_accounts.c.name == name[:200]))
             .mappings()
             .first()
         )
+    if row is not None and row["name"] != name:
+        row = None  # the password is still hashed: the answer takes as long either way
     stored = row["password_hash"] if row is not None else _DUMMY
     try:
         _HASHER.verify(stored, password)

@@ -81,7 +81,7 @@ class Throttle:
                 failures = self._recent(counted, now)
                 if failures is None:
                     if len(self._failures) >= 2 * MOST_NAMES:
-                        del self._failures[next(iter(self._failures))]
+                        self._forget_one()
                     failures = self._failures[counted] = deque(maxlen=most)
                 failures.append(now)
 
@@ -90,6 +90,14 @@ class Throttle:
         they leave the window (a guesser's count is not reset by its owner signing in)."""
         with self._lock:
             self._failures.pop((name.casefold(), source), None)
+
+    def _forget_one(self) -> None:
+        """Make room: forget the oldest count still under its limit, so a flood of made-up
+        names cannot wash out the counts that are refusing someone; only when every count is
+        at its limit, the oldest of all."""
+        under = (k for k, failures in self._failures.items()
+                 if len(failures) < (failures.maxlen or 0))  # fmt: skip
+        del self._failures[next(under, next(iter(self._failures)))]
 
     def _recent(self, key: Hashable, now: float) -> deque[float] | None:
         failures = self._failures.get(key)
