@@ -86,6 +86,31 @@ def test_run_plan_disposes_exactly_the_planned_records(
     assert verified.ok
 
 
+def test_a_large_plan_has_postgresqls_statistics_of_its_records_refreshed(
+    catalog: Path, environ: dict[str, str], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until the table is analysed PostgreSQL plans run --plan's lookups as if plan_records
+    were as empty as after init, reading every record of the plan per batch: a plan of
+    ANALYSE_AFTER stored records or more is analysed when it is made."""
+    from retention.decide import plan as planning
+
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics")
+    monkeypatch.setattr(planning, "ANALYSE_AFTER", 1)
+    with Workspace.open(catalog, environ) as ws:
+
+        def estimated() -> float:
+            with ws.state.connect() as conn:
+                return float(conn.scalar(sa.text(
+                    "SELECT reltuples FROM pg_class WHERE oid = 'plan_records'::regclass"
+                )))  # fmt: skip
+
+        assert estimated() <= 0  # never analysed since init
+        made = planning.make_plan(ws, ws.catalog.select(["*"]), PLAN_DAY)
+        stored = sum(p.counts.expire + p.counts.held for p in made.policies)
+        assert stored > 0 and estimated() >= stored
+
+
 def test_a_record_changed_after_the_plan_is_skipped_and_reported(
     catalog: Path, environ: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

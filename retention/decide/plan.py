@@ -477,7 +477,25 @@ def make_plan(
                     result.status, result.message = PARTIAL, problems.summary(result.problems)
         store_policy_plan(ws, plan_id, position, bound, result)
         results.append(result)
+    _analyse_large_plan(ws, sum(r.counts.expire + r.counts.held for r in results))
     return Plan(plan_id, as_of, created, results)
+
+
+#: Stored records after which a plan has PostgreSQL's statistics of its records refreshed.
+ANALYSE_AFTER = 10_000
+
+
+def _analyse_large_plan(ws: Workspace, stored: int) -> None:
+    """After storing a large plan, refresh PostgreSQL's statistics of ``plan_records``: until
+    autovacuum gets to it the planner believes the table as small as it last saw it (empty,
+    after ``init``) and reads every record of the plan for each batch ``run --plan`` looks up
+    (138 ms a batch against 28 at 300k records), instead of using the reference index. A
+    state database user who does not own the table gets a warning from the server, and the
+    plan stands."""
+    if stored < ANALYSE_AFTER or ws.state.dialect.name != "postgresql":
+        return
+    with ws.state.begin() as conn:
+        conn.exec_driver_sql("ANALYZE plan_records")
 
 
 def arithmetic_failure(exc: Exception) -> str:
