@@ -11,7 +11,7 @@ import shutil
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,18 @@ def test_failed_sign_ins_are_throttled_per_name_until_the_window_passes(
     assert throttle.wait("rm1", "127.0.0.1") == 0
 
 
+def sign_in_from(app: Flask) -> Callable[[str, str, str], int]:
+    """A local sign-in from a client ``address`` with a name and a password: its status."""
+
+    def attempt(address: str, name: str, password: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        form = {"csrf_token": token(client), "name": name, "password": password}
+        return int(client.post("/signin/local", data=form).status_code)
+
+    return attempt
+
+
 def test_a_guesser_cannot_keep_an_accounts_owner_out_from_elsewhere(
     site: Site, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,12 +208,7 @@ def test_a_guesser_cannot_keep_an_accounts_owner_out_from_elsewhere(
         if password == PASSWORD else None,
     )  # fmt: skip
 
-    def attempt(address: str, name: str, password: str) -> int:
-        client = site.app.test_client()
-        client.environ_base["REMOTE_ADDR"] = address
-        form = {"csrf_token": token(client), "name": name, "password": password}
-        return int(client.post("/signin/local", data=form).status_code)
-
+    attempt = sign_in_from(site.app)
     for _ in range(throttling.MOST_FAILURES):
         assert attempt("192.0.2.7", "rm1", "wrong password!!") == 401
     assert attempt("192.0.2.7", "rm1", PASSWORD) == 429  # the guesser's source: refused
@@ -246,12 +253,7 @@ def test_a_name_the_database_finds_only_by_its_collation_signs_nobody_in(
         assert accounts.check(ws.state, "rm1", PASSWORD) is not None
     app = create_app(catalog, environ, SESSION_COOKIE_SECURE=False)
 
-    def attempt(address: str, name: str, password: str) -> int:
-        client = app.test_client()
-        client.environ_base["REMOTE_ADDR"] = address
-        form = {"csrf_token": token(client), "name": name, "password": password}
-        return int(client.post("/signin/local", data=form).status_code)
-
+    attempt = sign_in_from(app)
     for _ in range(throttling.MOST_FAILURES):
         assert attempt("192.0.2.7", "rm1", "wrong password!!") == 401
     assert attempt("192.0.2.7", "rm1", PASSWORD) == 429
