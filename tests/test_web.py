@@ -261,6 +261,47 @@ def test_a_name_the_database_finds_only_by_its_collation_signs_nobody_in(
         assert attempt("192.0.2.7", padded, PASSWORD) == 401, padded
 
 
+def test_a_browser_that_signed_in_before_is_not_kept_out_by_the_names_cap(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten sources' worth of failures refuse a name everywhere, which a guesser with ten
+    addresses could keep up for good. A browser the name signed in from before carries a
+    signed device cookie and is its own source: the owner gets in from a new address, a
+    browser without the cookie (or with a forged one) does not."""
+    now = [1000.0]
+    site.app.extensions["retention_throttle"] = throttling.Throttle(clock=lambda: now[0])
+    real_check = accounts.check
+    monkeypatch.setattr(
+        accounts, "check",
+        lambda engine, name, password: real_check(engine, name, password)
+        if password == PASSWORD else None,
+    )  # fmt: skip
+    owner = site.app.test_client()
+
+    def from_owner(address: str, password: str) -> int:
+        owner.environ_base["REMOTE_ADDR"] = address
+        form = {"csrf_token": token(owner), "name": "rm1", "password": password}
+        return int(owner.post("/signin/local", data=form).status_code)
+
+    assert from_owner("198.51.100.4", PASSWORD) == 302
+    assert owner.get_cookie("retention_device") is not None
+    attempt = sign_in_from(site.app)
+    sources = throttling.MOST_FAILURES_PER_NAME // throttling.MOST_FAILURES
+    for n in range(sources):
+        for _ in range(throttling.MOST_FAILURES):
+            assert attempt(f"203.0.113.{n + 1}", "rm1", "wrong password!!") == 401
+    assert attempt("198.51.100.77", "rm1", PASSWORD) == 429  # no cookie: the name's cap
+    assert from_owner("198.51.100.99", PASSWORD) == 302  # the owner's browser: let in
+    forged = site.app.test_client()
+    forged.set_cookie("retention_device", "forged")
+    forged.environ_base["REMOTE_ADDR"] = "198.51.100.88"
+    form = {"csrf_token": token(forged), "name": "rm1", "password": PASSWORD}
+    assert forged.post("/signin/local", data=form).status_code == 429
+    for _ in range(throttling.MOST_FAILURES):  # the owner's browser has its own five
+        assert from_owner("198.51.100.99", "wrong password!!") == 401
+    assert from_owner("198.51.100.99", PASSWORD) == 429
+
+
 def test_the_source_of_a_sign_in_is_its_address_or_its_ipv6_64() -> None:
     assert throttling.source_of("192.0.2.7") == "192.0.2.7"
     assert throttling.source_of("2001:db8:0:1::5") == throttling.source_of("2001:db8:0:1:ffff::")

@@ -8,6 +8,7 @@ the roles the configured claim gave; nothing else of the token is kept.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -26,6 +27,7 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from retention.catalog.model import Web
@@ -195,8 +197,11 @@ def signin_local() -> Response | tuple[str, int]:
     name = request.form.get("name", "")[:200]
     password = request.form.get("password", "")
     throttle: Throttle = current_app.extensions["retention_throttle"]
-    source = source_of(request.remote_addr)
-    wait = throttle.wait(name, source)
+    device = _known_device(name)
+    # A browser this name signed in from before is its own source, and is not refused for
+    # the name's failures from everywhere: a guesser's cap does not keep the owner out.
+    source = f"device:{device}" if device else source_of(request.remote_addr)
+    wait = throttle.wait(name, source, capped=device is None)
     if wait:  # refused before the password is checked: guessing costs the guesser time
         _log.warning("WebSignInRefused", via="local", reason="throttled", retry_after=wait)
         page = render_template(
@@ -214,7 +219,41 @@ def signin_local() -> Response | tuple[str, int]:
         )
         return page, 401
     throttle.succeeded(name, source)
-    return _start(Identity(accounts.LOCAL_ISSUER, account.name, account.name, (account.role,)))
+    response = _start(Identity(accounts.LOCAL_ISSUER, account.name, account.name, (account.role,)))
+    response.set_cookie(
+        DEVICE_COOKIE, _devices().dumps({"name": account.name.casefold(),
+                                         "id": device or secrets.token_urlsafe(12)}),
+        max_age=DEVICE_DAYS * 86400, httponly=True, samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        path=current_app.session_interface.get_cookie_path(current_app),
+    )  # fmt: skip
+    return response
+
+
+#: The cookie a browser gets when a local sign-in succeeds from it (OWASP's device cookie).
+DEVICE_COOKIE = "retention_device"
+#: How long a browser stays known after its last successful sign-in.
+DEVICE_DAYS = 180
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or b"", salt="retention-device")
+
+
+def _known_device(name: str) -> str | None:
+    """The id of this browser's device cookie if ``name`` signed in from it within
+    :data:`DEVICE_DAYS` (the cookie is signed with the session key); None otherwise."""
+    token = request.cookies.get(DEVICE_COOKIE)
+    if not token:
+        return None
+    try:
+        data = _devices().loads(token, max_age=DEVICE_DAYS * 86400)
+    except BadData:
+        return None
+    if not isinstance(data, dict) or data.get("name") != name.casefold():
+        return None
+    ident = data.get("id")
+    return ident if isinstance(ident, str) and ident else None
 
 
 @blueprint.get("/signin/oidc")

@@ -8,13 +8,15 @@ source (an IPv4 address, or an IPv6 /64: one machine's share of addresses) withi
 :data:`WINDOW_SECONDS`, further attempts under that name from that source are refused without
 checking the password until the oldest failure leaves the window (OWASP's throttling, not a
 lock that needs an administrator). The account's owner, signing in from elsewhere, is not
-refused for someone else's failures — unless the name has had :data:`MOST_FAILURES_PER_NAME`
-failures from all sources together, which caps what a guesser spread over many addresses gets
-(ten sources' worth). Names are counted in letter-case-folded form, as accounts are unique in
-it. The source is the address waitress reports: the client's behind a proxy only with
-``retention serve --trusted-proxy``, otherwise every attempt comes from the proxy and the
-per-source limit is per name. The counts live in the serving process: several replicas each
-allow their own few tries.
+refused for someone else's failures. A name with :data:`MOST_FAILURES_PER_NAME` failures from
+all sources together (ten sources' worth: a guesser spread over many addresses) is refused
+everywhere — except from a browser the name signed in from before, which carries a signed
+device cookie (retention/web/auth.py) and is a source of its own, not ``capped``, so that cap
+does not keep the owner out either (OWASP's device cookies). Names are counted in
+letter-case-folded form, as accounts are unique in it. The source is the address waitress
+reports: the client's behind a proxy only with ``retention serve --trusted-proxy``, otherwise
+every attempt comes from the proxy and the per-source limit is per name. The counts live in
+the serving process: several replicas each allow their own few tries.
 """
 
 from __future__ import annotations
@@ -62,14 +64,19 @@ class Throttle:
         self._failures: dict[Hashable, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def wait(self, name: str, source: str = "unknown") -> int:
-        """Seconds until ``name`` may try again from ``source``; 0 if it may now."""
+    def wait(self, name: str, source: str = "unknown", *, capped: bool = True) -> int:
+        """Seconds until ``name`` may try again from ``source``; 0 if it may now. Not
+        ``capped``: the name's failures from everywhere do not refuse this source (a browser
+        the name signed in from before)."""
         now = self._clock()
         key = name.casefold()
+        limits: list[tuple[Hashable, int]] = [((key, source), MOST_FAILURES)]
+        if capped:
+            limits.append((key, MOST_FAILURES_PER_NAME))
         with self._lock:
             waits = [
                 math.ceil(failures[0] + WINDOW_SECONDS - now)
-                for counted, most in (((key, source), MOST_FAILURES), (key, MOST_FAILURES_PER_NAME))
+                for counted, most in limits
                 if (failures := self._recent(counted, now)) is not None and len(failures) >= most
             ]  # fmt: skip
         return max(1, *waits) if waits else 0
