@@ -151,9 +151,7 @@ class Review:
     @property
     def voided(self) -> tuple[Verdict, ...]:
         """Approvals given by the plan's maker or one of its changers: they do not count."""
-        return tuple(
-            a for a in self.approvals if any(may_be(a.by, actor) for actor in self.barred)
-        )  # fmt: skip
+        return tuple(a for a in self.approvals if is_barred(a.by, self.barred))
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -524,6 +522,12 @@ def _review_with(
     ).mappings().all()  # fmt: skip
     approvals, rejection = _verdicts(entries)
     return Review(requirement(ws.catalog, rows), approvals, rejection, barred(header, entries))
+
+
+def is_barred(by: Identity, barred: Sequence[Identity]) -> bool:
+    """Whether ``by`` may be one of ``barred`` (a plan's maker and changers, :func:`barred`):
+    then their approval of it does not count."""
+    return any(may_be(by, actor) for actor in barred)
 
 
 def barred(header: Any, entries: Sequence[Entry]) -> tuple[Identity, ...]:

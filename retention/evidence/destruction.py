@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from retention.catalog.model import Register
 from retention.decide import approval
 from retention.decide.approval import APPROVABLE
-from retention.decide.identity import UNAUTHENTICATED, Identity, may_be
+from retention.decide.identity import UNAUTHENTICATED, Identity
 from retention.evidence import decisions
 from retention.evidence.effects import Effect
 from retention.i18n import Language, Messages
@@ -325,7 +325,7 @@ def history(
     for plan_id, signed in journal.items():  # who approved, as the journal attributes it
         barred = approval.barred(makers[plan_id], signed)  # their approvals did not count
         given = [Identity.from_dict(e.actor) for e in signed if e.kind == "approval"]
-        names = [by.label for by in given if not any(may_be(by, b) for b in barred)]
+        names = [by.label for by in given if not approval.is_barred(by, barred)]
         if names:
             approved[plan_id] = replace(approved[plan_id], approved_by=", ".join(names))
     executed = {a.executed_run: a for a in approved.values() if a.executed_run}
